@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `dfstore generate` and `dfstore run` on the embedded
+# engine: wall time and peak resident memory (from GNU time) per scale.
+#
+#   benches/pipeline.sh [SCALES]      e.g. benches/pipeline.sh 1,10
+#
+# Builds the release binary, generates each scale into a fresh lake under
+# $BENCH_DIR (default /var/tmp/dfstore-bench), runs the pipeline on it, and
+# prints a markdown table (also written to benches/results/pipeline.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scales="${1:-1,10}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
+bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
+mkdir -p "$bench_dir" benches/results
+cargo build --release --locked -p dfstore-jobs --bin dfstore >&2
+bin="$CARGO_TARGET_DIR/release/dfstore"
+
+# The key only needs to exist; benchmarks never print it.
+export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
+[ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
+
+measure() { # label, command... -> "seconds max_rss_kib"
+  local log="$bench_dir/time.$$"
+  /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
+    echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  echo "$wall $rss"
+}
+
+out="benches/results/pipeline.md"
+{
+  echo "| scale | step | wall (s) | peak RSS (MiB) | rows in report |"
+  echo "|---:|---|---:|---:|---:|"
+} > "$out.tmp"
+for scale in ${scales//,/ }; do
+  lake="$bench_dir/lake-s$scale"
+  rm -rf "$lake"
+  read -r gw gr < <(measure "$bin" generate --scale "$scale" --seed 42 --lake "$lake")
+  read -r rw rr < <(measure "$bin" run --lake "$lake")
+  rows=$("$bin" sql --lake "$lake" --format csv "SELECT COUNT(*) AS n FROM analytic.reporte_ventas_tienda" | tail -1)
+  printf '| %s | generate | %.1f | %d | |\n' "$scale" "$gw" "$((gr / 1024))" >> "$out.tmp"
+  printf '| %s | run | %.1f | %d | %s |\n' "$scale" "$rw" "$((rr / 1024))" "$rows" >> "$out.tmp"
+done
+{
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "Command: benches/pipeline.sh $scales ($(date -u +%Y-%m-%d))"
+  echo
+  cat "$out.tmp"
+} > "$out"
+rm -f "$out.tmp"
+cat "$out"

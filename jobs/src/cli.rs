@@ -1,0 +1,316 @@
+//! The `dfstore` command line: flags, their conversion into the library's
+//! configuration, and the dispatch of each subcommand. Flags win over
+//! environment variables, which win over defaults; clap resolves both.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use dfstore_core::{LakeUrl, S3Settings};
+
+use crate::engine::{self, EngineConfig};
+use crate::error::{Error, Result};
+use crate::generate::{GenerateOptions, generate};
+use crate::inventory;
+use crate::lake::Lake;
+use crate::model::Period;
+use crate::pii::PiiKey;
+use crate::pipeline::{RunOptions, run};
+use crate::query::{self, Output, OutputFormat};
+use crate::summary;
+
+/// dfstore: the DMC Retail sales pipeline (raw → trusted → analytic) as SQL
+/// plans on Apache DataFusion, over a lake in a local folder or on S3.
+#[derive(Debug, Parser)]
+#[command(name = "dfstore", version, about, long_about = None)]
+pub struct Cli {
+    /// Log as JSON lines instead of text (logs go to standard error).
+    #[arg(long, global = true, env = "DFSTORE_LOG_JSON")]
+    pub log_json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate deterministic DMC Retail data as raw extractions.
+    Generate(GenerateArgs),
+    /// Run the pipeline: raw → trusted (+ rejected) → analytic.
+    Run(RunArgs),
+    /// Run SQL over the lake's tables (raw.*, trusted.*, rejected.*, analytic.*).
+    Sql(SqlArgs),
+    /// Generate a small lake in ./lake and run the pipeline on it.
+    Demo(DemoArgs),
+    /// List the lake's tables with schema, partitions and row counts.
+    Tables(LakeArgs),
+    /// List the lake's runs (from logs/runs/).
+    Runs(LakeArgs),
+}
+
+/// Where the lake is.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake: a folder, file:///path or s3://bucket/prefix [default: ./lake].
+    #[arg(long, value_name = "URL", env = "DFSTORE_LAKE", default_value = "./lake", value_parser = parse_lake)]
+    pub lake: LakeUrl,
+    /// S3 server-side encryption sent on every write: AES256 (SSE-S3) or aws:kms (SSE-KMS) [default: none].
+    #[arg(long, value_name = "MODE", env = "DFSTORE_S3_SSE", value_parser = ["AES256", "aws:kms"])]
+    pub s3_sse: Option<String>,
+    /// KMS key id for --s3-sse aws:kms [default: the bucket's key].
+    #[arg(long, value_name = "KEY_ID", env = "DFSTORE_S3_SSE_KMS_KEY_ID")]
+    pub s3_sse_kms_key_id: Option<String>,
+}
+
+impl LakeArgs {
+    /// Opens the lake.
+    pub fn open(&self) -> Result<Lake> {
+        let s3 = S3Settings {
+            sse: self.s3_sse.clone(),
+            sse_kms_key_id: self.s3_sse_kms_key_id.clone(),
+        };
+        Lake::open(self.lake.clone(), &s3)
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 2G].
+    #[arg(long, value_name = "SIZE", env = "DFSTORE_MEMORY_LIMIT", value_parser = engine::parse_memory)]
+    pub memory_limit: Option<u64>,
+    /// Partitions per plan (parallelism) [default: the number of cores].
+    #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub target_partitions: Option<u16>,
+}
+
+impl From<&EngineArgs> for EngineConfig {
+    fn from(args: &EngineArgs) -> Self {
+        let mut config = EngineConfig::default();
+        if let Some(m) = args.memory_limit {
+            config.memory_limit = m;
+        }
+        if let Some(p) = args.target_partitions {
+            config.target_partitions = usize::from(p);
+        }
+        config
+    }
+}
+
+/// `dfstore generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Scale factor: 1 = 50 stores, 5,000 products, 100,000 customers, ~1M tickets, ~3M lines [default: 1].
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed; the same seed and scale give the same data [default: 42].
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// `dfstore run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Rewrite only this business month's partitions (YYYY-MM) [default: every month].
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: Option<Period>,
+    /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
+    #[arg(long, value_name = "PATH")]
+    pub pii_key_file: Option<PathBuf>,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `dfstore sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query [default: read from --file].
+    #[arg(
+        value_name = "QUERY",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    pub query: Option<String>,
+    /// Read the query from this file.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Output format: table, csv, json (one object per line) or parquet [default: table].
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the result to this file instead of standard output (required for parquet) [default: stdout].
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `dfstore demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scale factor of the generated data [default: 0.1, ~100,000 tickets].
+    #[arg(long, value_name = "S", default_value_t = 0.1, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed [default: 42].
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+fn parse_lake(text: &str) -> std::result::Result<LakeUrl, String> {
+    LakeUrl::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_scale(text: &str) -> std::result::Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; use e.g. 0.1, 1 or 10"))?;
+    if s > 0.0 && s <= 100.0 {
+        Ok(s)
+    } else {
+        Err(format!("{s} is out of range; use a scale in (0, 100]"))
+    }
+}
+
+/// Runs a parsed command line; what it prints goes to standard output.
+pub async fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => {
+            let lake = args.lake.open()?;
+            let generated = generate(
+                &lake,
+                &GenerateOptions {
+                    scale: args.scale,
+                    seed: args.seed,
+                },
+            )
+            .await?;
+            print!("{}", summary::render_generated(&generated));
+        }
+        Command::Run(args) => {
+            let lake = args.lake.open()?;
+            let options = RunOptions {
+                period: args.period,
+                engine: EngineConfig::from(&args.engine),
+                pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
+            };
+            let manifest = run(&lake, &options).await?;
+            print!("{}", summary::render(&manifest));
+        }
+        Command::Sql(args) => {
+            let lake = args.lake.open()?;
+            let sql = match (&args.query, &args.file) {
+                (Some(q), _) => q.clone(),
+                (None, Some(f)) => {
+                    std::fs::read_to_string(f).map_err(|e| Error::InvalidArgument {
+                        flag: "--file".into(),
+                        reason: format!("cannot read {}: {e}", f.display()),
+                    })?
+                }
+                (None, None) => {
+                    return Err(Error::InvalidArgument {
+                        flag: "QUERY".into(),
+                        reason: "give a query or --file".into(),
+                    });
+                }
+            };
+            let output = Output {
+                format: args.format,
+                path: args.output.clone(),
+            };
+            query::query(&lake, &EngineConfig::from(&args.engine), &sql, &output).await?;
+        }
+        Command::Demo(args) => {
+            let lake = args.lake.open()?;
+            let key = PiiKey::default_or_create()?;
+            let generated = generate(
+                &lake,
+                &GenerateOptions {
+                    scale: args.scale,
+                    seed: args.seed,
+                },
+            )
+            .await?;
+            print!("{}", summary::render_generated(&generated));
+            let manifest = run(
+                &lake,
+                &RunOptions {
+                    period: None,
+                    engine: EngineConfig::default(),
+                    pii_key: key,
+                },
+            )
+            .await?;
+            println!();
+            print!("{}", summary::render(&manifest));
+            println!("\nanalytic.reporte_ventas_tienda, best five store-days by venta_neta:");
+            query::query(
+                &lake,
+                &EngineConfig::default(),
+                "SELECT fecha, codigo_tienda, ciudad, num_ventas, unidades, venta_neta, margen_bruto, ticket_promedio \
+                 FROM analytic.reporte_ventas_tienda ORDER BY venta_neta DESC, fecha, codigo_tienda LIMIT 5",
+                &Output {
+                    format: OutputFormat::Table,
+                    path: None,
+                },
+            )
+            .await?;
+            println!(
+                "\nnext: dfstore sql --lake {} \"SELECT periodo, SUM(venta_neta) FROM analytic.reporte_ventas_tienda GROUP BY periodo ORDER BY periodo\"",
+                args.lake.lake
+            );
+        }
+        Command::Tables(args) => {
+            let lake = args.open()?;
+            if !lake.exists().await? {
+                return Err(Error::LakeNotFound {
+                    lake: lake.url().to_string(),
+                });
+            }
+            print!(
+                "{}",
+                inventory::render_tables(&inventory::tables(&lake).await?)
+            );
+        }
+        Command::Runs(args) => {
+            let lake = args.open()?;
+            if !lake.exists().await? {
+                return Err(Error::LakeNotFound {
+                    lake: lake.url().to_string(),
+                });
+            }
+            print!("{}", inventory::render_runs(&inventory::runs(&lake).await?));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scale_is_range_checked() {
+        assert!(parse_scale("0").is_err());
+        assert!(parse_scale("abc").is_err());
+        assert_eq!(parse_scale("0.5").unwrap(), 0.5);
+    }
+}

@@ -1,0 +1,105 @@
+//! The query engine: a DataFusion session configured for a lake (object store,
+//! memory limit, Parquet settings, the `pii_hash` function) with one SQL
+//! schema per layer, so jobs name tables `raw.ventas`, `trusted.ventas`, …
+
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::layer::Layer;
+use crate::pii::PiiKey;
+
+/// Settings of the embedded engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Parallelism (partitions per plan); defaults to the number of cores.
+    pub target_partitions: usize,
+    /// Memory the engine may hold before spilling to disk, in bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            target_partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// Default memory pool: 2 GiB, which keeps a scale-10 run well under 3 GiB
+/// of resident memory while sorts and aggregations spill beyond it.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
+
+/// Parses a memory size such as `2G`, `512M`, `1073741824`.
+pub fn parse_memory(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (digits, factor) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; use e.g. 512M or 2G"))?;
+    if n <= 0.0 {
+        return Err(format!("`{text}` must be positive"));
+    }
+    Ok((n * factor as f64) as u64)
+}
+
+/// A DataFusion session over `lake`, with the layer schemas registered
+/// (empty) and, when a key is given, the `pii_hash` function.
+pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Result<SessionContext> {
+    let mut session_config = SessionConfig::new()
+        .with_target_partitions(config.target_partitions.max(1))
+        .with_information_schema(true);
+    let options = session_config.options_mut();
+    // Zstd level 1: close to Snappy's speed with markedly smaller files.
+    options.execution.parquet.compression = Some("zstd(1)".into());
+    options.execution.parquet.max_row_group_size = 512 * 1024;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit as usize)))
+        .build_arc()
+        .map_err(|e| Error::engine("starting the engine", e))?;
+    let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+    ctx.register_object_store(&lake.url().store_url(), Arc::clone(lake.store()));
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Internal {
+        what: "the default catalog is missing".into(),
+    })?;
+    for layer in Layer::ALL {
+        let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+        catalog
+            .register_schema(layer.name(), schema)
+            .map_err(|e| Error::engine("registering the layer schemas", e))?;
+    }
+    if let Some(key) = pii {
+        ctx.register_udf(key.udf());
+    }
+    Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse() {
+        assert_eq!(parse_memory("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("1.5GB").unwrap(), 3 << 29);
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("0").is_err());
+    }
+}

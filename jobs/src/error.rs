@@ -1,0 +1,195 @@
+//! The library's one error type, sorted by whose fault it is: the user's input,
+//! the configuration, an external service or the data, or a bug of ours.
+
+use dfstore_core::LakeUrlError;
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a dfstore job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- the user's input -------------------------------------------------
+    /// The lake folder or prefix does not exist.
+    #[error(
+        "lake `{lake}` does not exist; create it with `dfstore generate --lake {lake}` or `dfstore ingest`, or pass the right --lake"
+    )]
+    LakeNotFound {
+        /// The lake URL.
+        lake: String,
+    },
+    /// The lake has no published raw extraction.
+    #[error(
+        "lake `{lake}` has no raw extraction (no manifest under raw/_extracciones/); run `dfstore generate --lake {lake}` or `dfstore ingest` first"
+    )]
+    NoRawData {
+        /// The lake URL.
+        lake: String,
+    },
+    /// An extraction lacks a table the pipeline needs.
+    #[error(
+        "raw table `{table}` has no data in any published extraction of `{lake}`; extract it again"
+    )]
+    MissingRawTable {
+        /// The lake URL.
+        lake: String,
+        /// The table.
+        table: String,
+    },
+    /// A raw table lacks a column the job SQL needs, or has it with another type.
+    #[error(
+        "raw table `{table}` column `{column}`: {problem} (in {file}); re-extract the table with the source schema of the spec"
+    )]
+    SchemaMismatch {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Missing, or the old and new type.
+        problem: String,
+        /// The file where it was seen.
+        file: String,
+    },
+    /// A data file cannot be read.
+    #[error(
+        "corrupt Parquet file {file}: {reason}; delete that extraction (and its manifest) and extract it again"
+    )]
+    CorruptFile {
+        /// The file's URL.
+        file: String,
+        /// What the reader said.
+        reason: String,
+    },
+    /// A query names a table the lake does not have.
+    #[error("unknown table `{table}`; the lake has: {known}")]
+    UnknownTable {
+        /// What was asked for.
+        table: String,
+        /// The tables that exist.
+        known: String,
+    },
+    /// A query is not valid SQL or cannot be planned.
+    #[error("query failed: {reason}")]
+    Query {
+        /// DataFusion's explanation.
+        reason: String,
+    },
+    /// A flag has a value that cannot be used.
+    #[error("invalid value for {flag}: {reason}")]
+    InvalidArgument {
+        /// The flag, e.g. `--scale`.
+        flag: String,
+        /// Why, and what to give instead.
+        reason: String,
+    },
+
+    // ---- configuration ----------------------------------------------------
+    /// The lake URL is not usable.
+    #[error(transparent)]
+    LakeUrl(#[from] LakeUrlError),
+    /// A required secret is not configured.
+    #[error("{what} is not configured: {fix}")]
+    MissingSecret {
+        /// The secret.
+        what: String,
+        /// How to provide it.
+        fix: String,
+    },
+
+    // ---- the data ---------------------------------------------------------
+    /// Deduplicated raw rows do not equal trusted + rejected rows.
+    #[error(
+        "reconciliation failed for `{table}`: raw after deduplication has {raw} rows but trusted has {trusted} and rejected {rejected}; nothing was published"
+    )]
+    Reconciliation {
+        /// The table.
+        table: String,
+        /// Deduplicated raw rows.
+        raw: u64,
+        /// Trusted rows.
+        trusted: u64,
+        /// Rejected rows.
+        rejected: u64,
+    },
+
+    // ---- external services ------------------------------------------------
+    /// The object store failed.
+    #[error("storage error at {location}: {source}")]
+    Storage {
+        /// The object's URL.
+        location: String,
+        /// The object store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Writing Parquet failed.
+    #[error("cannot write Parquet {location}: {source}")]
+    Parquet {
+        /// The file.
+        location: String,
+        /// The writer's error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Delta Lake failed to read or commit a table.
+    #[error("Delta table `{table}`: {source}")]
+    Delta {
+        /// The table.
+        table: String,
+        /// The Delta Lake error.
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// DataFusion failed while executing a job.
+    #[error("{context}: {source}")]
+    Engine {
+        /// What was running.
+        context: String,
+        /// DataFusion's error.
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+
+    // ---- our bugs ---------------------------------------------------------
+    /// A document the lake holds cannot be parsed.
+    #[error("cannot parse {path}: {reason}")]
+    CorruptDocument {
+        /// The document.
+        path: String,
+        /// The parser's error.
+        reason: String,
+    },
+    /// An internal invariant failed.
+    #[error("internal error: {what}")]
+    Internal {
+        /// What broke.
+        what: String,
+    },
+}
+
+impl Error {
+    /// Whether the error is a usage or configuration error (exit code 2)
+    /// rather than a failed job (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidArgument { .. } | Error::LakeUrl(_) | Error::MissingSecret { .. }
+        )
+    }
+
+    /// Wraps a DataFusion error with what was running.
+    pub fn engine(context: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
+        Error::Engine {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps a Delta Lake error with the table.
+    pub fn delta(table: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
+        Error::Delta {
+            table: table.into(),
+            source: Box::new(source),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The job's models: each is one SQL file under `sql/`, materialised as the
+//! table of the same name. They run in the order of [`MODELS`]; a model reads
+//! `raw.*` and the models before it, by their layer-qualified names, exactly
+//! as a data engineer would run the file by hand with `dfstore sql -f`.
+
+use crate::layer::{Layer, TableRef};
+use crate::source::SourceTable;
+
+/// Name of the business-month partition column of facts and the report.
+pub const PERIOD_COLUMN: &str = "periodo";
+
+/// Name of the column that staging and rejected rows carry the failed rule in.
+pub const RULE_COLUMN: &str = "regla";
+
+/// One SQL model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// The layer the model writes into.
+    pub layer: Layer,
+    /// The table's name in its layer.
+    pub name: &'static str,
+    /// The source table whose rows it carries (for reconciliation).
+    pub source: Option<SourceTable>,
+    /// Whether the table is partitioned by `periodo`.
+    pub partitioned: bool,
+    /// Path of the SQL file, relative to the repository root.
+    pub file: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+impl Model {
+    /// `layer.name`.
+    pub fn table(&self) -> TableRef {
+        TableRef::new(self.layer, self.name)
+    }
+
+    /// The partition columns of the model's table.
+    pub fn partition_columns(&self) -> Vec<String> {
+        if self.partitioned {
+            vec![PERIOD_COLUMN.to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+macro_rules! model {
+    ($layer:ident, $name:literal, $source:expr, $partitioned:expr) => {
+        Model {
+            layer: Layer::$layer,
+            name: $name,
+            source: $source,
+            partitioned: $partitioned,
+            file: concat!("sql/", model!(@dir $layer), "/", $name, ".sql"),
+            sql: include_str!(concat!("../../sql/", model!(@dir $layer), "/", $name, ".sql")),
+        }
+    };
+    (@dir Staging) => { "staging" };
+    (@dir Trusted) => { "trusted" };
+    (@dir Rejected) => { "rejected" };
+    (@dir Analytic) => { "analytic" };
+}
+
+use SourceTable::{Clientes, DetalleVentas, Productos, Tiendas, Ventas};
+
+/// Every model, in execution order.
+pub const MODELS: [Model; 13] = [
+    model!(Staging, "tiendas", Some(Tiendas), false),
+    model!(Trusted, "tiendas", Some(Tiendas), false),
+    model!(Staging, "productos", Some(Productos), false),
+    model!(Trusted, "productos", Some(Productos), false),
+    model!(Staging, "clientes", Some(Clientes), false),
+    model!(Trusted, "clientes", Some(Clientes), false),
+    model!(Staging, "ventas", Some(Ventas), true),
+    model!(Trusted, "ventas", Some(Ventas), true),
+    model!(Rejected, "ventas", Some(Ventas), true),
+    model!(Staging, "detalle_ventas", Some(DetalleVentas), true),
+    model!(Trusted, "detalle_ventas", Some(DetalleVentas), true),
+    model!(Rejected, "detalle_ventas", Some(DetalleVentas), true),
+    model!(Analytic, "reporte_ventas_tienda", None, true),
+];
+
+/// The models whose tables are published (everything but staging).
+pub fn published() -> impl Iterator<Item = &'static Model> {
+    MODELS.iter().filter(|m| m.layer != Layer::Staging)
+}
+
+/// Every table the pipeline publishes, in order.
+pub fn published_tables() -> Vec<TableRef> {
+    published().map(Model::table).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_a_model() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql");
+        let mut on_disk = Vec::new();
+        for layer in ["staging", "trusted", "rejected", "analytic"] {
+            for entry in std::fs::read_dir(format!("{root}/{layer}")).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                on_disk.push(format!("sql/{layer}/{name}"));
+            }
+        }
+        on_disk.sort();
+        let mut models: Vec<String> = MODELS.iter().map(|m| m.file.to_string()).collect();
+        models.sort();
+        assert_eq!(on_disk, models);
+    }
+
+    #[test]
+    fn models_only_read_earlier_models() {
+        for (i, model) in MODELS.iter().enumerate() {
+            let sql = model.sql.to_lowercase();
+            for later in &MODELS[i..] {
+                let name = format!("{}.{} ", later.layer, later.name);
+                assert!(
+                    !sql.contains(&name),
+                    "{} reads {name}, which runs later",
+                    model.file
+                );
+            }
+        }
+    }
+}
+
+/// A business month, `YYYY-MM`: the partition a run can be restricted to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period(String);
+
+impl Period {
+    /// The month as `YYYY-MM`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = chrono::NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").is_ok()
+            && s.len() == 7;
+        if ok {
+            Ok(Period(s.to_string()))
+        } else {
+            Err(format!(
+                "`{s}` is not a business month; use YYYY-MM, e.g. 2025-03"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::Period;
+
+    #[test]
+    fn periods_are_validated() {
+        assert_eq!("2025-03".parse::<Period>().unwrap().as_str(), "2025-03");
+        assert!("2025-13".parse::<Period>().is_err());
+        assert!("2025-3".parse::<Period>().is_err());
+        assert!("march".parse::<Period>().is_err());
+    }
+}

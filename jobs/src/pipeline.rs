@@ -1,0 +1,335 @@
+//! `dfstore run`: raw → trusted (+ rejected) → analytic.
+//!
+//! Every model of [`MODELS`] is executed by the engine and written into the
+//! run's staging folder, where the models after it read it. Then the run
+//! reconciles every source table and, only if all hold, publishes each table
+//! with one Delta commit (see [`crate::delta`]) and writes its manifest. A run
+//! that fails at any point publishes nothing new and removes its staging
+//! folder; the previous versions stay as they were.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int64Type, SchemaRef};
+use chrono::Utc;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::SessionContext;
+use tracing::{info, warn};
+
+use crate::delta::{self, StagedFile};
+use crate::engine::{self, EngineConfig};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::layer::{Layer, TableRef};
+use crate::manifest::{Input, Outcome, Reconciliation, RunId, RunManifest, Step};
+use crate::model::{MODELS, Model, Period, RULE_COLUMN};
+use crate::pii::PiiKey;
+use crate::raw::{ExtractionManifest, published_extractions};
+use crate::source::SourceTable;
+use crate::tables;
+
+/// Folder of the runs' work files, relative to the lake root.
+pub const STAGING_DIR: &str = "_staging";
+
+/// What `dfstore run` needs besides the lake.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Rewrite only this month's partitions of the partitioned tables.
+    pub period: Option<Period>,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// The personal-data hash key.
+    pub pii_key: PiiKey,
+}
+
+/// A model written to staging, waiting to be published.
+struct Staged {
+    model: &'static Model,
+    schema: SchemaRef,
+    files: Vec<StagedFile>,
+}
+
+impl Staged {
+    fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+}
+
+/// Runs the pipeline over `lake` and returns the run's manifest (also saved
+/// under `logs/runs/`). On failure the manifest records the error and the
+/// error is returned.
+pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
+    let started_at = Utc::now();
+    let run_id = RunId::new(started_at);
+    let mut manifest = RunManifest {
+        run_id: run_id.clone(),
+        started_at,
+        finished_at: started_at,
+        outcome: Outcome::Failed,
+        error: None,
+        engine: "embedded".into(),
+        period: options.period.as_ref().map(ToString::to_string),
+        inputs: Vec::new(),
+        steps: Vec::new(),
+        rejected: BTreeMap::new(),
+        reconciliation: Vec::new(),
+        outputs: Vec::new(),
+        timings: BTreeMap::new(),
+    };
+    if !lake.exists().await? {
+        return Err(Error::LakeNotFound {
+            lake: lake.url().to_string(),
+        });
+    }
+    info!(run_id = %run_id, lake = %lake.url(), "run started");
+    let staging = format!("{STAGING_DIR}/{run_id}/");
+    let result = run_steps(lake, options, &staging, &mut manifest).await;
+    if let Err(e) = lake.delete_all(&staging).await {
+        warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
+    }
+    manifest.finished_at = Utc::now();
+    match result {
+        Ok(()) => {
+            manifest.outcome = Outcome::Succeeded;
+            manifest.save(lake).await?;
+            info!(run_id = %run_id, "run succeeded");
+            Ok(manifest)
+        }
+        Err(e) => {
+            manifest.error = Some(e.to_string());
+            // The manifest of a failed run is lineage, not output: if even it
+            // cannot be written, the run's own error is the one to report.
+            if let Err(save) = manifest.save(lake).await {
+                warn!(run_id = %run_id, error = %save, "could not save the failed run's manifest");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn run_steps(
+    lake: &Lake,
+    options: &RunOptions,
+    staging: &str,
+    manifest: &mut RunManifest,
+) -> Result<()> {
+    // 1. Inputs: the published extractions, checked file by file.
+    let phase = Instant::now();
+    let extractions = published_extractions(lake).await?;
+    if extractions.is_empty() {
+        return Err(Error::NoRawData {
+            lake: lake.url().to_string(),
+        });
+    }
+    for table in SourceTable::ALL {
+        tables::check_raw(lake, table, &extractions).await?;
+    }
+    manifest.inputs = inputs_of(&extractions);
+    let ctx = engine::session(lake, &options.engine, Some(&options.pii_key))?;
+    for table in SourceTable::ALL {
+        tables::register_raw(&ctx, lake, table, &extractions).await?;
+    }
+    manifest
+        .timings
+        .insert("check".into(), phase.elapsed().as_secs_f64());
+
+    // 2. Build every model into staging.
+    let phase = Instant::now();
+    let mut staged = Vec::with_capacity(MODELS.len());
+    for model in &MODELS {
+        let (step, built) = build_model(&ctx, lake, staging, model).await?;
+        manifest.steps.push(step);
+        staged.push(built);
+    }
+    manifest
+        .timings
+        .insert("build".into(), phase.elapsed().as_secs_f64());
+
+    // 3. Reconcile: deduplicated raw = trusted + rejected, per source table.
+    let phase = Instant::now();
+    manifest.rejected = rejected_by_rule(&ctx).await?;
+    for table in SourceTable::ALL {
+        let rows_of = |layer: Layer| {
+            staged
+                .iter()
+                .find(|s| s.model.layer == layer && s.model.name == table.name())
+                .map(Staged::rows)
+                .unwrap_or(0)
+        };
+        let check = Reconciliation {
+            table: table.to_string(),
+            raw_dedup: distinct_keys(&ctx, table).await?,
+            trusted: rows_of(Layer::Trusted),
+            rejected: rows_of(Layer::Rejected),
+        };
+        info!(
+            table = %table,
+            raw_dedup = check.raw_dedup,
+            trusted = check.trusted,
+            rejected = check.rejected,
+            holds = check.holds(),
+            "reconciliation"
+        );
+        manifest.reconciliation.push(check);
+    }
+    manifest
+        .timings
+        .insert("reconcile".into(), phase.elapsed().as_secs_f64());
+    if let Some(bad) = manifest.reconciliation.iter().find(|r| !r.holds()) {
+        return Err(Error::Reconciliation {
+            table: bad.table.clone(),
+            raw: bad.raw_dedup,
+            trusted: bad.trusted,
+            rejected: bad.rejected,
+        });
+    }
+
+    // 4. Publish: one Delta commit per table.
+    let phase = Instant::now();
+    for built in staged.iter().filter(|s| s.model.layer != Layer::Staging) {
+        let period = options.period.as_ref().filter(|_| built.model.partitioned);
+        let publication = delta::publish(
+            lake,
+            manifest.run_id.as_str(),
+            &built.model.table(),
+            &built.schema,
+            built.model.partitioned,
+            &built.files,
+            period.map(Period::as_str),
+        )
+        .await?;
+        info!(
+            table = %publication.table,
+            version = publication.version,
+            rows = publication.rows_added,
+            files = publication.files_added,
+            "published"
+        );
+        manifest.outputs.push(publication);
+    }
+    manifest
+        .timings
+        .insert("publish".into(), phase.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn inputs_of(extractions: &[ExtractionManifest]) -> Vec<Input> {
+    extractions
+        .iter()
+        .map(|m| Input {
+            extraido: m.extraido,
+            rows: m
+                .tables
+                .iter()
+                .map(|(t, e)| (t.to_string(), e.rows))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Executes one model, writes it to staging and registers the result under
+/// the model's name for the models after it.
+async fn build_model(
+    ctx: &SessionContext,
+    lake: &Lake,
+    staging: &str,
+    model: &'static Model,
+) -> Result<(Step, Staged)> {
+    let started = Instant::now();
+    let table = model.table();
+    let context = || format!("{table} ({})", model.file);
+    let df = ctx
+        .sql(model.sql)
+        .await
+        .map_err(|e| Error::engine(context(), e))?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let folder = format!("{staging}{}/{}/", table.layer, table.name);
+    let url = lake.url().join(&folder);
+    df.write_parquet(
+        url.as_str(),
+        DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
+        None,
+    )
+    .await
+    .map_err(|e| Error::engine(context(), e))?;
+    tables::register_staged(ctx, lake, &table, &folder, &schema, model.partitioned)?;
+    let files = delta::staged_files(lake, &folder).await?;
+    let built = Staged {
+        model,
+        schema,
+        files,
+    };
+    let step = Step {
+        table: table.to_string(),
+        file: model.file.to_string(),
+        sql: model.sql.to_string(),
+        rows: built.rows(),
+        files: built.files.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    info!(table = %table, rows = step.rows, files = step.files, seconds = step.seconds, "model built");
+    Ok((step, built))
+}
+
+/// Distinct primary keys of a source table over the published extractions:
+/// the "rows in the latest raw state after deduplication" of the spec,
+/// counted independently of the staging SQL.
+async fn distinct_keys(ctx: &SessionContext, table: SourceTable) -> Result<u64> {
+    let keys = table.primary_key().join(", ");
+    let sql = format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT {keys} FROM raw.{table}) AS k");
+    scalar_count(ctx, &sql, &format!("counting keys of raw.{table}")).await
+}
+
+async fn scalar_count(ctx: &SessionContext, sql: &str, what: &str) -> Result<u64> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::engine(what, e))?
+        .collect()
+        .await
+        .map_err(|e| Error::engine(what, e))?;
+    let n = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(n.max(0) as u64)
+}
+
+/// Rejected rows per table and rule, from this run's rejected models.
+async fn rejected_by_rule(ctx: &SessionContext) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    let mut out = BTreeMap::new();
+    for model in MODELS.iter().filter(|m| m.layer == Layer::Rejected) {
+        let table = TableRef::new(Layer::Rejected, model.name);
+        let sql =
+            format!("SELECT {RULE_COLUMN}, COUNT(*) AS n FROM {table} GROUP BY {RULE_COLUMN}");
+        let what = format!("counting {table} by rule");
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .map_err(|e| Error::engine(&what, e))?
+            .collect()
+            .await
+            .map_err(|e| Error::engine(&what, e))?;
+        let mut rules = BTreeMap::new();
+        for batch in &batches {
+            let names = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| Error::engine(&what, e.into()))?;
+            let names = names.as_string::<i32>();
+            let counts = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                if names.is_valid(i) {
+                    rules.insert(names.value(i).to_string(), counts.value(i).max(0) as u64);
+                }
+            }
+        }
+        out.insert(model.name.to_string(), rules);
+    }
+    Ok(out)
+}

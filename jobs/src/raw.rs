@@ -1,0 +1,252 @@
+//! The raw layer: typed Parquet as extracted, one folder per extraction
+//! (`raw/<table>/extraido=<UTC timestamp>/`), and one manifest per extraction
+//! under `raw/_extracciones/`. The manifest is written last and is what makes
+//! an extraction visible: readers only see extractions that have one, so an
+//! extraction that died half-way is never read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::source::SourceTable;
+
+/// Folder (under `raw/`) holding one manifest per published extraction.
+pub const MANIFEST_DIR: &str = "raw/_extracciones";
+
+/// The identity of an extraction: the UTC instant it was taken, printed as
+/// `YYYYMMDDTHHMMSSZ` (sorts in time order and is safe in every object store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExtractionId(DateTime<Utc>);
+
+impl ExtractionId {
+    const FORMAT: &'static str = "%Y%m%dT%H%M%SZ";
+
+    /// The extraction taken at `instant` (sub-second precision is dropped).
+    pub fn at(instant: DateTime<Utc>) -> Self {
+        let secs = instant.timestamp();
+        ExtractionId(DateTime::from_timestamp(secs, 0).unwrap_or(instant))
+    }
+
+    /// The instant of the extraction.
+    pub fn instant(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// The folder of `table` for this extraction, relative to the lake root.
+    pub fn folder(self, table: SourceTable) -> String {
+        format!("raw/{}/extraido={self}/", table.name())
+    }
+
+    /// The manifest's path, relative to the lake root.
+    pub fn manifest_path(self) -> String {
+        format!("{MANIFEST_DIR}/{self}.json")
+    }
+}
+
+impl fmt::Display for ExtractionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format(Self::FORMAT))
+    }
+}
+
+impl FromStr for ExtractionId {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        NaiveDateTime::parse_from_str(s, Self::FORMAT)
+            .map(|t| ExtractionId(t.and_utc()))
+            .map_err(|e| format!("`{s}` is not an extraction id (YYYYMMDDTHHMMSSZ): {e}"))
+    }
+}
+
+impl Serialize for ExtractionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExtractionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One Parquet file of an extraction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawFile {
+    /// Path relative to the lake root.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// What an extraction holds for one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawTable {
+    /// Rows extracted.
+    pub rows: u64,
+    /// Content checksum of the rows, when the extractor computed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The files written.
+    pub files: Vec<RawFile>,
+}
+
+/// The manifest of one extraction: written last, it publishes the extraction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractionManifest {
+    /// The extraction instant.
+    pub extraido: ExtractionId,
+    /// Who produced it (`generate`, `postgres`).
+    pub source: String,
+    /// Free-form details of the source (seed and scale, database host).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+    /// Per table, what was extracted.
+    pub tables: BTreeMap<SourceTable, RawTable>,
+}
+
+impl ExtractionManifest {
+    /// Publishes the extraction by writing its manifest.
+    pub async fn publish(&self, lake: &Lake) -> Result<()> {
+        lake.put_json(&self.extraido.manifest_path(), self).await
+    }
+}
+
+/// Every published extraction of the lake, oldest first.
+pub async fn published_extractions(lake: &Lake) -> Result<Vec<ExtractionManifest>> {
+    let mut out = Vec::new();
+    for meta in lake.list(MANIFEST_DIR).await? {
+        let rel = lake.relative(&meta.location).to_string();
+        if !rel.ends_with(".json") {
+            continue;
+        }
+        if let Some(manifest) = lake.get_json::<ExtractionManifest>(&rel).await? {
+            out.push(manifest);
+        }
+    }
+    out.sort_by_key(|m| m.extraido);
+    Ok(out)
+}
+
+/// Streams record batches of one table into a Parquet file of an extraction,
+/// through the object store (multipart on S3), never holding the table in memory.
+pub struct RawFileWriter {
+    relative: String,
+    writer: AsyncArrowWriter<BufWriter>,
+    rows: u64,
+    lake: Lake,
+}
+
+impl RawFileWriter {
+    /// Starts `raw/<table>/extraido=<id>/part-<n>.parquet`.
+    pub fn create(
+        lake: &Lake,
+        extraction: ExtractionId,
+        table: SourceTable,
+        part: usize,
+    ) -> Result<Self> {
+        Self::create_with_schema(lake, extraction, table, part, table.schema())
+    }
+
+    /// Like [`RawFileWriter::create`] with an explicit schema (a source whose
+    /// columns drifted from the reference model).
+    pub fn create_with_schema(
+        lake: &Lake,
+        extraction: ExtractionId,
+        table: SourceTable,
+        part: usize,
+        schema: SchemaRef,
+    ) -> Result<Self> {
+        let relative = format!("{}part-{part:05}.parquet", extraction.folder(table));
+        let path = lake.path(&relative);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| {
+                Error::Internal {
+                    what: e.to_string(),
+                }
+            })?))
+            .set_max_row_group_row_count(Some(256 * 1024))
+            .build();
+        let sink = BufWriter::new(Arc::clone(lake.store()), path);
+        let writer =
+            AsyncArrowWriter::try_new(sink, schema, Some(props)).map_err(|e| Error::Parquet {
+                location: relative.clone(),
+                source: e,
+            })?;
+        Ok(RawFileWriter {
+            relative,
+            writer,
+            rows: 0,
+            lake: lake.clone(),
+        })
+    }
+
+    /// Appends a batch.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).await.map_err(|e| Error::Parquet {
+            location: self.relative.clone(),
+            source: e,
+        })
+    }
+
+    /// Finishes the file and describes it for the manifest.
+    pub async fn finish(self) -> Result<RawFile> {
+        let RawFileWriter {
+            relative,
+            writer,
+            rows,
+            lake,
+        } = self;
+        writer.close().await.map_err(|e| Error::Parquet {
+            location: relative.clone(),
+            source: e,
+        })?;
+        let path = lake.path(&relative);
+        let meta = lake
+            .store()
+            .head(&path)
+            .await
+            .map_err(|e| lake.io(&path, e))?;
+        Ok(RawFile {
+            path: relative,
+            bytes: meta.size,
+            rows,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extraction_id_round_trips_and_sorts() {
+        let a: ExtractionId = "20260102T060000Z".parse().unwrap();
+        let b: ExtractionId = "20260103T000000Z".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(a.to_string(), "20260102T060000Z");
+        assert_eq!(
+            a.folder(SourceTable::Ventas),
+            "raw/ventas/extraido=20260102T060000Z/"
+        );
+        assert!("2026-01-02".parse::<ExtractionId>().is_err());
+    }
+}

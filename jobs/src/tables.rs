@@ -1,0 +1,221 @@
+//! Puts the lake's tables into a session under their layer-qualified names:
+//! `raw.<t>` over the published extractions, a run's staged models while it
+//! runs, and the published Delta tables at a given version.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::functions::expr_fn::to_timestamp_micros;
+use datafusion::prelude::{SessionContext, cast, col, lit};
+
+use object_store::ObjectStoreExt;
+
+use crate::delta;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::layer::{Layer, TableRef};
+use crate::model::PERIOD_COLUMN;
+use crate::raw::ExtractionManifest;
+use crate::source::SourceTable;
+
+/// The column every raw row carries: the instant of its extraction.
+pub const EXTRACTION_COLUMN: &str = "extraido";
+
+/// Registers `table` in the session, replacing what had that name.
+pub fn register(
+    ctx: &SessionContext,
+    table: &TableRef,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
+    let name = TableReference::partial(table.layer.name(), table.name.as_str());
+    ctx.deregister_table(name.clone())
+        .map_err(|e| Error::engine(format!("replacing {table}"), e))?;
+    ctx.register_table(name, provider)
+        .map_err(|e| Error::engine(format!("registering {table}"), e))?;
+    Ok(())
+}
+
+/// Checks that every file of `table` in the published extractions has the
+/// columns the jobs need, with their types, and that its footer agrees with
+/// the manifest; a missing column or a corrupt file is named with its file.
+pub async fn check_raw(
+    lake: &Lake,
+    table: SourceTable,
+    extractions: &[ExtractionManifest],
+) -> Result<()> {
+    let expected = table.schema();
+    let mut seen = false;
+    for manifest in extractions {
+        let Some(entry) = manifest.tables.get(&table) else {
+            continue;
+        };
+        for file in &entry.files {
+            seen = true;
+            let path = lake.path(&file.path);
+            let size = match lake.store().head(&path).await {
+                Ok(meta) => meta.size,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(Error::CorruptFile {
+                        file: lake.display(&path),
+                        reason: format!(
+                            "the manifest of extraction {} lists it but it is missing",
+                            manifest.extraido
+                        ),
+                    });
+                }
+                Err(e) => return Err(lake.io(&path, e)),
+            };
+            let (schema, rows) = delta::footer(lake, &path, size).await?;
+            if rows != file.rows {
+                return Err(Error::CorruptFile {
+                    file: lake.display(&path),
+                    reason: format!("it holds {rows} rows but its manifest says {}", file.rows),
+                });
+            }
+            for field in expected.fields() {
+                match schema.field_with_name(field.name()) {
+                    Err(_) => {
+                        return Err(Error::SchemaMismatch {
+                            table: table.to_string(),
+                            column: field.name().clone(),
+                            problem: format!("missing (expected {})", field.data_type()),
+                            file: lake.display(&path),
+                        });
+                    }
+                    Ok(found) if !same_type(found.data_type(), field.data_type()) => {
+                        return Err(Error::SchemaMismatch {
+                            table: table.to_string(),
+                            column: field.name().clone(),
+                            problem: format!(
+                                "has type {} but the jobs need {}",
+                                found.data_type(),
+                                field.data_type()
+                            ),
+                            file: lake.display(&path),
+                        });
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    if !seen {
+        return Err(Error::MissingRawTable {
+            lake: lake.url().to_string(),
+            table: table.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn same_type(found: &DataType, expected: &DataType) -> bool {
+    let string =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    found == expected || (string(found) && string(expected))
+}
+
+/// Registers `raw.<table>`: every row of every published extraction, with
+/// the extraction's instant as `extraido` (timestamp, UTC). Folders of
+/// extractions without a manifest are pruned before any file is opened.
+pub async fn register_raw(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: SourceTable,
+    extractions: &[ExtractionManifest],
+) -> Result<()> {
+    let url = lake.url().join(&format!("raw/{}/", table.name()));
+    let table_url = ListingTableUrl::parse(url.as_str())
+        .map_err(|e| Error::engine(format!("raw.{table}"), e))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(EXTRACTION_COLUMN.to_string(), DataType::Utf8)]);
+    let file_schema = table.schema();
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(file_schema.clone());
+    let listing =
+        ListingTable::try_new(config).map_err(|e| Error::engine(format!("raw.{table}"), e))?;
+
+    let published: Vec<_> = extractions
+        .iter()
+        .filter(|m| m.tables.contains_key(&table))
+        .map(|m| lit(m.extraido.to_string()))
+        .collect();
+    let mut columns: Vec<_> = file_schema.fields().iter().map(|f| col(f.name())).collect();
+    columns.push(
+        cast(
+            to_timestamp_micros(vec![col(EXTRACTION_COLUMN), lit("%Y%m%dT%H%M%SZ")]),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        )
+        .alias(EXTRACTION_COLUMN),
+    );
+    let view = ctx
+        .read_table(Arc::new(listing))
+        .and_then(|df| df.filter(col(EXTRACTION_COLUMN).in_list(published, false)))
+        .and_then(|df| df.select(columns))
+        .map_err(|e| Error::engine(format!("raw.{table}"), e))?
+        .into_view();
+    register(ctx, &TableRef::new(Layer::Raw, table.name()), view)
+}
+
+/// Registers a staged model (Parquet under `folder`, hive-partitioned by
+/// `periodo` when `partitioned`) under its table name, with the schema the
+/// model's plan produced.
+pub fn register_staged(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &TableRef,
+    folder: &str,
+    schema: &SchemaRef,
+    partitioned: bool,
+) -> Result<()> {
+    let url = lake.url().join(folder);
+    let table_url =
+        ListingTableUrl::parse(url.as_str()).map_err(|e| Error::engine(format!("{table}"), e))?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let file_fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .filter(|f| !(partitioned && f.name() == PERIOD_COLUMN))
+        .cloned()
+        .collect();
+    if partitioned {
+        options =
+            options.with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
+    }
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(Arc::new(Schema::new(file_fields)));
+    let listing =
+        ListingTable::try_new(config).map_err(|e| Error::engine(format!("{table}"), e))?;
+    register(ctx, table, Arc::new(listing))
+}
+
+/// Registers a published Delta table at `version` (the newest when `None`);
+/// returns false when the table was never published.
+pub async fn register_published(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &TableRef,
+    version: Option<u64>,
+) -> Result<bool> {
+    let Some(delta_table) = delta::open(lake, table, version).await? else {
+        return Ok(false);
+    };
+    delta_table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| Error::delta(table.to_string(), e))?;
+    let provider = delta_table
+        .table_provider()
+        .await
+        .map_err(|e| Error::engine(format!("reading {table}"), e))?;
+    register(ctx, table, provider)?;
+    Ok(true)
+}

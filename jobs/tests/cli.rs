@@ -1,0 +1,271 @@
+//! The `dfstore` command line as a user meets it: output formats, and a clear
+//! one-line error with the right exit code for each kind of bad input, the
+//! previous good output staying intact.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::cli::{TEST_KEY, TestLake, dfstore};
+use predicates::prelude::*;
+
+fn one_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr).to_string();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("dfstore: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got:\n{text}");
+    assert!(!text.contains(TEST_KEY), "the key leaked:\n{text}");
+    errors[0].to_string()
+}
+
+#[test]
+fn missing_lake_is_named_with_the_fix() {
+    let lake = TestLake::new();
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("does not exist") && line.contains("dfstore generate"),
+        "{line}"
+    );
+    assert!(line.contains(&lake.path().display().to_string()), "{line}");
+}
+
+#[test]
+fn lake_without_extractions_is_refused() {
+    let lake = TestLake::new();
+    std::fs::create_dir_all(lake.path().join("raw/ventas")).unwrap();
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("no raw extraction") && line.contains("dfstore generate"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "-3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--scale"));
+    lake.cmd(&["run", "--period", "2025-13"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("YYYY-MM"));
+    lake.cmd(&["sql", "--format", "xml", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("table, csv, json or parquet"));
+    dfstore(lake.dir.path())
+        .args(["run", "--lake", "ftp://host/x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("s3://bucket/prefix"));
+}
+
+#[test]
+fn missing_key_is_a_configuration_error() {
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.001"])
+        .assert()
+        .success();
+    let out = lake
+        .cmd(&["run"])
+        .env_remove("DFSTORE_PII_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("DFSTORE_PII_KEY"), "{line}");
+}
+
+/// A lake with one good run, so failures can be checked to leave it intact.
+fn lake_with_a_good_run() -> (TestLake, Vec<String>) {
+    let lake = TestLake::new();
+    lake.generate_and_run("0.001", "5");
+    let report = lake.csv("SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda");
+    assert!(report.len() > 1);
+    (lake, report)
+}
+
+fn first_raw_file(lake: &TestLake, table: &str) -> std::path::PathBuf {
+    let dir = lake
+        .path()
+        .join(format!("raw/{table}/extraido=20260102T060000Z"));
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[test]
+fn corrupt_parquet_fails_and_keeps_the_previous_output() {
+    let (lake, report) = lake_with_a_good_run();
+    let victim = first_raw_file(&lake, "ventas");
+    let len = std::fs::metadata(&victim).unwrap().len() as usize;
+    std::fs::write(&victim, vec![b'x'; len]).unwrap();
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("corrupt Parquet file") && line.contains(&victim.display().to_string()),
+        "{line}"
+    );
+    assert_eq!(
+        lake.csv("SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda"),
+        report
+    );
+    assert!(
+        !lake
+            .path()
+            .join("_staging")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+}
+
+#[test]
+fn raw_table_missing_a_column_is_named() {
+    let (lake, report) = lake_with_a_good_run();
+    // Rewrite one raw file without `estado`, keeping its row count.
+    let victim = first_raw_file(&lake, "ventas");
+    let file = std::fs::File::open(&victim).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let schema = batches[0].schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| schema.field(*i).name() != "estado")
+        .collect();
+    let projected: Vec<_> = batches.iter().map(|b| b.project(&keep).unwrap()).collect();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&victim).unwrap(),
+        projected[0].schema(),
+        None,
+    )
+    .unwrap();
+    for b in &projected {
+        writer.write(b).unwrap();
+    }
+    writer.close().unwrap();
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("raw table `ventas` column `estado`") && line.contains("missing"),
+        "{line}"
+    );
+    assert_eq!(
+        lake.csv("SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda"),
+        report
+    );
+}
+
+#[test]
+fn unknown_table_lists_the_known_ones() {
+    let (lake, _) = lake_with_a_good_run();
+    let out = lake
+        .cmd(&["sql", "SELECT * FROM trusted.ventaz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("unknown table `trusted.ventaz`"), "{line}");
+    assert!(
+        line.contains("trusted.ventas") && line.contains("analytic.reporte_ventas_tienda"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sql_writes_table_csv_json_and_parquet() {
+    let (lake, _) = lake_with_a_good_run();
+    let q = "SELECT id_tienda, codigo FROM trusted.tiendas ORDER BY id_tienda LIMIT 2";
+    lake.cmd(&["sql", q]).assert().success().stdout(
+        predicate::str::contains("| id_tienda | codigo").and(predicate::str::contains("2 rows")),
+    );
+    lake.cmd(&["sql", "--format", "csv", q])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("id_tienda,codigo\n1,"));
+    lake.cmd(&["sql", "--format", "json", q])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("{\"id_tienda\":1,\"codigo\":"));
+    let out = lake.dir.path().join("tiendas.parquet");
+    lake.cmd(&[
+        "sql",
+        "--format",
+        "parquet",
+        "--output",
+        out.to_str().unwrap(),
+        q,
+    ])
+    .assert()
+    .success();
+    let file = std::fs::File::open(&out).unwrap();
+    let meta = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 2);
+    // From a file, too.
+    let sql_file = lake.dir.path().join("q.sql");
+    std::fs::write(&sql_file, q).unwrap();
+    lake.cmd(&["sql", "--format", "csv", "-f", sql_file.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("id_tienda,codigo\n1,"));
+}
+
+#[test]
+fn tables_and_runs_describe_the_lake() {
+    let (lake, _) = lake_with_a_good_run();
+    lake.cmd(&["tables"]).assert().success().stdout(
+        predicate::str::contains("raw.ventas")
+            .and(predicate::str::contains("2 extraction(s)"))
+            .and(predicate::str::contains("analytic.reporte_ventas_tienda"))
+            .and(
+                predicate::str::contains("ticket_promedio Decimal(18,2)")
+                    .or(predicate::str::contains("ticket_promedio decimal(18,2)")),
+            )
+            .and(
+                predicate::str::contains("periodo=")
+                    .not()
+                    .or(predicate::str::contains("2025-")),
+            ),
+    );
+    lake.cmd(&["runs"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("succeeded"));
+}
+
+#[test]
+fn every_sql_file_runs_by_hand_with_dfstore_sql() {
+    let (lake, _) = lake_with_a_good_run();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
+    for layer in ["staging", "trusted", "rejected", "analytic"] {
+        for entry in std::fs::read_dir(root.join(layer)).unwrap() {
+            let path = entry.unwrap().path();
+            let out = lake
+                .cmd(&["sql", "--format", "csv", "-f", path.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.stdout.len() > 10, "{} returned nothing", path.display());
+        }
+    }
+}

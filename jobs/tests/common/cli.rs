@@ -1,0 +1,71 @@
+//! The `dfstore` binary as a user runs it: a fresh temporary folder per test,
+//! a test key for the personal-data hash, no inherited lake setting.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The key every test run uses; tests assert it never appears in output.
+pub const TEST_KEY: &str = "test-pii-key-0123456789abcdef";
+
+/// A temporary folder holding one lake.
+pub struct TestLake {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestLake {
+    pub fn new() -> Self {
+        TestLake {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The lake folder (not created until something writes to it).
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    /// `dfstore ARGS… --lake <lake>`, run from the temporary folder.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = dfstore(self.dir.path());
+        cmd.args(args).arg("--lake").arg(self.path());
+        cmd
+    }
+
+    /// Runs `dfstore sql --format csv` and returns the lines (header first).
+    pub fn csv(&self, sql: &str) -> Vec<String> {
+        let out = self.cmd(&["sql", "--format", "csv", sql]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "query failed: {sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Generates data and runs the pipeline, asserting both succeed.
+    pub fn generate_and_run(&self, scale: &str, seed: &str) {
+        self.cmd(&["generate", "--scale", scale, "--seed", seed])
+            .assert()
+            .success();
+        self.cmd(&["run"]).assert().success();
+    }
+}
+
+/// The binary with a clean environment, run in `cwd`.
+pub fn dfstore(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("dfstore").unwrap();
+    cmd.current_dir(cwd)
+        .env_remove("DFSTORE_LAKE")
+        .env_remove("DFSTORE_PII_KEY_FILE")
+        .env("DFSTORE_PII_KEY", TEST_KEY)
+        .env("XDG_CONFIG_HOME", cwd.join("config"))
+        .env("RUST_LOG", "warn");
+    cmd
+}

@@ -1,0 +1,8 @@
+//! Support shared by the integration tests of `dfstore-jobs`.
+
+/// Running the `dfstore` binary in a temporary lake.
+pub mod cli;
+/// Independent re-implementation of the spec's rules: what the pipeline must produce.
+pub mod oracle;
+/// Hand-made raw lakes: typed rows written as published extractions.
+pub mod rawlake;

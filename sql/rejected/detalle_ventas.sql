@@ -1,0 +1,6 @@
+-- rejected.detalle_ventas: sales lines that fail a rule, with the first rule failed.
+SELECT
+    id_venta, linea, id_producto, cantidad, precio_unitario, descuento,
+    actualizado_en, extraido, fecha, periodo, regla
+FROM staging.detalle_ventas
+WHERE regla IS NOT NULL

@@ -1,0 +1,49 @@
+-- staging.detalle_ventas: the current version of every sales line (rule 3.1)
+-- with the first rule it fails (rule 3.4, NULL when it passes).
+-- A line belongs to the business month of its header; a line whose header is
+-- unknown altogether takes the month of its own last change in Lima time, so
+-- that every row has a partition.
+WITH latest AS (
+    SELECT
+        id_venta,
+        linea,
+        id_producto,
+        cantidad,
+        precio_unitario,
+        descuento,
+        actualizado_en,
+        extraido
+    FROM (
+        SELECT
+            *,
+            ROW_NUMBER() OVER (PARTITION BY id_venta, linea ORDER BY actualizado_en DESC, extraido DESC) AS version
+        FROM raw.detalle_ventas
+    ) AS versions
+    WHERE version = 1
+)
+SELECT
+    l.id_venta,
+    l.linea,
+    l.id_producto,
+    l.cantidad,
+    l.precio_unitario,
+    l.descuento,
+    l.actualizado_en,
+    l.extraido,
+    v.fecha,
+    COALESCE(
+        v.periodo,
+        h.periodo,
+        to_char(CAST(l.actualizado_en AT TIME ZONE 'America/Lima' AS DATE), '%Y-%m')
+    ) AS periodo,
+    CASE
+        WHEN v.id_venta IS NULL THEN 'venta_desconocida'
+        WHEN p.id_producto IS NULL THEN 'producto_desconocido'
+        WHEN l.cantidad <= 0 THEN 'cantidad_invalida'
+        WHEN l.precio_unitario < 0 THEN 'precio_invalido'
+        WHEN l.descuento < 0 OR l.descuento > l.cantidad * l.precio_unitario THEN 'descuento_invalido'
+    END AS regla
+FROM latest AS l
+LEFT JOIN trusted.ventas AS v ON v.id_venta = l.id_venta
+LEFT JOIN rejected.ventas AS h ON h.id_venta = l.id_venta
+LEFT JOIN trusted.productos AS p ON p.id_producto = l.id_producto

@@ -1,0 +1,6 @@
+-- trusted.detalle_ventas: sales lines that pass every rule.
+SELECT
+    id_venta, linea, id_producto, cantidad, precio_unitario, descuento,
+    actualizado_en, extraido, fecha, periodo
+FROM staging.detalle_ventas
+WHERE regla IS NULL
