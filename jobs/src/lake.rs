@@ -137,12 +137,25 @@ impl Lake {
             })
     }
 
-    /// Deletes every object under `relative`.
+    /// Deletes every object under `relative` (and, in a local lake, the
+    /// folders that held them: object stores have no empty folders to leave).
     pub async fn delete_all(&self, relative: &str) -> Result<()> {
         for meta in self.list(relative).await? {
             match self.store.delete(&meta.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.io(&meta.location, e)),
+            }
+        }
+        if let Some(root) = self.url.local_path() {
+            let dir = root.join(relative.trim_matches('/'));
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Internal {
+                        what: format!("removing {}: {e}", dir.display()),
+                    });
+                }
             }
         }
         Ok(())

@@ -116,12 +116,15 @@ mod tests {
         for (i, model) in MODELS.iter().enumerate() {
             let sql = model.sql.to_lowercase();
             for later in &MODELS[i..] {
-                let name = format!("{}.{} ", later.layer, later.name);
-                assert!(
-                    !sql.contains(&name),
-                    "{} reads {name}, which runs later",
-                    model.file
-                );
+                for keyword in ["from", "join"] {
+                    let read = format!("{keyword} {}.{} ", later.layer, later.name);
+                    assert!(
+                        !sql.contains(&read),
+                        "{} reads {}, which runs later",
+                        model.file,
+                        later.table()
+                    );
+                }
             }
         }
     }

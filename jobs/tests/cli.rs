@@ -49,7 +49,7 @@ fn lake_without_extractions_is_refused() {
 #[test]
 fn bad_flags_exit_2() {
     let lake = TestLake::new();
-    lake.cmd(&["generate", "--scale", "-3"])
+    lake.cmd(&["generate", "--scale=-3"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--scale"));
@@ -189,18 +189,18 @@ fn unknown_table_lists_the_known_ones() {
 #[test]
 fn sql_writes_table_csv_json_and_parquet() {
     let (lake, _) = lake_with_a_good_run();
-    let q = "SELECT id_tienda, codigo FROM trusted.tiendas ORDER BY id_tienda LIMIT 2";
+    let q = "SELECT id_producto, sku FROM trusted.productos ORDER BY id_producto LIMIT 2";
     lake.cmd(&["sql", q]).assert().success().stdout(
-        predicate::str::contains("| id_tienda | codigo").and(predicate::str::contains("2 rows")),
+        predicate::str::contains("| id_producto | sku").and(predicate::str::contains("2 rows")),
     );
     lake.cmd(&["sql", "--format", "csv", q])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("id_tienda,codigo\n1,"));
+        .stdout(predicate::str::starts_with("id_producto,sku\n1,"));
     lake.cmd(&["sql", "--format", "json", q])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("{\"id_tienda\":1,\"codigo\":"));
+        .stdout(predicate::str::starts_with("{\"id_producto\":1,\"sku\":"));
     let out = lake.dir.path().join("tiendas.parquet");
     lake.cmd(&[
         "sql",
@@ -222,7 +222,7 @@ fn sql_writes_table_csv_json_and_parquet() {
     lake.cmd(&["sql", "--format", "csv", "-f", sql_file.to_str().unwrap()])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("id_tienda,codigo\n1,"));
+        .stdout(predicate::str::starts_with("id_producto,sku\n1,"));
 }
 
 #[test]

@@ -133,8 +133,63 @@ fn report_columns_have_the_contract_types() {
         format!("margen_bruto,\"{money}\""),
         format!("ticket_promedio,\"{money}\""),
     ];
-    let got: Vec<String> = got.iter().map(|l| l.replace("Utf8View", "Utf8")).collect();
+    // The engine reads the partition column dictionary-encoded; its values are text.
+    let got: Vec<String> = got
+        .iter()
+        .map(|l| {
+            l.replace("Utf8View", "Utf8")
+                .replace("\"Dictionary(UInt16, Utf8)\"", "Utf8")
+        })
+        .collect();
     assert_eq!(got, want);
+
+    // What other readers (Spark, Athena, DuckDB) see: the Delta schema.
+    let log = lake
+        .path()
+        .join("analytic/reporte_ventas_tienda/_delta_log/00000000000000000000.json");
+    let text = std::fs::read_to_string(log).unwrap();
+    let meta = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|v| v.get("metaData").cloned())
+        .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(meta["schemaString"].as_str().unwrap()).unwrap();
+    let delta: Vec<String> = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["name"].as_str().unwrap(),
+                f["type"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        delta,
+        [
+            "fecha date",
+            "periodo string",
+            "id_tienda integer",
+            "codigo_tienda string",
+            "nombre_tienda string",
+            "ciudad string",
+            "region string",
+            "formato string",
+            "num_ventas long",
+            "num_clientes long",
+            "unidades long",
+            "venta_bruta decimal(18,2)",
+            "descuento_total decimal(18,2)",
+            "venta_neta decimal(18,2)",
+            "costo_total decimal(18,2)",
+            "margen_bruto decimal(18,2)",
+            "ticket_promedio decimal(18,2)",
+        ]
+    );
+    assert_eq!(meta["partitionColumns"], serde_json::json!(["periodo"]));
 }
 
 /// A lake written by hand around the spec's edge cases.
