@@ -393,3 +393,82 @@ fn reruns_replace_and_a_month_rerun_rewrites_only_that_month() {
     assert_eq!(runs.matches("succeeded").count(), 3, "{runs}");
     assert!(runs.contains("2025-03"), "{runs}");
 }
+
+#[test]
+fn a_killed_run_publishes_nothing_and_the_next_run_succeeds() {
+    let lake = TestLake::new();
+    lake.generate_and_run("0.05", "13");
+    let before = report_lines(&lake);
+    let runs_before = std::fs::read_dir(lake.path().join("logs/runs"))
+        .unwrap()
+        .count();
+
+    // A later extraction renames store 1: the next good run must show it.
+    let mut e3 = Extraction::new("20260104T060000Z");
+    let mut renamed = Tienda::new(1, "2026-01-04T00:00:00Z");
+    renamed.nombre = "Tienda Renombrada".into();
+    e3.tiendas = vec![renamed];
+    e3.write(&lake.path());
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dfstore"))
+        .args(["run", "--lake"])
+        .arg(lake.path())
+        .env("DFSTORE_PII_KEY", TEST_KEY)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it in the middle of building: once the line model is being staged.
+    let staging = lake.path().join("_staging");
+    loop {
+        let midway = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
+            let run = runs.next()?.ok()?.path();
+            run.join("staging/detalle_ventas").exists().then_some(())
+        });
+        if midway.is_some() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+
+    // Nothing new was published: same report, no new run manifest, and no
+    // Delta table moved past the version the last good run published.
+    assert_eq!(report_lines(&lake), before);
+    assert_eq!(
+        std::fs::read_dir(lake.path().join("logs/runs"))
+            .unwrap()
+            .count(),
+        runs_before
+    );
+    for table in ["trusted/tiendas", "analytic/reporte_ventas_tienda"] {
+        let log = lake.path().join(table).join("_delta_log");
+        let versions = std::fs::read_dir(log)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count();
+        assert_eq!(versions, 1, "{table} has a new version");
+    }
+
+    // The next run succeeds and publishes the change.
+    lake.cmd(&["run"]).assert().success();
+    let names = lake.csv(
+        "SELECT DISTINCT nombre_tienda FROM analytic.reporte_ventas_tienda WHERE id_tienda = 1",
+    );
+    assert_eq!(names[1..], ["Tienda Renombrada"]);
+    let expected = expected_from_lake(&lake.path());
+    assert_report_equals_oracle(&lake, &expected);
+}
