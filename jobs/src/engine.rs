@@ -62,13 +62,24 @@ pub fn parse_memory(text: &str) -> std::result::Result<u64, String> {
 /// A DataFusion session over `lake`, with the layer schemas registered
 /// (empty) and, when a key is given, the `pii_hash` function.
 pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Result<SessionContext> {
-    let mut session_config = SessionConfig::new()
+    // Any DataFusion option can be tuned from the environment, as
+    // `DATAFUSION_<SECTION>_<KEY>` (e.g. DATAFUSION_EXECUTION_BATCH_SIZE);
+    // dfstore's own defaults below apply only where none is set.
+    let mut session_config = SessionConfig::from_env()
+        .map_err(|e| Error::engine("reading DATAFUSION_* settings from the environment", e))?
         .with_target_partitions(config.target_partitions.max(1))
         .with_information_schema(true);
     let options = session_config.options_mut();
-    // Zstd level 1: close to Snappy's speed with markedly smaller files.
-    options.execution.parquet.compression = Some("zstd(1)".into());
-    options.execution.parquet.max_row_group_size = 512 * 1024;
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_COMPRESSION").is_none() {
+        // Zstd level 1: close to Snappy's speed with markedly smaller files.
+        options.execution.parquet.compression = Some("zstd(1)".into());
+    }
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_MAX_ROW_GROUP_SIZE").is_none() {
+        // Every open file buffers one row group until it is flushed, and a
+        // run writes one file per month at once: 128 Ki rows keeps that
+        // buffer small at scale 10 while staying large enough to scan fast.
+        options.execution.parquet.max_row_group_size = 128 * 1024;
+    }
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit as usize)))
         .build_arc()

@@ -29,6 +29,8 @@ pub mod pipeline;
 pub mod query;
 /// The raw layer: extractions and their manifests.
 pub mod raw;
+/// Reading one Delta table version through its file list.
+pub mod snapshot;
 /// The source model: tables, keys, Arrow types.
 pub mod source;
 /// The human summary of a run.

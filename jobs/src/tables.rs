@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::functions::expr_fn::to_timestamp_micros;
-use datafusion::prelude::{SessionContext, cast, col, lit};
+use datafusion::prelude::{SessionContext, case, col, lit};
 
 use object_store::ObjectStoreExt;
 
@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layer::{Layer, TableRef};
 use crate::model::PERIOD_COLUMN;
-use crate::raw::ExtractionManifest;
+use crate::raw::{ExtractionId, ExtractionManifest};
+use crate::snapshot::SnapshotTable;
 use crate::source::SourceTable;
 
 /// The column every raw row carries: the instant of its extraction.
@@ -145,16 +146,30 @@ pub async fn register_raw(
     let published: Vec<_> = extractions
         .iter()
         .filter(|m| m.tables.contains_key(&table))
-        .map(|m| lit(m.extraido.to_string()))
+        .map(|m| m.extraido)
         .collect();
     let mut columns: Vec<_> = file_schema.fields().iter().map(|f| col(f.name())).collect();
-    columns.push(
-        cast(
-            to_timestamp_micros(vec![col(EXTRACTION_COLUMN), lit("%Y%m%dT%H%M%SZ")]),
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        )
-        .alias(EXTRACTION_COLUMN),
-    );
+    // The folder name becomes a timestamp through a lookup of the published
+    // extractions, not by parsing the text of every row.
+    let instant = |id: ExtractionId| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(id.instant().timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
+    let mut extraido = case(col(EXTRACTION_COLUMN));
+    for id in &published {
+        extraido.when(lit(id.to_string()), instant(*id));
+    }
+    let extraido = if published.is_empty() {
+        lit(ScalarValue::TimestampMicrosecond(None, Some("UTC".into())))
+    } else {
+        extraido
+            .end()
+            .map_err(|e| Error::engine(format!("raw.{table}"), e))?
+    };
+    columns.push(extraido.alias(EXTRACTION_COLUMN));
+    let published: Vec<_> = published.iter().map(|id| lit(id.to_string())).collect();
     let view = ctx
         .read_table(Arc::new(listing))
         .and_then(|df| df.filter(col(EXTRACTION_COLUMN).in_list(published, false)))
@@ -209,13 +224,7 @@ pub async fn register_published(
     let Some(delta_table) = delta::open(lake, table, version).await? else {
         return Ok(false);
     };
-    delta_table
-        .update_datafusion_session(&ctx.state())
-        .map_err(|e| Error::delta(table.to_string(), e))?;
-    let provider = delta_table
-        .table_provider()
-        .await
-        .map_err(|e| Error::engine(format!("reading {table}"), e))?;
-    register(ctx, table, provider)?;
+    let provider = SnapshotTable::try_new(lake, table, &delta_table)?;
+    register(ctx, table, Arc::new(provider))?;
     Ok(true)
 }

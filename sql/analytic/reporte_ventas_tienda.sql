@@ -5,34 +5,51 @@
 -- Money stays decimal throughout: sums are exact, and the two rounded columns
 -- are cast to scale 2 only after summing or dividing (a decimal cast to a
 -- smaller scale rounds half away from zero).
-WITH lineas AS (
+--
+-- Shaped for memory: the lines are summed per ticket before meeting the
+-- headers, and the distinct counts are two plain GROUP BYs (per customer,
+-- then per store and day) instead of COUNT(DISTINCT), whose per-group sets
+-- cannot spill to disk at scale.
+WITH por_venta AS (
+    SELECT
+        d.id_venta,
+        SUM(CAST(d.cantidad AS BIGINT))     AS unidades,
+        SUM(d.cantidad * d.precio_unitario) AS bruto,
+        SUM(d.descuento)                    AS descuento,
+        SUM(d.cantidad * p.costo_unitario)  AS costo
+    FROM trusted.detalle_ventas AS d
+    JOIN trusted.productos AS p ON p.id_producto = d.id_producto
+    GROUP BY d.id_venta
+),
+por_cliente AS (
     SELECT
         v.fecha,
         v.periodo,
         v.id_tienda,
-        v.id_venta,
         v.id_cliente,
-        d.cantidad,
-        d.cantidad * d.precio_unitario AS bruto,
-        d.descuento,
-        d.cantidad * p.costo_unitario  AS costo
-    FROM trusted.detalle_ventas AS d
-    JOIN trusted.ventas AS v ON v.id_venta = d.id_venta
-    JOIN trusted.productos AS p ON p.id_producto = d.id_producto
+        COUNT(*)           AS ventas,
+        SUM(l.unidades)    AS unidades,
+        SUM(l.bruto)       AS bruto,
+        SUM(l.descuento)   AS descuento,
+        SUM(l.costo)       AS costo
+    FROM por_venta AS l
+    JOIN trusted.ventas AS v ON v.id_venta = l.id_venta
     WHERE v.estado = 'COMPLETADA'
+    GROUP BY v.fecha, v.periodo, v.id_tienda, v.id_cliente
 ),
 por_dia AS (
     SELECT
         fecha,
         periodo,
         id_tienda,
-        COUNT(DISTINCT id_venta)                  AS num_ventas,
-        COUNT(DISTINCT id_cliente)                AS num_clientes,
-        SUM(CAST(cantidad AS BIGINT))             AS unidades,
-        CAST(SUM(bruto) AS DECIMAL(18, 2))        AS venta_bruta,
-        CAST(SUM(descuento) AS DECIMAL(18, 2))    AS descuento_total,
-        CAST(SUM(costo) AS DECIMAL(18, 2))        AS costo_total
-    FROM lineas
+        SUM(ventas)                             AS num_ventas,
+        -- one row per customer here; the NULL customer's row is not counted
+        COUNT(id_cliente)                       AS num_clientes,
+        SUM(unidades)                           AS unidades,
+        CAST(SUM(bruto) AS DECIMAL(18, 2))      AS venta_bruta,
+        CAST(SUM(descuento) AS DECIMAL(18, 2))  AS descuento_total,
+        CAST(SUM(costo) AS DECIMAL(18, 2))      AS costo_total
+    FROM por_cliente
     GROUP BY fecha, periodo, id_tienda
 )
 SELECT

@@ -2,6 +2,11 @@
 -- Rule 3.5: documento, nombre and email leave this step only as a keyed
 -- HMAC-SHA-256 (hex) of their trimmed value; pii_hash reads its key from a
 -- secret, never from this file. NULL stays NULL.
+WITH repeated AS (
+    SELECT DISTINCT id_cliente
+    FROM raw.clientes
+    WHERE extraido > (SELECT MIN(extraido) FROM raw.clientes)
+)
 SELECT
     id_cliente,
     pii_hash(TRIM(documento)) AS documento,
@@ -13,9 +18,19 @@ SELECT
     actualizado_en,
     extraido
 FROM (
-    SELECT
-        *,
-        ROW_NUMBER() OVER (PARTITION BY id_cliente ORDER BY actualizado_en DESC, extraido DESC) AS version
-    FROM raw.clientes
-) AS versions
-WHERE version = 1
+    -- Rule 3.1 as in staging.ventas: only customers seen in more than one
+    -- extraction are ranked; the rest pass straight through.
+    SELECT id_cliente, documento, nombre, email, segmento, ciudad, fecha_registro, actualizado_en, extraido
+    FROM repeated AS k
+    RIGHT ANTI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
+    UNION ALL
+    SELECT id_cliente, documento, nombre, email, segmento, ciudad, fecha_registro, actualizado_en, extraido
+    FROM (
+        SELECT
+            r.*,
+            ROW_NUMBER() OVER (PARTITION BY r.id_cliente ORDER BY r.actualizado_en DESC, r.extraido DESC) AS version
+        FROM repeated AS k
+        RIGHT SEMI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
+    ) AS ranked
+    WHERE version = 1
+) AS latest

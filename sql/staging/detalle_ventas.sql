@@ -3,22 +3,28 @@
 -- A line belongs to the business month of its header; a line whose header is
 -- unknown altogether takes the month of its own last change in Lima time, so
 -- that every row has a partition.
-WITH latest AS (
-    SELECT
-        id_venta,
-        linea,
-        id_producto,
-        cantidad,
-        precio_unitario,
-        descuento,
-        actualizado_en,
-        extraido
+-- Rule 3.1 as in staging.ventas: only the (id_venta, linea) keys seen in more
+-- than one extraction are ranked; the rest pass straight through.
+WITH repeated AS (
+    SELECT DISTINCT id_venta, linea
+    FROM raw.detalle_ventas
+    WHERE extraido > (SELECT MIN(extraido) FROM raw.detalle_ventas)
+),
+latest AS (
+    SELECT id_venta, linea, id_producto, cantidad, precio_unitario, descuento, actualizado_en, extraido
+    FROM repeated AS k
+    RIGHT ANTI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
+    UNION ALL
+    SELECT id_venta, linea, id_producto, cantidad, precio_unitario, descuento, actualizado_en, extraido
     FROM (
         SELECT
-            *,
-            ROW_NUMBER() OVER (PARTITION BY id_venta, linea ORDER BY actualizado_en DESC, extraido DESC) AS version
-        FROM raw.detalle_ventas
-    ) AS versions
+            r.*,
+            ROW_NUMBER() OVER (
+                PARTITION BY r.id_venta, r.linea ORDER BY r.actualizado_en DESC, r.extraido DESC
+            ) AS version
+        FROM repeated AS k
+        RIGHT SEMI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
+    ) AS ranked
     WHERE version = 1
 )
 SELECT

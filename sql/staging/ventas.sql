@@ -1,7 +1,33 @@
 -- staging.ventas: the current version of every ticket header (rule 3.1),
 -- normalised, with its business date (rule 3.2) and the first rule it fails
 -- (rule 3.4, NULL when it passes). trusted.ventas and rejected.ventas split it.
-WITH latest AS (
+-- Rule 3.1 without sorting every row: later extractions carry only what
+-- changed, so almost every ticket has a single version. Only the keys seen
+-- more than once are ranked; the rest pass straight through. (A lake holding
+-- two full extractions ranks everything, which is still correct.) The few
+-- repeated keys come first in each join: that side becomes the hash table,
+-- and raw streams past it.
+WITH repeated AS (
+    SELECT DISTINCT id_venta
+    FROM raw.ventas
+    WHERE extraido > (SELECT MIN(extraido) FROM raw.ventas)
+),
+versions AS (
+    SELECT id_venta, id_tienda, id_cliente, fecha_venta, canal, medio_pago, estado, actualizado_en, extraido
+    FROM repeated AS k
+    RIGHT ANTI JOIN raw.ventas AS r ON k.id_venta = r.id_venta
+    UNION ALL
+    SELECT id_venta, id_tienda, id_cliente, fecha_venta, canal, medio_pago, estado, actualizado_en, extraido
+    FROM (
+        SELECT
+            r.*,
+            ROW_NUMBER() OVER (PARTITION BY r.id_venta ORDER BY r.actualizado_en DESC, r.extraido DESC) AS version
+        FROM repeated AS k
+        RIGHT SEMI JOIN raw.ventas AS r ON k.id_venta = r.id_venta
+    ) AS ranked
+    WHERE version = 1
+),
+latest AS (
     SELECT
         id_venta,
         id_tienda,
@@ -12,13 +38,7 @@ WITH latest AS (
         UPPER(TRIM(estado))     AS estado,
         actualizado_en,
         extraido
-    FROM (
-        SELECT
-            *,
-            ROW_NUMBER() OVER (PARTITION BY id_venta ORDER BY actualizado_en DESC, extraido DESC) AS version
-        FROM raw.ventas
-    ) AS versions
-    WHERE version = 1
+    FROM versions
 ),
 dated AS (
     SELECT
