@@ -2,11 +2,18 @@
 //! and `dfstore-executor` must all resolve a lake URL to the same object store
 //! and log the same way, so that a plan built by the client reads and writes
 //! the same bytes on every node. This crate holds exactly that and nothing
-//! more, so the scheduler and executor do not depend on the pipeline library.
+//! more, so the scheduler and executor do not depend on the pipeline library:
+//! lake URLs and object stores, the `pii_hash` function every node must
+//! evaluate alike, and logging.
 
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.
 pub mod logging;
+/// The keyed personal-data hash, `pii_hash(text)`.
+pub mod pii;
+/// Object stores for any lake URL a node meets, built on first use.
+pub mod registry;
 
 pub use lake_url::{LakeUrl, LakeUrlError, S3Settings};
+pub use registry::LakeStoreRegistry;

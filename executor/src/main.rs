@@ -1,13 +1,80 @@
-//! `dfstore-executor`: the Ballista executor of a dfstore cluster.
+//! `dfstore-executor`: a worker of a dfstore cluster.
 //!
-//! The cluster mode is not built yet: dfstore runs its jobs on the embedded
-//! engine (`dfstore run`). This binary says so instead of pretending to work.
+//! A Ballista 55 executor (Arrow Flight for shuffle data, gRPC to the
+//! scheduler, health probes on `--bind-health-port`: `/healthz`, `/readyz`),
+//! configured with what every dfstore node needs: the object stores for
+//! `file://` and `s3://` lakes ([`LakeStoreRegistry`], credentials from this
+//! executor's own AWS environment or instance profile), spill files under
+//! `--work-dir`, a memory pool (`--memory-pool-size`), and `pii_hash` with
+//! the key from `DFSTORE_PII_KEY_FILE` or `DFSTORE_PII_KEY`. Flags are
+//! Ballista's (`dfstore-executor --help`).
 
-use std::process::ExitCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-fn main() -> ExitCode {
-    eprintln!(
-        "dfstore-executor: cluster mode is not available in this version; run jobs on the embedded engine with `dfstore run --lake URL`"
-    );
-    ExitCode::from(2)
+use ballista_core::error::BallistaError;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::config::Config;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_executor::health::spawn_health_server;
+use clap::{CommandFactory, FromArgMatches};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use dfstore_core::{LakeStoreRegistry, pii};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ballista_core::error::Result<()> {
+    let matches = Config::command()
+        .name("dfstore-executor")
+        .bin_name("dfstore-executor")
+        .about("A worker of a dfstore cluster: Ballista 55 with the object stores of dfstore lakes (file://, and s3:// with credentials from this process's AWS environment or instance profile) and pii_hash (key from DFSTORE_PII_KEY_FILE or DFSTORE_PII_KEY).")
+        .get_matches();
+    let opt = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let health_addr: SocketAddr = format!("{}:{}", opt.bind_host, opt.bind_health_port)
+        .parse()
+        .map_err(|e| BallistaError::General(format!("--bind-health-port: {e}")))?;
+    let mut config: ExecutorProcessConfig = opt.try_into()?;
+
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.special_mod_log_level.clone()));
+    let logs = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter);
+    match &config.log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(
+                std::path::Path::new(dir).join(format!("{}.log", config.log_file_name_prefix())),
+            )?;
+            logs.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => logs.init(),
+    }
+
+    // One registry for the process: stores (and their connection pools) are
+    // reused by every task.
+    let registry = Arc::new(LakeStoreRegistry::from_env());
+    let spill_dir = config.work_dir.clone();
+    config.override_runtime_producer = Some(Arc::new(move |_| {
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(registry.clone());
+        if let Some(dir) = &spill_dir {
+            runtime = runtime.with_temp_file_path(dir.clone());
+        }
+        Ok(Arc::new(runtime.build()?))
+    }));
+    let mut functions = BallistaFunctionRegistry::default();
+    let udf = Arc::new(pii::node_udf());
+    functions
+        .scalar_functions
+        .insert(udf.name().to_string(), udf);
+    config.override_function_registry = Some(Arc::new(functions));
+
+    let (stop_health, health_stopped) = tokio::sync::oneshot::channel();
+    let health = spawn_health_server(health_addr, config.health.clone(), health_stopped);
+    let result = start_executor_process(Arc::new(config)).await;
+    let _ = stop_health.send(());
+    if let Err(e) = health.await {
+        tracing::warn!("health server stopped with an error: {e}");
+    }
+    result
 }

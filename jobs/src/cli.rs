@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use dfstore_core::{LakeUrl, S3Settings};
 
+use crate::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
@@ -82,6 +83,9 @@ pub struct EngineArgs {
     /// Partitions per plan (parallelism) [default: the number of cores].
     #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
     pub target_partitions: Option<u16>,
+    /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
+    #[arg(long, value_name = "URL", env = "DFSTORE_SCHEDULER")]
+    pub scheduler: Option<Scheduler>,
 }
 
 impl From<&EngineArgs> for EngineConfig {
@@ -93,6 +97,7 @@ impl From<&EngineArgs> for EngineConfig {
         if let Some(p) = args.target_partitions {
             config.target_partitions = usize::from(p);
         }
+        config.scheduler = args.scheduler.clone();
         config
     }
 }

@@ -5,10 +5,15 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use dfstore_core::LakeStoreRegistry;
+
+use crate::cluster::{self, ClusterPlanner, Scheduler};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layer::Layer;
@@ -21,6 +26,8 @@ pub struct EngineConfig {
     pub target_partitions: usize,
     /// Memory the engine may hold before spilling to disk, in bytes.
     pub memory_limit: u64,
+    /// The cluster that runs the plans; `None` runs them in-process.
+    pub scheduler: Option<Scheduler>,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +37,7 @@ impl Default for EngineConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            scheduler: None,
         }
     }
 }
@@ -80,12 +88,25 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
         // buffer small at scale 10 while staying large enough to scan fast.
         options.execution.parquet.max_row_group_size = 128 * 1024;
     }
+    let registry = LakeStoreRegistry::new(lake.s3_settings().clone());
+    registry.register_store(&lake.url().store_url(), Arc::clone(lake.store()));
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit as usize)))
+        .with_object_store_registry(Arc::new(registry))
         .build_arc()
         .map_err(|e| Error::engine("starting the engine", e))?;
-    let ctx = SessionContext::new_with_config_rt(session_config, runtime);
-    ctx.register_object_store(&lake.url().store_url(), Arc::clone(lake.store()));
+    let ctx = match &config.scheduler {
+        None => SessionContext::new_with_config_rt(session_config, runtime),
+        Some(scheduler) => {
+            let state = SessionStateBuilder::new()
+                .with_config(cluster::cluster_config(session_config))
+                .with_runtime_env(runtime)
+                .with_default_features()
+                .with_query_planner(Arc::new(ClusterPlanner::new(scheduler.clone())))
+                .build();
+            SessionContext::new_with_state(state)
+        }
+    };
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Internal {
         what: "the default catalog is missing".into(),
     })?;

@@ -2,6 +2,7 @@
 //! the configuration, an external service or the data, or a bug of ours.
 
 use dfstore_core::LakeUrlError;
+use dfstore_core::pii::SecretError;
 
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,7 +142,7 @@ pub enum Error {
         source: Box<deltalake::DeltaTableError>,
     },
     /// DataFusion failed while executing a job.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", engine_text(source))]
     Engine {
         /// What was running.
         context: String,
@@ -191,5 +192,23 @@ impl Error {
             table: table.into(),
             source: Box::new(source),
         }
+    }
+}
+
+impl From<SecretError> for Error {
+    fn from(e: SecretError) -> Self {
+        Error::MissingSecret {
+            what: e.what,
+            fix: e.fix,
+        }
+    }
+}
+
+/// A DataFusion error as one readable clause: its root cause, without the
+/// `External error:` wrapper that our own messages get inside DataFusion.
+fn engine_text(e: &datafusion::error::DataFusionError) -> String {
+    match e.find_root() {
+        datafusion::error::DataFusionError::External(inner) => inner.to_string(),
+        root => root.to_string(),
     }
 }

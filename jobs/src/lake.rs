@@ -18,13 +18,24 @@ use crate::error::{Error, Result};
 pub struct Lake {
     url: LakeUrl,
     store: Arc<dyn ObjectStore>,
+    s3: S3Settings,
 }
 
 impl Lake {
     /// Opens the lake at `url` (nothing is read yet).
     pub fn open(url: LakeUrl, s3: &S3Settings) -> Result<Self> {
         let store = url.object_store(s3)?;
-        Ok(Lake { url, store })
+        Ok(Lake {
+            url,
+            store,
+            s3: s3.clone(),
+        })
+    }
+
+    /// The S3 settings the lake's store was built with (also used for any
+    /// other bucket a query names).
+    pub fn s3_settings(&self) -> &S3Settings {
+        &self.s3
     }
 
     /// The lake's URL.

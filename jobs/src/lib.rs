@@ -3,6 +3,8 @@
 
 /// The `dfstore` command line.
 pub mod cli;
+/// Running the same plans on a Ballista cluster.
+pub mod cluster;
 /// Publishing and reading Delta tables; the commit protocol.
 pub mod delta;
 /// The DataFusion session for a lake.

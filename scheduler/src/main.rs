@@ -1,13 +1,89 @@
-//! `dfstore-scheduler`: the Ballista scheduler of a dfstore cluster.
+//! `dfstore-scheduler`: the scheduler of a dfstore cluster.
 //!
-//! The cluster mode is not built yet: dfstore runs its jobs on the embedded
-//! engine (`dfstore run`). This binary says so instead of pretending to work.
+//! A Ballista 55 scheduler (its own gRPC service, REST API and job state),
+//! configured with what dfstore needs on every node: the object stores for
+//! `file://` and `s3://` lakes ([`LakeStoreRegistry`], credentials from the
+//! scheduler's own AWS environment) and the `pii_hash` function, so that the
+//! plans `dfstore` submits decode and split into stages here. Flags are
+//! Ballista's (`dfstore-scheduler --help`).
 
-use std::process::ExitCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-fn main() -> ExitCode {
-    eprintln!(
-        "dfstore-scheduler: cluster mode is not available in this version; run jobs on the embedded engine with `dfstore run --lake URL`"
-    );
-    ExitCode::from(2)
+use ballista_core::error::BallistaError;
+use ballista_core::extension::{
+    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::{Config, SchedulerConfig};
+use ballista_scheduler::scheduler_process::start_server;
+use clap::{CommandFactory, FromArgMatches};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::SessionConfig;
+use dfstore_core::{LakeStoreRegistry, pii};
+use tracing_subscriber::EnvFilter;
+
+/// The session every job is planned in on the scheduler.
+fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeStoreRegistry::from_env()))
+        .build_arc()?;
+    let mut scalar = ballista_scalar_functions();
+    scalar.push(Arc::new(pii::node_udf()));
+    Ok(SessionStateBuilder::new()
+        .with_runtime_env(runtime)
+        .with_config(config)
+        .with_default_features()
+        .with_scalar_functions(scalar)
+        .with_aggregate_functions(ballista_aggregate_functions())
+        .with_window_functions(ballista_window_functions())
+        .build())
+}
+
+#[tokio::main]
+async fn main() -> ballista_core::error::Result<()> {
+    let matches = Config::command()
+        .name("dfstore-scheduler")
+        .bin_name("dfstore-scheduler")
+        .about("The scheduler of a dfstore cluster: Ballista 55 with the object stores of dfstore lakes (file://, and s3:// with credentials from the AWS environment) and the pii_hash function. Clients submit with `dfstore run|sql --scheduler df://HOST:PORT`.")
+        .get_matches();
+    let opt = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(opt.log_level_setting.clone()));
+    let logs = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter);
+    match &opt.log_dir {
+        Some(dir) => {
+            let file = tracing_appender_file(dir, &format!("scheduler_{}", opt.bind_port))?;
+            logs.with_writer(file).init();
+        }
+        None => logs.init(),
+    }
+
+    let addr: SocketAddr = format!("{}:{}", opt.bind_host, opt.bind_port)
+        .parse()
+        .map_err(|e: std::net::AddrParseError| {
+            BallistaError::Configuration(format!("--bind-host/--bind-port: {e}"))
+        })?;
+    let config: SchedulerConfig = opt.try_into()?;
+    let config = config.with_override_session_builder(Arc::new(session_state));
+    let cluster = BallistaCluster::new_from_config(&config).await?;
+    tracing::info!(%addr, "dfstore-scheduler listening");
+    start_server(cluster, addr, Arc::new(config)).await
+}
+
+/// A log file `<dir>/<prefix>.log`, appended to.
+fn tracing_appender_file(
+    dir: &str,
+    prefix: &str,
+) -> ballista_core::error::Result<std::sync::Mutex<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::path::Path::new(dir).join(format!("{prefix}.log")))?;
+    Ok(std::sync::Mutex::new(file))
 }

@@ -26,10 +26,11 @@ fn main() -> ExitCode {
             let mut line = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
-                let text = cause.to_string();
-                if !line.contains(&text) {
+                let full = cause.to_string();
+                let text = full.strip_prefix("External error: ").unwrap_or(&full);
+                if !line.contains(text) {
                     line.push_str(": ");
-                    line.push_str(&text);
+                    line.push_str(text);
                 }
                 source = cause.source();
             }

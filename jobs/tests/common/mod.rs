@@ -2,6 +2,8 @@
 
 /// Running the `dfstore` binary in a temporary lake.
 pub mod cli;
+/// A real scheduler and executors on loopback ports.
+pub mod cluster;
 /// Independent re-implementation of the spec's rules: what the pipeline must produce.
 pub mod oracle;
 /// Hand-made raw lakes: typed rows written as published extractions.

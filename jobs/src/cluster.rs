@@ -1,0 +1,319 @@
+//! Running the same plans on a dfstore cluster (`--scheduler df://HOST:PORT`).
+//!
+//! The client plans every statement exactly as the embedded engine does: same
+//! SQL, same table providers, same optimizer. A physical plan that touches
+//! the lake (scans files or writes them) is then sent whole to the Ballista
+//! scheduler, which splits it into stages at its shuffles and runs the tasks
+//! on the executors; only the result (rows of a query, or the row count of a
+//! write) comes back. Scans, joins, aggregations and the Parquet writes all
+//! happen on the executors. The client keeps what needs a single writer:
+//! reading the Delta log to list a version's files, and committing the files
+//! the executors wrote (see `delta.rs`).
+//!
+//! Plans that read no file (`information_schema`, constants, statistics-only
+//! answers) stay in the client.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ballista_core::config::BallistaConfig;
+use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::{StreamExt, TryStreamExt};
+
+/// The scheduler of a cluster, as given to `--scheduler`: `df://HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduler {
+    host: String,
+    port: u16,
+}
+
+impl Scheduler {
+    /// The scheduler's gRPC endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "df://{}:{}", self.host, self.port)
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let usage = || {
+            format!(
+                "`{text}` is not a scheduler address; use df://HOST:PORT, e.g. df://localhost:50050"
+            )
+        };
+        let rest = text.strip_prefix("df://").ok_or_else(usage)?;
+        let (host, port) = rest
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .ok_or_else(usage)?;
+        let port: u16 = port.parse().map_err(|_| usage())?;
+        if host.is_empty() || port == 0 {
+            return Err(usage());
+        }
+        Ok(Scheduler {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// The session configuration for planning cluster jobs: Ballista's settings
+/// (no round-robin repartitions, no dynamic filters or scalar-subquery
+/// operators that cannot cross stage boundaries), with hash joins kept: the
+/// job SQL puts the small side of each join first, and DataFusion's
+/// partitioned hash join splits the large ones across tasks.
+pub fn cluster_config(config: SessionConfig) -> SessionConfig {
+    config
+        .upgrade_for_ballista()
+        .set_bool("datafusion.optimizer.prefer_hash_join", true)
+}
+
+/// The query planner of a cluster session.
+#[derive(Debug)]
+pub struct ClusterPlanner {
+    scheduler: Scheduler,
+    session_id: String,
+}
+
+impl ClusterPlanner {
+    /// Plans for `scheduler`, all jobs in one Ballista session.
+    pub fn new(scheduler: Scheduler) -> Self {
+        ClusterPlanner {
+            scheduler,
+            session_id: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl QueryPlanner for ClusterPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn Session,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let plan = DefaultPhysicalPlanner::default()
+            .create_physical_plan(logical_plan, session_state)
+            .await?;
+        let local = matches!(logical_plan, LogicalPlan::Explain(_)) || !touches_files(&plan);
+        if local {
+            return Ok(plan);
+        }
+        Ok(Arc::new(ClusterExec::new(
+            plan,
+            self.scheduler.clone(),
+            self.session_id.clone(),
+            session_state.config().clone(),
+        )))
+    }
+}
+
+/// Whether a plan reads or writes files of a lake.
+fn touches_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let scans = plan
+        .downcast_ref::<DataSourceExec>()
+        .is_some_and(|s| s.data_source().is::<FileScanConfig>());
+    scans || plan.is::<DataSinkExec>() || plan.children().into_iter().any(touches_files)
+}
+
+/// A physical plan run by the cluster; its single output partition streams
+/// the plan's result back from the scheduler.
+#[derive(Debug)]
+pub struct ClusterExec {
+    plan: Arc<dyn ExecutionPlan>,
+    scheduler: Scheduler,
+    session_id: String,
+    config: SessionConfig,
+    properties: Arc<PlanProperties>,
+}
+
+impl ClusterExec {
+    fn new(
+        plan: Arc<dyn ExecutionPlan>,
+        scheduler: Scheduler,
+        session_id: String,
+        config: SessionConfig,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(plan.schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ClusterExec {
+            plan,
+            scheduler,
+            session_id,
+            config,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for ClusterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ClusterExec: scheduler={}", self.scheduler)
+    }
+}
+
+impl ExecutionPlan for ClusterExec {
+    fn name(&self) -> &str {
+        "ClusterExec"
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.plan.schema()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.plan]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(plan) if children.is_empty() => Ok(Arc::new(ClusterExec::new(
+                plan,
+                self.scheduler.clone(),
+                self.session_id.clone(),
+                self.config.clone(),
+            ))),
+            _ => Err(DataFusionError::Internal(
+                "ClusterExec has exactly one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ClusterExec has one partition, not {partition}"
+            )));
+        }
+        let plan = Arc::clone(&self.plan);
+        let scheduler = self.scheduler.clone();
+        let session_id = self.session_id.clone();
+        let config = self.config.clone();
+        let ballista: BallistaConfig = config.ballista_config();
+        let job = async move {
+            let codec = config.ballista_physical_extension_codec();
+            execute_physical_plan::<PhysicalPlanNode>(
+                scheduler.endpoint(),
+                &ballista,
+                plan,
+                codec.as_ref(),
+                session_id,
+                config,
+            )
+            .await
+            .map_err(|e| cluster_error(&scheduler, e))
+        };
+        let scheduler = self.scheduler.clone();
+        let stream = futures::stream::once(job)
+            .try_flatten()
+            .map_err(move |e| cluster_error(&scheduler, e))
+            .boxed();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream,
+        )))
+    }
+}
+
+/// Names the scheduler in a cluster failure, once.
+fn cluster_error(scheduler: &Scheduler, e: DataFusionError) -> DataFusionError {
+    let text = e.to_string();
+    if text.contains(&scheduler.to_string()) {
+        return e;
+    }
+    let reasons = [
+        ("Connection refused", "connection refused"),
+        ("dns error", "host not found"),
+        ("timed out", "timed out"),
+        ("tcp connect error", "cannot connect"),
+    ];
+    match reasons.iter().find(|(needle, _)| text.contains(needle)) {
+        Some((_, reason)) => DataFusionError::External(
+            format!(
+                "cannot reach the scheduler at {scheduler} ({reason}); start the cluster (deploy/local/cluster.sh start) or fix --scheduler"
+            )
+            .into(),
+        ),
+        None => DataFusionError::External(
+            format!("the job failed on the cluster at {scheduler}: {}", first_line(&text)).into(),
+        ),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_addresses_parse() {
+        let s: Scheduler = "df://localhost:50050".parse().unwrap();
+        assert_eq!(s.endpoint(), "http://localhost:50050");
+        assert_eq!(s.to_string(), "df://localhost:50050");
+        for bad in [
+            "localhost:50050",
+            "df://localhost",
+            "df://:1",
+            "df://h:0",
+            "http://h:1",
+        ] {
+            let err = bad.parse::<Scheduler>().unwrap_err();
+            assert!(err.contains("df://HOST:PORT"), "{bad}: {err}");
+        }
+    }
+}

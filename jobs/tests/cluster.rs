@@ -1,0 +1,209 @@
+//! The same jobs on a real cluster: `dfstore-scheduler` and two
+//! `dfstore-executor` processes on loopback. The report must equal the
+//! embedded engine's row by row, the work must show up in the scheduler's
+//! jobs and stages, a crashed executor must not change the answer, and an
+//! unreachable scheduler must fail cleanly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::cli::{TEST_KEY, TestLake};
+use common::cluster::TestCluster;
+use common::oracle::expected_from_lake;
+
+const REPORT: &str = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
+
+/// Every published table, in a stable order, as CSV lines.
+fn published(lake: &TestLake) -> Vec<(String, Vec<String>)> {
+    let tables = [
+        ("trusted.ventas", "id_venta"),
+        ("rejected.ventas", "id_venta"),
+        ("trusted.detalle_ventas", "id_venta, linea"),
+        ("rejected.detalle_ventas", "id_venta, linea"),
+        ("trusted.clientes", "id_cliente"),
+        ("analytic.reporte_ventas_tienda", "fecha, id_tienda"),
+    ];
+    tables
+        .iter()
+        .map(|(t, key)| {
+            // extraido and the run's own columns are the same raw values on
+            // both engines; every column is compared.
+            (
+                t.to_string(),
+                lake.csv(&format!("SELECT * FROM {t} ORDER BY {key}")),
+            )
+        })
+        .collect()
+}
+
+fn two_lakes(scale: &str) -> (TestLake, TestLake) {
+    let embedded = TestLake::new();
+    let cluster = TestLake::new();
+    for lake in [&embedded, &cluster] {
+        lake.cmd(&["generate", "--scale", scale, "--seed", "11"])
+            .assert()
+            .success();
+    }
+    (embedded, cluster)
+}
+
+#[test]
+fn a_cluster_run_publishes_what_the_embedded_engine_publishes() {
+    let cluster = TestCluster::start(2, &[]);
+    let (embedded, distributed) = two_lakes("0.004");
+    embedded.cmd(&["run"]).assert().success();
+    assert!(
+        cluster.jobs().is_empty(),
+        "the embedded run used the cluster"
+    );
+
+    let out = distributed
+        .cmd(&["run", "--scheduler", &cluster.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every table, every row, every column.
+    let want = published(&embedded);
+    let got = published(&distributed);
+    for ((table, w), (_, g)) in want.iter().zip(&got) {
+        assert!(w.len() > 1, "{table} is empty: the test data is too small");
+        assert_eq!(g, w, "{table} differs between cluster and embedded runs");
+    }
+    // And the report is the spec's.
+    let expected = expected_from_lake(&distributed.path());
+    let report = distributed.csv(REPORT);
+    assert_eq!(report.len() - 1, expected.report.len());
+
+    // The work ran as scheduler jobs: one per model written at least, all
+    // completed, with multi-stage plans whose stages read real rows.
+    let jobs = cluster.jobs();
+    assert!(
+        jobs.len() >= 13,
+        "only {} jobs reached the scheduler",
+        jobs.len()
+    );
+    assert!(jobs.iter().all(|j| j["status"] == "Completed"), "{jobs:#?}");
+    let rows_through_stages: u64 = jobs
+        .iter()
+        .flat_map(|j| cluster.stages(j["job_id"].as_str().unwrap()))
+        .map(|s| s["input_rows"].as_u64().unwrap_or(0))
+        .sum();
+    let raw_lines: u64 = distributed.csv("SELECT COUNT(*) FROM raw.detalle_ventas")[1]
+        .parse()
+        .unwrap();
+    assert!(
+        rows_through_stages > raw_lines,
+        "executors processed {rows_through_stages} rows, fewer than the {raw_lines} raw lines"
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j["num_stages"].as_u64().unwrap_or(0) >= 2),
+        "no job was split into stages: {jobs:#?}"
+    );
+
+    // Queries go through the cluster too, with the same answer.
+    let before = cluster.jobs().len();
+    let out = distributed
+        .cmd(&[
+            "sql",
+            "--scheduler",
+            &cluster.url(),
+            "--format",
+            "csv",
+            REPORT,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines, report);
+    assert_eq!(cluster.jobs().len(), before + 1);
+}
+
+#[test]
+fn a_crashed_executor_does_not_change_the_result() {
+    let mut cluster = TestCluster::start(2, &[]);
+    let (embedded, distributed) = two_lakes("0.05");
+    embedded.cmd(&["run"]).assert().success();
+
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dfstore"))
+        .args(["run", "--scheduler", &cluster.url(), "--lake"])
+        .arg(distributed.path())
+        .env("DFSTORE_PII_KEY", TEST_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill one executor while a job is running on the cluster.
+    cluster.wait_for(
+        |c| c.jobs().iter().any(|j| j["status"] == "Running"),
+        "a job to run",
+    );
+    cluster.kill_executor(1);
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        // Where Ballista cannot recover, the run fails cleanly: one line,
+        // nothing published, and a rerun on the survivor succeeds.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("dfstore: error"), "{err}");
+        assert!(
+            !distributed
+                .path()
+                .join("analytic/reporte_ventas_tienda/_delta_log")
+                .exists(),
+            "a failed run published the report"
+        );
+        distributed
+            .cmd(&["run", "--scheduler", &cluster.url()])
+            .assert()
+            .success();
+    }
+    assert_eq!(distributed.csv(REPORT), embedded.csv(REPORT));
+}
+
+#[test]
+fn an_unreachable_scheduler_is_a_one_line_error() {
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.001"])
+        .assert()
+        .success();
+    let port = common::cluster::free_port();
+    let url = format!("df://127.0.0.1:{port}");
+    let out = lake.cmd(&["run", "--scheduler", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    assert!(line.starts_with("dfstore: error"), "{err}");
+    assert!(line.contains(&url), "the error names the scheduler: {line}");
+    assert!(!err.contains(TEST_KEY));
+    assert!(
+        !lake.path().join("trusted").exists(),
+        "nothing is published"
+    );
+
+    let out = lake
+        .cmd(&["sql", "--scheduler", "localhost:50050", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed address is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("df://HOST:PORT"));
+}

@@ -1,0 +1,211 @@
+//! A real dfstore cluster for tests: the `dfstore-scheduler` and
+//! `dfstore-executor` binaries on free loopback ports, their logs in a
+//! temporary folder, stopped when dropped.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cli::TEST_KEY;
+
+/// Where cargo put the workspace's binaries (next to `dfstore`).
+pub fn bin(name: &str) -> PathBuf {
+    let dfstore = assert_cmd::cargo::cargo_bin("dfstore");
+    let path = dfstore.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the cluster binaries first with `cargo build --workspace --bins` (deploy/local/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One scheduler and its executors.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    scheduler: Child,
+    executors: Vec<Option<Child>>,
+}
+
+impl TestCluster {
+    /// Starts a scheduler and `executors` executors with `env` (plus the test
+    /// key), and waits until every executor has registered.
+    pub fn start(executors: usize, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let scheduler = spawn(
+            Command::new(bin("dfstore-scheduler"))
+                .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+                .args(["--bind-port", &port.to_string()]),
+            &logs.join("scheduler.log"),
+            env,
+        );
+        let mut cluster = TestCluster {
+            dir,
+            port,
+            scheduler,
+            executors: Vec::new(),
+        };
+        cluster.wait_for(|c| c.get("/api/state").is_some(), "the scheduler to answer");
+        for i in 0..executors {
+            let work = cluster.dir.path().join(format!("work-{i}"));
+            std::fs::create_dir_all(&work).unwrap();
+            let child = spawn(
+                Command::new(bin("dfstore-executor"))
+                    .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+                    .args(["--scheduler-host", "127.0.0.1"])
+                    .args(["--scheduler-port", &port.to_string()])
+                    .args(["--bind-port", &free_port().to_string()])
+                    .args(["--bind-grpc-port", &free_port().to_string()])
+                    .args(["--bind-health-port", &free_port().to_string()])
+                    .args(["--vcores", "2"])
+                    .arg("--work-dir")
+                    .arg(&work),
+                &logs.join(format!("executor-{i}.log")),
+                env,
+            );
+            cluster.executors.push(Some(child));
+        }
+        cluster.wait_for(
+            |c| c.live_executors() == executors,
+            "every executor to register",
+        );
+        cluster
+    }
+
+    /// `df://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.port)
+    }
+
+    /// GET on the scheduler's REST API, as JSON; `None` when it does not answer.
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        serde_json::from_str(&body).ok()
+    }
+
+    /// Executors the scheduler currently knows.
+    pub fn live_executors(&self) -> usize {
+        self.get("/api/executors")
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0)
+    }
+
+    /// The scheduler's jobs.
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        self.get("/api/jobs")
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The stages of one job.
+    pub fn stages(&self, job_id: &str) -> Vec<serde_json::Value> {
+        self.get(&format!("/api/job/{job_id}/stages"))
+            .and_then(|v| v["stages"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Kills executor `i` at once (SIGKILL), as a crashed worker.
+    pub fn kill_executor(&mut self, i: usize) {
+        if let Some(mut child) = self.executors[i].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The scheduler's log so far.
+    pub fn scheduler_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("logs/scheduler.log")).unwrap_or_default()
+    }
+
+    /// Polls `ready` (every 50 ms, for at most a minute).
+    pub fn wait_for(&self, ready: impl Fn(&Self) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; scheduler log:\n{}",
+                self.scheduler_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command, log: &Path, env: &[(&str, &str)]) -> Child {
+    let out = std::fs::File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    cmd.env("DFSTORE_PII_KEY", TEST_KEY)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap()
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
