@@ -13,8 +13,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use datafusion::common::config::ConfigExtension;
+use datafusion::common::extensions_options;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::prelude::SessionConfig;
 use object_store::ObjectStore;
 use url::Url;
 
@@ -32,6 +35,45 @@ impl S3Settings {
         S3Settings {
             sse: var(SSE_ENV),
             sse_kms_key_id: var(SSE_KMS_KEY_ENV),
+        }
+    }
+}
+
+extensions_options! {
+    /// The lake settings a client sends with every job (`dfstore.*` in the
+    /// session configuration), so that executors write as the client would:
+    /// the server-side encryption asked for by `--s3-sse`. Credentials are
+    /// not among them; each node uses its own.
+    pub struct LakeOptions {
+        /// `AES256` or `aws:kms`.
+        pub s3_sse: Option<String>, default = None
+        /// The KMS key id for `aws:kms`.
+        pub s3_sse_kms_key_id: Option<String>, default = None
+    }
+}
+
+impl ConfigExtension for LakeOptions {
+    const PREFIX: &'static str = "dfstore";
+}
+
+impl LakeOptions {
+    /// The options carrying `s3`.
+    pub fn from_settings(s3: &S3Settings) -> Self {
+        LakeOptions {
+            s3_sse: s3.sse.clone(),
+            s3_sse_kms_key_id: s3.sse_kms_key_id.clone(),
+        }
+    }
+
+    /// The S3 settings of a job: the client's when it sent any, else this
+    /// node's environment.
+    pub fn settings_of(config: &SessionConfig) -> S3Settings {
+        match config.options().extensions.get::<LakeOptions>() {
+            Some(o) if o.s3_sse.is_some() => S3Settings {
+                sse: o.s3_sse.clone(),
+                sse_kms_key_id: o.s3_sse_kms_key_id.clone(),
+            },
+            _ => S3Settings::from_env(),
         }
     }
 }

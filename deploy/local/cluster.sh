@@ -28,7 +28,7 @@ memory="${DFSTORE_EXECUTOR_MEMORY:-2GB}"
 vcores="${DFSTORE_EXECUTOR_VCORES:-$(nproc)}"
 
 http_get() { # port path -> body; fails when nothing answers
-  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
   printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
   sed '1,/^\r$/d' <&3
   exec 3<&-
@@ -37,14 +37,21 @@ http_get() { # port path -> body; fails when nothing answers
 wait_until() { # description command... ; polls for 60 s
   local what="$1"; shift
   for _ in $(seq 1 600); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
+    if "$@" >/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "timed out waiting for $what; see $dir/logs" >&2
   return 1
 }
 
-executors_registered() { # n
+executors_registered() { # n; fails at once (exit 1) when a process died
+  for f in "$dir"/scheduler.pid "$dir"/executor-*.pid; do
+    if ! kill -0 "$(cat "$f")" 2>/dev/null; then
+      local log="$dir/logs/$(basename "$f" .pid).log"
+      echo "$(basename "$f" .pid) exited: $(tail -n 1 "$log") (log: $log)" >&2
+      exit 1
+    fi
+  done
   [ "$(http_get "$port" /api/executors | grep -o '"id"' | wc -l)" -ge "$1" ]
 }
 
@@ -59,7 +66,8 @@ start() {
   fi
   mkdir -p "$dir/logs"
   "$bin_dir/dfstore-scheduler" --bind-host 127.0.0.1 --external-host 127.0.0.1 \
-    --bind-port "$port" >"$dir/logs/scheduler.log" 2>&1 &
+    --bind-port "$port" --executor-timeout-seconds 30 --expire-dead-executor-interval-seconds 5 \
+    >"$dir/logs/scheduler.log" 2>&1 &
   echo $! >"$dir/scheduler.pid"
   wait_until "the scheduler on port $port" http_get "$port" /api/state
   for i in $(seq 0 $((n - 1))); do
@@ -69,6 +77,7 @@ start() {
       --scheduler-host 127.0.0.1 --scheduler-port "$port" \
       --bind-port "$base" --bind-grpc-port $((base + 1)) --bind-health-port $((base + 2)) \
       --work-dir "$dir/work-$i" --memory-pool-size "$memory" --vcores "$vcores" \
+      --executor-heartbeat-interval-seconds 10 \
       >"$dir/logs/executor-$i.log" 2>&1 &
     echo $! >"$dir/executor-$i.pid"
   done

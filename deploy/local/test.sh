@@ -14,6 +14,15 @@ cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The S3 tests start moto's S3 server (PyPI) from this virtual environment.
+venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3' 2>/dev/null; then
+  echo "== installing moto[server] into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+fi
+export DFSTORE_MOTO_SERVER="$venv/bin/moto_server"
+
 echo "== cargo build (the cluster tests start the real binaries)"
 cargo build --workspace --bins --locked
 

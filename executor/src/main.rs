@@ -13,12 +13,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_core::error::BallistaError;
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::config::Config;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_executor::health::spawn_health_server;
 use clap::{CommandFactory, FromArgMatches};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
+use dfstore_core::registry::LakeOptions;
 use dfstore_core::{LakeStoreRegistry, pii};
 use tracing_subscriber::EnvFilter;
 
@@ -51,12 +54,15 @@ async fn main() -> ballista_core::error::Result<()> {
         None => logs.init(),
     }
 
-    // One registry for the process: stores (and their connection pools) are
-    // reused by every task.
-    let registry = Arc::new(LakeStoreRegistry::from_env());
+    // Jobs carry the client's lake options (`dfstore.*`); each session's
+    // stores are built with them, credentials from this process.
+    config.override_config_producer = Some(Arc::new(|| {
+        SessionConfig::new_with_ballista().with_option_extension(LakeOptions::default())
+    }));
     let spill_dir = config.work_dir.clone();
-    config.override_runtime_producer = Some(Arc::new(move |_| {
-        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(registry.clone());
+    config.override_runtime_producer = Some(Arc::new(move |session: &SessionConfig| {
+        let registry = LakeStoreRegistry::new(LakeOptions::settings_of(session));
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(registry));
         if let Some(dir) = &spill_dir {
             runtime = runtime.with_temp_file_path(dir.clone());
         }

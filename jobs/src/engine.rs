@@ -12,6 +12,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use dfstore_core::LakeStoreRegistry;
+use dfstore_core::registry::LakeOptions;
 
 use crate::cluster::{self, ClusterPlanner, Scheduler};
 use crate::error::{Error, Result};
@@ -98,8 +99,9 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
     let ctx = match &config.scheduler {
         None => SessionContext::new_with_config_rt(session_config, runtime),
         Some(scheduler) => {
+            let options = LakeOptions::from_settings(lake.s3_settings());
             let state = SessionStateBuilder::new()
-                .with_config(cluster::cluster_config(session_config))
+                .with_config(cluster::cluster_config(session_config).with_option_extension(options))
                 .with_runtime_env(runtime)
                 .with_default_features()
                 .with_query_planner(Arc::new(ClusterPlanner::new(scheduler.clone())))

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_core::error::BallistaError;
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::extension::{
     ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
@@ -22,13 +23,15 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::SessionConfig;
+use dfstore_core::registry::LakeOptions;
 use dfstore_core::{LakeStoreRegistry, pii};
 use tracing_subscriber::EnvFilter;
 
 /// The session every job is planned in on the scheduler.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
+    let registry = LakeStoreRegistry::new(LakeOptions::settings_of(&config));
     let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(LakeStoreRegistry::from_env()))
+        .with_object_store_registry(Arc::new(registry))
         .build_arc()?;
     let mut scalar = ballista_scalar_functions();
     scalar.push(Arc::new(pii::node_udf()));
@@ -69,7 +72,11 @@ async fn main() -> ballista_core::error::Result<()> {
             BallistaError::Configuration(format!("--bind-host/--bind-port: {e}"))
         })?;
     let config: SchedulerConfig = opt.try_into()?;
-    let config = config.with_override_session_builder(Arc::new(session_state));
+    let config = config
+        .with_override_config_producer(Arc::new(|| {
+            SessionConfig::new_with_ballista().with_option_extension(LakeOptions::default())
+        }))
+        .with_override_session_builder(Arc::new(session_state));
     let cluster = BallistaCluster::new_from_config(&config).await?;
     tracing::info!(%addr, "dfstore-scheduler listening");
     start_server(cluster, addr, Arc::new(config)).await

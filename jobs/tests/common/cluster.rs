@@ -52,7 +52,10 @@ impl TestCluster {
         let scheduler = spawn(
             Command::new(bin("dfstore-scheduler"))
                 .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
-                .args(["--bind-port", &port.to_string()]),
+                .args(["--bind-port", &port.to_string()])
+                // A dead executor is noticed within seconds, not minutes.
+                .args(["--executor-timeout-seconds", "6"])
+                .args(["--expire-dead-executor-interval-seconds", "1"]),
             &logs.join("scheduler.log"),
             env,
         );
@@ -75,6 +78,7 @@ impl TestCluster {
                     .args(["--bind-grpc-port", &free_port().to_string()])
                     .args(["--bind-health-port", &free_port().to_string()])
                     .args(["--vcores", "2"])
+                    .args(["--executor-heartbeat-interval-seconds", "2"])
                     .arg("--work-dir")
                     .arg(&work),
                 &logs.join(format!("executor-{i}.log")),

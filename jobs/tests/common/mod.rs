@@ -8,3 +8,5 @@ pub mod cluster;
 pub mod oracle;
 /// Hand-made raw lakes: typed rows written as published extractions.
 pub mod rawlake;
+/// moto's S3 server on loopback.
+pub mod s3;

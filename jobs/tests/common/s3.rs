@@ -1,0 +1,151 @@
+//! A real S3-compatible server for tests: moto's server (PyPI `moto[server]`,
+//! installed by deploy/local/test.sh into /var/tmp/dfstore-venv) on a free
+//! loopback port, stopped when dropped.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cluster::free_port;
+
+/// Credentials the tests give dfstore; moto accepts any.
+pub const ACCESS_KEY: &str = "dfstore-test-access";
+/// The secret; tests assert it never appears in output.
+pub const SECRET_KEY: &str = "dfstore-test-secret-9f8e7d6c";
+
+/// The moto_server executable: `$DFSTORE_MOTO_SERVER`, the test virtual
+/// environment, or the PATH.
+fn moto_server() -> PathBuf {
+    if let Some(p) = std::env::var_os("DFSTORE_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from("/var/tmp/dfstore-venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("moto_server"))
+            .find(|p| p.exists())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "moto_server is not installed: run deploy/local/test.sh, which installs `moto[server]` into /var/tmp/dfstore-venv, or set DFSTORE_MOTO_SERVER"
+        )
+    })
+}
+
+/// A running moto server.
+pub struct S3Server {
+    pub port: u16,
+    child: Child,
+    server: PathBuf,
+}
+
+impl S3Server {
+    /// Starts the server and waits until it answers.
+    pub fn start() -> Self {
+        let server = moto_server();
+        let port = free_port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let s3 = S3Server {
+            port,
+            child,
+            server,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while s3.request("GET", "/moto-api/").is_none() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s3
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, bucket: &str) {
+        let status = self.request("PUT", &format!("/{bucket}")).unwrap();
+        assert_eq!(status, 200, "creating bucket {bucket}");
+    }
+
+    /// The environment a dfstore process needs to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
+    }
+
+    /// Server-side encryption of every object under `bucket/prefix`, read
+    /// with boto3 from moto's own Python: `(key, algorithm or "")`.
+    pub fn encryption(&self, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+        let python = self.server.with_file_name("python3");
+        let python = if python.exists() {
+            python
+        } else {
+            PathBuf::from("python3")
+        };
+        let script = format!(
+            "import boto3\n\
+             s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n\
+             for page in s3.get_paginator('list_objects_v2').paginate(Bucket='{bucket}', Prefix='{prefix}'):\n\
+             \x20   for o in page.get('Contents', []):\n\
+             \x20       h = s3.head_object(Bucket='{bucket}', Key=o['Key'])\n\
+             \x20       print(o['Key'] + '\\t' + h.get('ServerSideEncryption', ''))\n",
+            self.endpoint()
+        );
+        let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once('\t').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    /// An unsigned request (moto accepts them); the status code.
+    fn request(&self, method: &str, path: &str) -> Option<u16> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

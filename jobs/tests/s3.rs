@@ -1,0 +1,168 @@
+//! A lake on S3: moto's S3 server on loopback, the whole pipeline with
+//! `--lake s3://…` on the embedded engine and on a real cluster, encryption
+//! sent on every write, and clear errors for a wrong bucket or endpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use assert_cmd::Command;
+use common::cli::{TEST_KEY, TestLake, dfstore};
+use common::cluster::TestCluster;
+use common::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+
+const REPORT: &str = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
+
+/// `dfstore ARGS… --lake URL` with the server's AWS environment.
+fn on_s3(s3: &S3Server, dir: &TestLake, lake: &str, args: &[&str]) -> Command {
+    let mut cmd = dfstore(dir.dir.path());
+    cmd.args(args).arg("--lake").arg(lake);
+    for (k, v) in s3.env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn csv(cmd: &mut Command) -> Vec<String> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_pipeline_runs_on_an_s3_lake_embedded_and_on_a_cluster() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cluster = TestCluster::start(2, &env);
+
+    // The reference: the same data in a local folder.
+    let local = TestLake::new();
+    local.generate_and_run("0.004", "5");
+    let want = local.csv(REPORT);
+
+    let dir = TestLake::new();
+    let embedded = "s3://dmc-lake/embedded";
+    let distributed = "s3://dmc-lake/teams/cluster";
+    for lake in [embedded, distributed] {
+        on_s3(
+            &s3,
+            &dir,
+            lake,
+            &["generate", "--scale", "0.004", "--seed", "5"],
+        )
+        .assert()
+        .success();
+    }
+    let out = on_s3(&s3, &dir, embedded, &["run", "--s3-sse", "AES256"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains(SECRET_KEY) && !text.contains(TEST_KEY));
+    assert_eq!(
+        csv(&mut on_s3(
+            &s3,
+            &dir,
+            embedded,
+            &["sql", "--format", "csv", REPORT]
+        )),
+        want
+    );
+
+    on_s3(
+        &s3,
+        &dir,
+        distributed,
+        &["run", "--s3-sse", "AES256", "--scheduler", &cluster.url()],
+    )
+    .assert()
+    .success();
+    assert!(
+        cluster.jobs().len() >= 13,
+        "the cluster run did not reach the scheduler"
+    );
+    assert_eq!(
+        csv(&mut on_s3(
+            &s3,
+            &dir,
+            distributed,
+            &[
+                "sql",
+                "--scheduler",
+                &cluster.url(),
+                "--format",
+                "csv",
+                REPORT
+            ]
+        )),
+        want
+    );
+
+    // Every object the runs published carries the encryption asked for.
+    for prefix in ["embedded/", "teams/cluster/"] {
+        let objects = s3.encryption("dmc-lake", prefix);
+        let published: Vec<_> = objects
+            .iter()
+            .filter(|(k, _)| {
+                ["/trusted/", "/rejected/", "/analytic/", "/logs/"]
+                    .iter()
+                    .any(|layer| k.contains(layer))
+            })
+            .collect();
+        assert!(published.len() > 20, "{objects:?}");
+        for (key, sse) in published {
+            assert_eq!(sse, "AES256", "{key} was written without encryption");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let dir = TestLake::new();
+
+    let out = on_s3(&s3, &dir, "s3://no-such-bucket/lake", &["run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    assert!(line.starts_with("dfstore: error"), "{err}");
+    assert!(
+        line.contains("no-such-bucket"),
+        "the error names the bucket: {line}"
+    );
+    assert!(
+        !err.contains(SECRET_KEY) && !err.contains(ACCESS_KEY),
+        "{err}"
+    );
+
+    let out = on_s3(&s3, &dir, "s3://dmc-lake/lake", &["tables"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    assert!(
+        line.contains("dmc-lake"),
+        "the error names the lake: {line}"
+    );
+    assert!(!err.contains(SECRET_KEY), "{err}");
+}
