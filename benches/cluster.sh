@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `dfstore run` embedded vs on a local cluster (1 scheduler + 2 executors),
+# on local disk and on a loopback S3 server (moto), per scale.
+#
+#   benches/cluster.sh [SCALES]      e.g. benches/cluster.sh 1,10 (default)
+#
+# For every scale the raw data is generated once per storage, then each run
+# starts from the same raw data (the published layers are removed first).
+# Wall time and the client's peak RSS come from GNU time; the scheduler's and
+# each executor's peak RSS from /proc/<pid>/status (VmHWM) at the end of the
+# run, with a fresh cluster for every run. Executors get 1 vcore and a 1 GiB
+# memory pool each, so the cluster has the embedded engine's 2 cores and
+# 2 GiB. Writes benches/results/cluster.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scales="${1:-1,10}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
+bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
+venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
+mkdir -p "$bench_dir" benches/results
+cargo build --release --locked --workspace --bins >&2
+bin="$CARGO_TARGET_DIR/release"
+
+export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
+[ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
+
+# The loopback S3 server and its (fake) credentials.
+if [ ! -x "$venv/bin/moto_server" ]; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'moto[server]==5.2.1'
+fi
+s3_port=50900
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" > "$bench_dir/moto.log" 2>&1 &
+moto_pid=$!
+export DFSTORE_CLUSTER_DIR="$bench_dir/cluster" DFSTORE_BIN_DIR="$bin"
+export DFSTORE_EXECUTOR_VCORES=1 DFSTORE_EXECUTOR_MEMORY=1GB
+cleanup() { deploy/local/cluster.sh stop >/dev/null 2>&1 || true; kill "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+s3_env=(AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1)
+for _ in $(seq 1 100); do
+  { exec 3<>"/dev/tcp/127.0.0.1/$s3_port"; } 2>/dev/null && break
+  sleep 0.1
+done
+exec 3<&-
+printf 'PUT /dfstore-bench HTTP/1.0\r\nContent-Length: 0\r\n\r\n' > "/dev/tcp/127.0.0.1/$s3_port"
+
+peak_mib() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status"; }
+
+reset_lake() { # lake
+  case "$1" in
+    s3://*) env "${s3_env[@]}" "$venv/bin/python3" - "$1" <<'EOF'
+import sys, boto3
+bucket, _, prefix = sys.argv[1][5:].partition("/")
+s3 = boto3.resource("s3", endpoint_url=__import__("os").environ["AWS_ENDPOINT_URL"])
+for layer in ("trusted", "rejected", "analytic", "logs", "scripts", "_staging"):
+    s3.Bucket(bucket).objects.filter(Prefix=f"{prefix}/{layer}/").delete()
+EOF
+    ;;
+    *) rm -rf "$1"/{trusted,rejected,analytic,logs,scripts,_staging} ;;
+  esac
+}
+
+measure() { # mode lake -> "wall client_mib scheduler_mib executor_mibs"
+  local mode="$1" lake="$2" log="$bench_dir/time.cluster" args=() extra="-"
+  reset_lake "$lake"
+  if [ "$mode" = cluster ]; then
+    env "${s3_env[@]}" deploy/local/cluster.sh start 2 >&2
+    args=(--scheduler df://127.0.0.1:50050)
+  fi
+  env "${s3_env[@]}" /usr/bin/time -v -o "$log" "$bin/dfstore" run --lake "$lake" "${args[@]}" \
+    > "$bench_dir/last.out" 2> "$bench_dir/last.err" || { cat "$bench_dir/last.err" >&2; exit 1; }
+  if [ "$mode" = cluster ]; then
+    extra="$(peak_mib "$(cat "$DFSTORE_CLUSTER_DIR/scheduler.pid")") $(peak_mib "$(cat "$DFSTORE_CLUSTER_DIR/executor-0.pid")")+$(peak_mib "$(cat "$DFSTORE_CLUSTER_DIR/executor-1.pid")")"
+    deploy/local/cluster.sh stop >&2
+  fi
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2/1024}' "$log")
+  echo "$wall $rss $extra"
+}
+
+out=benches/results/cluster.md
+{
+  echo "| scale | storage | engine | wall (s) | vs embedded | client peak RSS (MiB) | scheduler (MiB) | executors (MiB) |"
+  echo "|---:|---|---|---:|---:|---:|---:|---:|"
+} > "$out.tmp"
+for scale in ${scales//,/ }; do
+  local_lake="$bench_dir/cluster-s$scale"
+  s3_lake="s3://dfstore-bench/s$scale"
+  rm -rf "$local_lake"
+  "$bin/dfstore" generate --scale "$scale" --seed 42 --lake "$local_lake" > /dev/null 2>&1
+  env "${s3_env[@]}" "$bin/dfstore" generate --scale "$scale" --seed 42 --lake "$s3_lake" > /dev/null 2>&1
+  for storage in local s3; do
+    lake=$local_lake; [ $storage = s3 ] && lake=$s3_lake
+    read -r ew er _ < <(measure embedded "$lake")
+    read -r cw cr sm em < <(measure cluster "$lake")
+    printf '| %s | %s | embedded | %.1f | 1.00 | %d | | |\n' "$scale" "$storage" "$ew" "$er" >> "$out.tmp"
+    printf '| %s | %s | cluster (1+2) | %.1f | %.2f | %d | %s | %s |\n' "$scale" "$storage" "$cw" \
+      "$(awk -v a="$cw" -v b="$ew" 'BEGIN {print a / b}')" "$cr" "$sm" "$em" >> "$out.tmp"
+  done
+done
+{
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "Command: benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
+  echo
+  cat "$out.tmp"
+} > "$out"
+rm -f "$out.tmp"
+cat "$out"
