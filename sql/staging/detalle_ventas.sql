@@ -3,8 +3,8 @@
 -- A line belongs to the business month of its header; a line whose header is
 -- unknown altogether takes the month of its own last change in Lima time, so
 -- that every row has a partition.
--- Rule 3.1 as in staging.ventas: only the (id_venta, linea) keys seen in more
--- than one extraction are ranked; the rest pass straight through.
+-- Rule 3.1 as in staging.ventas: only the (id_venta, linea) keys present in a
+-- later extraction are resolved; the rest pass straight through.
 WITH repeated AS (
     SELECT DISTINCT id_venta, linea
     FROM raw.detalle_ventas
@@ -15,17 +15,19 @@ latest AS (
     FROM repeated AS k
     RIGHT ANTI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
     UNION ALL
-    SELECT id_venta, linea, id_producto, cantidad, precio_unitario, descuento, actualizado_en, extraido
-    FROM (
-        SELECT
-            r.*,
-            ROW_NUMBER() OVER (
-                PARTITION BY r.id_venta, r.linea ORDER BY r.actualizado_en DESC, r.extraido DESC
-            ) AS version
-        FROM repeated AS k
-        RIGHT SEMI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
-    ) AS ranked
-    WHERE version = 1
+    -- the newest version of each key that may repeat: no sort needed
+    SELECT
+        r.id_venta,
+        r.linea,
+        FIRST_VALUE(r.id_producto     ORDER BY r.actualizado_en DESC, r.extraido DESC) AS id_producto,
+        FIRST_VALUE(r.cantidad        ORDER BY r.actualizado_en DESC, r.extraido DESC) AS cantidad,
+        FIRST_VALUE(r.precio_unitario ORDER BY r.actualizado_en DESC, r.extraido DESC) AS precio_unitario,
+        FIRST_VALUE(r.descuento       ORDER BY r.actualizado_en DESC, r.extraido DESC) AS descuento,
+        FIRST_VALUE(r.actualizado_en  ORDER BY r.actualizado_en DESC, r.extraido DESC) AS actualizado_en,
+        FIRST_VALUE(r.extraido        ORDER BY r.actualizado_en DESC, r.extraido DESC) AS extraido
+    FROM repeated AS k
+    RIGHT SEMI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
+    GROUP BY r.id_venta, r.linea
 )
 SELECT
     l.id_venta,
