@@ -18,8 +18,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
 venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
 mkdir -p "$bench_dir" benches/results
-cargo build --release --locked --workspace --bins >&2
-bin="$CARGO_TARGET_DIR/release"
+# BENCH_BIN_DIR: use these binaries instead of building the release ones.
+bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
+[ -n "${BENCH_BIN_DIR:-}" ] || cargo build --release --locked --workspace --bins >&2
 
 export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
 [ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
@@ -28,7 +29,7 @@ export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
 if [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'moto[server]==5.2.1'
 fi
-s3_port=50900
+s3_port=30900
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" > "$bench_dir/moto.log" 2>&1 &
 moto_pid=$!
 export DFSTORE_CLUSTER_DIR="$bench_dir/cluster" DFSTORE_BIN_DIR="$bin"
@@ -41,7 +42,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 exec 3<&-
-printf 'PUT /dfstore-bench HTTP/1.0\r\nContent-Length: 0\r\n\r\n' > "/dev/tcp/127.0.0.1/$s3_port"
+env "${s3_env[@]}" "$venv/bin/python3" -c \
+  'import os, boto3; boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).create_bucket(Bucket="dfstore-bench")'
 
 peak_mib() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status"; }
 
@@ -59,12 +61,15 @@ EOF
   esac
 }
 
-measure() { # mode lake -> "wall client_mib scheduler_mib executor_mibs"
+# Each cluster gets fresh ports: a port just closed can stay unusable for a
+# minute (TIME_WAIT).
+measure() { # mode lake port -> "wall client_mib scheduler_mib executor_mibs"
   local mode="$1" lake="$2" log="$bench_dir/time.cluster" args=() extra="-"
   reset_lake "$lake"
   if [ "$mode" = cluster ]; then
+    export DFSTORE_SCHEDULER_PORT="$3"
     env "${s3_env[@]}" deploy/local/cluster.sh start 2 >&2
-    args=(--scheduler df://127.0.0.1:50050)
+    args=(--scheduler "df://127.0.0.1:$DFSTORE_SCHEDULER_PORT")
   fi
   env "${s3_env[@]}" /usr/bin/time -v -o "$log" "$bin/dfstore" run --lake "$lake" "${args[@]}" \
     > "$bench_dir/last.out" 2> "$bench_dir/last.err" || { cat "$bench_dir/last.err" >&2; exit 1; }
@@ -83,6 +88,7 @@ out=benches/results/cluster.md
   echo "| scale | storage | engine | wall (s) | vs embedded | client peak RSS (MiB) | scheduler (MiB) | executors (MiB) |"
   echo "|---:|---|---|---:|---:|---:|---:|---:|"
 } > "$out.tmp"
+port=31000  # below the ephemeral range (32768-60999), so no outgoing connection holds it
 for scale in ${scales//,/ }; do
   local_lake="$bench_dir/cluster-s$scale"
   s3_lake="s3://dfstore-bench/s$scale"
@@ -92,7 +98,8 @@ for scale in ${scales//,/ }; do
   for storage in local s3; do
     lake=$local_lake; [ $storage = s3 ] && lake=$s3_lake
     read -r ew er _ < <(measure embedded "$lake")
-    read -r cw cr sm em < <(measure cluster "$lake")
+    port=$((port + 20))
+    read -r cw cr sm em < <(measure cluster "$lake" "$port")
     printf '| %s | %s | embedded | %.1f | 1.00 | %d | | |\n' "$scale" "$storage" "$ew" "$er" >> "$out.tmp"
     printf '| %s | %s | cluster (1+2) | %.1f | %.2f | %d | %s | %s |\n' "$scale" "$storage" "$cw" \
       "$(awk -v a="$cw" -v b="$ew" 'BEGIN {print a / b}')" "$cr" "$sm" "$em" >> "$out.tmp"
