@@ -115,7 +115,7 @@ pub enum Error {
 
     // ---- external services ------------------------------------------------
     /// The object store failed.
-    #[error("storage error at {location}: {source}")]
+    #[error("storage error at {location}: {source}{}", storage_hint(source))]
     Storage {
         /// The object's URL.
         location: String,
@@ -210,5 +210,19 @@ fn engine_text(e: &datafusion::error::DataFusionError) -> String {
     match e.find_root() {
         datafusion::error::DataFusionError::External(inner) => inner.to_string(),
         root => root.to_string(),
+    }
+}
+
+/// What to do about the object-store failures users cause most.
+fn storage_hint(e: &object_store::Error) -> &'static str {
+    let text = e.to_string();
+    if text.contains("/latest/api/token") || text.contains("169.254.169.254") {
+        "; no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance profile"
+    } else if text.contains("NoSuchBucket") {
+        "; the bucket does not exist: check the bucket in --lake"
+    } else if text.contains("AccessDenied") || text.contains("403 Forbidden") {
+        "; access denied: the credentials in use may not read or write this prefix"
+    } else {
+        ""
     }
 }

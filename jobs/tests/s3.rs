@@ -166,3 +166,37 @@ fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
     );
     assert!(!err.contains(SECRET_KEY), "{err}");
 }
+
+#[test]
+fn missing_credentials_are_named_as_such() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let dir = TestLake::new();
+    // No keys in the environment, and no instance metadata service to ask.
+    let closed = common::cluster::free_port();
+    let out = on_s3(
+        &s3,
+        &dir,
+        "s3://dmc-lake/lake",
+        &["generate", "--scale", "0.001"],
+    )
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_PROFILE")
+    .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+    .env(
+        "AWS_METADATA_ENDPOINT",
+        format!("http://127.0.0.1:{closed}"),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    assert!(line.starts_with("dfstore: error"), "{err}");
+    assert!(
+        line.contains("s3://dmc-lake/lake"),
+        "the error names the lake: {line}"
+    );
+    assert!(line.contains("no AWS credentials were found"), "{line}");
+}
