@@ -3,6 +3,7 @@
 # on local disk and on a loopback S3 server (moto), per scale.
 #
 #   benches/cluster.sh [SCALES]      e.g. benches/cluster.sh 1,10 (default)
+#   BENCH_STORAGES=local benches/cluster.sh 10    local disk only
 #
 # For every scale the raw data is generated once per storage, then each run
 # starts from the same raw data (the published layers are removed first).
@@ -83,7 +84,7 @@ measure() { # mode lake port -> "wall client_mib scheduler_mib executor_mibs"
   echo "$wall $rss $extra"
 }
 
-out=benches/results/cluster.md
+out="${BENCH_OUT:-benches/results/cluster.md}"
 {
   echo "| scale | storage | engine | wall (s) | vs embedded | client peak RSS (MiB) | scheduler (MiB) | executors (MiB) |"
   echo "|---:|---|---|---:|---:|---:|---:|---:|"
@@ -94,8 +95,10 @@ for scale in ${scales//,/ }; do
   s3_lake="s3://dfstore-bench/s$scale"
   rm -rf "$local_lake"
   "$bin/dfstore" generate --scale "$scale" --seed 42 --lake "$local_lake" > /dev/null 2>&1
-  env "${s3_env[@]}" "$bin/dfstore" generate --scale "$scale" --seed 42 --lake "$s3_lake" > /dev/null 2>&1
-  for storage in local s3; do
+  if [[ " ${BENCH_STORAGES:-local s3} " == *" s3 "* ]]; then
+    env "${s3_env[@]}" "$bin/dfstore" generate --scale "$scale" --seed 42 --lake "$s3_lake" > /dev/null 2>&1
+  fi
+  for storage in ${BENCH_STORAGES:-local s3}; do
     lake=$local_lake; [ $storage = s3 ] && lake=$s3_lake
     read -r ew er _ < <(measure embedded "$lake")
     port=$((port + 20))
@@ -107,7 +110,7 @@ for scale in ${scales//,/ }; do
 done
 {
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "Command: benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
+  echo "Command: ${BENCH_STORAGES:+BENCH_STORAGES=\"$BENCH_STORAGES\" }benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
   echo
   cat "$out.tmp"
 } > "$out"
