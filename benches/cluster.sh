@@ -14,6 +14,7 @@
 # 2 GiB. Writes benches/results/cluster.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 scales="${1:-1,10}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
@@ -79,8 +80,8 @@ measure() { # mode lake port -> "wall client_mib scheduler_mib executor_mibs"
     deploy/local/cluster.sh stop >&2
   fi
   local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2/1024}' "$log")
+  wall=$(time_wall_seconds "$log")
+  rss=$(( $(time_peak_kib "$log") / 1024 ))
   echo "$wall $rss $extra"
 }
 

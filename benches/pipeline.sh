@@ -9,6 +9,7 @@
 # prints a markdown table (also written to benches/results/pipeline.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 scales="${1:-1,10}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
@@ -25,8 +26,8 @@ measure() { # label, command... -> "seconds max_rss_kib"
   /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
     echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
   local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  wall=$(time_wall_seconds "$log")
+  rss=$(time_peak_kib "$log")
   echo "$wall $rss"
 }
 

@@ -20,3 +20,31 @@ pub fn init_logging(json: bool) {
         builder.compact().try_init()
     };
 }
+
+/// The set-up of a cluster node (`dfstore-scheduler`, `dfstore-executor`):
+/// plain text without colours, the level from `RUST_LOG` or else
+/// `default_level` (the node's `--log-level-setting`), written to standard
+/// output or, given a log folder, appended to `<dir>/<name>.log`.
+pub fn init_node_logging(
+    default_level: &str,
+    log_dir: Option<&str>,
+    name: &str,
+) -> std::io::Result<()> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter);
+    let _ = match log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(std::path::Path::new(dir).join(format!("{name}.log")))?;
+            logs.with_writer(std::sync::Mutex::new(file)).try_init()
+        }
+        None => logs.try_init(),
+    };
+    Ok(())
+}

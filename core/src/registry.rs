@@ -94,11 +94,6 @@ impl LakeStoreRegistry {
         }
     }
 
-    /// A registry configured from the node's environment.
-    pub fn from_env() -> Self {
-        Self::new(S3Settings::from_env())
-    }
-
     fn key(url: &Url) -> String {
         format!("{}://{}", url.scheme(), url.authority())
     }

@@ -22,8 +22,7 @@ use clap::{CommandFactory, FromArgMatches};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeStoreRegistry, pii};
-use tracing_subscriber::EnvFilter;
+use dfstore_core::{LakeStoreRegistry, logging, pii};
 
 #[tokio::main]
 async fn main() -> ballista_core::error::Result<()> {
@@ -38,21 +37,11 @@ async fn main() -> ballista_core::error::Result<()> {
         .map_err(|e| BallistaError::General(format!("--bind-health-port: {e}")))?;
     let mut config: ExecutorProcessConfig = opt.try_into()?;
 
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.special_mod_log_level.clone()));
-    let logs = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(filter);
-    match &config.log_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(
-                std::path::Path::new(dir).join(format!("{}.log", config.log_file_name_prefix())),
-            )?;
-            logs.with_writer(std::sync::Mutex::new(file)).init();
-        }
-        None => logs.init(),
-    }
+    logging::init_node_logging(
+        &config.special_mod_log_level,
+        config.log_dir.as_deref(),
+        &config.log_file_name_prefix(),
+    )?;
 
     // Jobs carry the client's lake options (`dfstore.*`); each session's
     // stores are built with them, credentials from this process.

@@ -253,8 +253,8 @@ impl ExecutionPlan for ClusterExec {
                 config,
             )
             .await
-            .map_err(|e| cluster_error(&scheduler, e))
         };
+        // Errors of the submission and of the result stream alike.
         let scheduler = self.scheduler.clone();
         let stream = futures::stream::once(job)
             .try_flatten()
@@ -270,9 +270,6 @@ impl ExecutionPlan for ClusterExec {
 /// Names the scheduler in a cluster failure, once.
 fn cluster_error(scheduler: &Scheduler, e: DataFusionError) -> DataFusionError {
     let text = e.to_string();
-    if text.contains(&scheduler.to_string()) {
-        return e;
-    }
     let reasons = [
         ("Connection refused", "connection refused"),
         ("dns error", "host not found"),

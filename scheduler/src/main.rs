@@ -24,8 +24,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::SessionConfig;
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeStoreRegistry, pii};
-use tracing_subscriber::EnvFilter;
+use dfstore_core::{LakeStoreRegistry, logging, pii};
 
 /// The session every job is planned in on the scheduler.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
@@ -53,18 +52,11 @@ async fn main() -> ballista_core::error::Result<()> {
         .about("The scheduler of a dfstore cluster: Ballista 55 with the object stores of dfstore lakes (file://, and s3:// with credentials from the AWS environment) and the pii_hash function. Clients submit with `dfstore run|sql --scheduler df://HOST:PORT`.")
         .get_matches();
     let opt = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(opt.log_level_setting.clone()));
-    let logs = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(filter);
-    match &opt.log_dir {
-        Some(dir) => {
-            let file = tracing_appender_file(dir, &format!("scheduler_{}", opt.bind_port))?;
-            logs.with_writer(file).init();
-        }
-        None => logs.init(),
-    }
+    logging::init_node_logging(
+        &opt.log_level_setting,
+        opt.log_dir.as_deref(),
+        &format!("scheduler_{}", opt.bind_port),
+    )?;
 
     let addr: SocketAddr = format!("{}:{}", opt.bind_host, opt.bind_port)
         .parse()
@@ -80,17 +72,4 @@ async fn main() -> ballista_core::error::Result<()> {
     let cluster = BallistaCluster::new_from_config(&config).await?;
     tracing::info!(%addr, "dfstore-scheduler listening");
     start_server(cluster, addr, Arc::new(config)).await
-}
-
-/// A log file `<dir>/<prefix>.log`, appended to.
-fn tracing_appender_file(
-    dir: &str,
-    prefix: &str,
-) -> ballista_core::error::Result<std::sync::Mutex<std::fs::File>> {
-    std::fs::create_dir_all(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(std::path::Path::new(dir).join(format!("{prefix}.log")))?;
-    Ok(std::sync::Mutex::new(file))
 }
