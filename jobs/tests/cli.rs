@@ -6,19 +6,8 @@
 
 mod common;
 
-use common::cli::{TEST_KEY, TestLake, dfstore};
+use common::cli::{TestLake, dfstore, one_line};
 use predicates::prelude::*;
-
-fn one_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr).to_string();
-    let errors: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("dfstore: error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "expected one error line, got:\n{text}");
-    assert!(!text.contains(TEST_KEY), "the key leaked:\n{text}");
-    errors[0].to_string()
-}
 
 #[test]
 fn missing_lake_is_named_with_the_fix() {

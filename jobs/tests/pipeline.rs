@@ -410,10 +410,8 @@ fn a_killed_run_publishes_nothing_and_the_next_run_succeeds() {
     e3.tiendas = vec![renamed];
     e3.write(&lake.path());
 
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dfstore"))
-        .args(["run", "--lake"])
-        .arg(lake.path())
-        .env("DFSTORE_PII_KEY", TEST_KEY)
+    let mut child = lake
+        .std_cmd(&["run"])
         .env("RUST_LOG", "off")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -7,7 +7,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::cli::{TEST_KEY, TestLake, dfstore};
+use common::cli::{TEST_KEY, TestLake, dfstore, one_line, stdout_lines};
 use common::cluster::TestCluster;
 use common::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 
@@ -24,17 +24,7 @@ fn on_s3(s3: &S3Server, dir: &TestLake, lake: &str, args: &[&str]) -> Command {
 }
 
 fn csv(cmd: &mut Command) -> Vec<String> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    stdout_lines(cmd.output().unwrap())
 }
 
 #[test]
@@ -66,13 +56,8 @@ fn the_pipeline_runs_on_an_s3_lake_embedded_and_on_a_cluster() {
     let out = on_s3(&s3, &dir, embedded, &["run", "--s3-sse", "AES256"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let text = stdout_lines(out).join("\n") + "\n" + &stderr;
     assert!(!text.contains(SECRET_KEY) && !text.contains(TEST_KEY));
     assert_eq!(
         csv(&mut on_s3(
@@ -142,8 +127,7 @@ fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().last().unwrap();
-    assert!(line.starts_with("dfstore: error"), "{err}");
+    let line = one_line(&out.stderr);
     assert!(
         line.contains("no-such-bucket"),
         "the error names the bucket: {line}"
@@ -159,7 +143,7 @@ fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().last().unwrap();
+    let line = one_line(&out.stderr);
     assert!(
         line.contains("dmc-lake"),
         "the error names the lake: {line}"
@@ -191,9 +175,7 @@ fn missing_credentials_are_named_as_such() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().last().unwrap();
-    assert!(line.starts_with("dfstore: error"), "{err}");
+    let line = one_line(&out.stderr);
     assert!(
         line.contains("s3://dmc-lake/lake"),
         "the error names the lake: {line}"

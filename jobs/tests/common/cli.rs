@@ -36,17 +36,23 @@ impl TestLake {
 
     /// Runs `dfstore sql --format csv` and returns the lines (header first).
     pub fn csv(&self, sql: &str) -> Vec<String> {
-        let out = self.cmd(&["sql", "--format", "csv", sql]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "query failed: {sql}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        stdout_lines(self.cmd(&["sql", "--format", "csv", sql]).output().unwrap())
+    }
+
+    /// `dfstore ARGS… --lake <lake>` as a plain process, for tests that must
+    /// watch or kill it while it runs; stdio is the caller's to set.
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dfstore"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("DFSTORE_LAKE")
+            .env_remove("DFSTORE_PII_KEY_FILE")
+            .env("DFSTORE_PII_KEY", TEST_KEY)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .arg("--lake")
+            .arg(self.path());
+        cmd
     }
 
     /// Generates data and runs the pipeline, asserting both succeed.
@@ -68,4 +74,31 @@ pub fn dfstore(cwd: &Path) -> Command {
         .env("XDG_CONFIG_HOME", cwd.join("config"))
         .env("RUST_LOG", "warn");
     cmd
+}
+
+/// The standard output of a command that must have succeeded, as lines.
+pub fn stdout_lines(out: std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The one `dfstore: error:` line of a failed command's standard error,
+/// asserting there is exactly one and that the test key is not in it.
+pub fn one_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr).to_string();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("dfstore: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got:\n{text}");
+    assert!(!text.contains(TEST_KEY), "the key leaked:\n{text}");
+    errors[0].to_string()
 }

@@ -4,13 +4,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::cluster::free_port;
+use super::cli::stdout_lines;
+use super::cluster::{free_port, http};
 
 /// Credentials the tests give dfstore; moto accepts any.
 pub const ACCESS_KEY: &str = "dfstore-test-access";
@@ -111,14 +110,8 @@ impl S3Server {
             self.endpoint()
         );
         let out = Command::new(python).arg("-c").arg(script).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
+        stdout_lines(out)
+            .iter()
             .map(|l| {
                 let (k, v) = l.split_once('\t').unwrap();
                 (k.to_string(), v.to_string())
@@ -128,18 +121,7 @@ impl S3Server {
 
     /// An unsigned request (moto accepts them); the status code.
     fn request(&self, method: &str, path: &str) -> Option<u16> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .ok()?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        response.split_whitespace().nth(1)?.parse().ok()
+        http(self.port, method, path).map(|(status, _)| status)
     }
 }
 
