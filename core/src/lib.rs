@@ -4,16 +4,19 @@
 //! the same bytes on every node. This crate holds exactly that and nothing
 //! more, so the scheduler and executor do not depend on the pipeline library:
 //! lake URLs and object stores, the `pii_hash` function every node must
-//! evaluate alike, and logging.
+//! evaluate alike, the codec of the plan nodes dfstore adds, and logging.
 
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.
 pub mod logging;
+/// Writing each partition where it is computed, and the codec that ships it.
+pub mod parallel_sink;
 /// The keyed personal-data hash, `pii_hash(text)`.
 pub mod pii;
 /// Object stores for any lake URL a node meets, built on first use.
 pub mod registry;
 
 pub use lake_url::{LakeUrl, LakeUrlError, S3Settings};
+pub use parallel_sink::{LakeCodec, ParallelSinkExec};
 pub use registry::LakeStoreRegistry;

@@ -6,8 +6,9 @@
 //! `file://` and `s3://` lakes ([`LakeStoreRegistry`], credentials from this
 //! executor's own AWS environment or instance profile), spill files under
 //! `--work-dir`, a memory pool (`--memory-pool-size`), and `pii_hash` with
-//! the key from `DFSTORE_PII_KEY_FILE` or `DFSTORE_PII_KEY`. Flags are
-//! Ballista's (`dfstore-executor --help`).
+//! the key from `DFSTORE_PII_KEY_FILE` or `DFSTORE_PII_KEY`, and the codec of
+//! dfstore's plan nodes ([`LakeCodec`]: each task writes the Parquet files of
+//! its own partition). Flags are Ballista's (`dfstore-executor --help`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use clap::{CommandFactory, FromArgMatches};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeStoreRegistry, logging, pii};
+use dfstore_core::{LakeCodec, LakeStoreRegistry, logging, pii};
 
 #[tokio::main]
 async fn main() -> ballista_core::error::Result<()> {
@@ -63,6 +64,7 @@ async fn main() -> ballista_core::error::Result<()> {
         .scalar_functions
         .insert(udf.name().to_string(), udf);
     config.override_function_registry = Some(Arc::new(functions));
+    config.override_physical_codec = Some(Arc::new(LakeCodec::default()));
 
     let (stop_health, health_stopped) = tokio::sync::oneshot::channel();
     let health = spawn_health_server(health_addr, config.health.clone(), health_stopped);

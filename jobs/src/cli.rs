@@ -11,12 +11,17 @@ use crate::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
+use crate::ingest::{IngestOptions, LoadKind, ingest, parse_overlap, verify};
 use crate::inventory;
 use crate::lake::Lake;
 use crate::model::Period;
 use crate::pii::PiiKey;
 use crate::pipeline::{RunOptions, run};
+use crate::postgres::{PasswordSources, Postgres};
 use crate::query::{self, Output, OutputFormat};
+use crate::raw::ExtractionId;
+use crate::source::SourceTable;
+use crate::source_db;
 use crate::summary;
 
 /// dfstore: the DMC Retail sales pipeline (raw → trusted → analytic) as SQL
@@ -47,6 +52,143 @@ pub enum Command {
     Tables(LakeArgs),
     /// List the lake's runs (from logs/runs/).
     Runs(LakeArgs),
+    /// Extract the source PostgreSQL into raw (full or incremental, verified by checksums).
+    Ingest(IngestArgs),
+    /// The demo's source database: create and load it, or make a day of changes.
+    #[command(subcommand)]
+    Source(SourceCommand),
+}
+
+/// `dfstore source …`.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Create the `retail` schema (spec section 1) in a PostgreSQL database, dropping an earlier one, and load generated data with COPY.
+    Init(SourceInitArgs),
+    /// Make one day of changes in the source: new tickets, voids, corrections (sql/source/changes.sql).
+    ApplyChanges(ApplyChangesArgs),
+}
+
+/// The source database and its password.
+#[derive(Debug, Args)]
+pub struct PgArgs {
+    /// The source database, postgresql://USER@HOST:PORT/DB[?sslmode=disable]; never printed with its password.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DFSTORE_PG_URL",
+        hide_env_values = true
+    )]
+    pub pg: Option<String>,
+    /// File whose first line is the database password [default: the URL's, then $PGPASSWORD].
+    #[arg(long, value_name = "PATH", env = "DFSTORE_PG_PASSWORD_FILE")]
+    pub pg_password_file: Option<PathBuf>,
+    /// AWS Secrets Manager secret (id or ARN) holding the password, as text or JSON with `password` [default: none].
+    #[arg(long, value_name = "ARN", env = "DFSTORE_PG_SECRET")]
+    pub pg_secret: Option<String>,
+}
+
+impl PgArgs {
+    /// The database, with its password resolved. The URL is never echoed:
+    /// it may hold the password.
+    pub async fn open(&self, why: &str) -> Result<Postgres> {
+        let url = self.pg.as_deref().ok_or_else(|| Error::InvalidArgument {
+            flag: "--pg".into(),
+            reason: format!("{why} needs the source database: --pg postgresql://USER@HOST:PORT/DB or DFSTORE_PG_URL"),
+        })?;
+        let pg: Postgres = url.parse().map_err(|reason| Error::InvalidArgument {
+            flag: "--pg".into(),
+            reason,
+        })?;
+        pg.with_password(&PasswordSources {
+            file: self.pg_password_file.clone(),
+            secret: self.pg_secret.clone(),
+        })
+        .await
+    }
+}
+
+/// `dfstore ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The source database.
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Tables to extract, comma-separated [default: tiendas,productos,clientes,ventas,detalle_ventas].
+    #[arg(long, value_name = "TABLES", value_delimiter = ',')]
+    pub tables: Vec<SourceTable>,
+    /// Extract every row [default: incremental for tables extracted before, full for the others].
+    #[arg(long, conflicts_with = "incremental")]
+    pub full: bool,
+    /// Extract only rows changed since each table's watermark; fails for a table never extracted.
+    #[arg(long)]
+    pub incremental: bool,
+    /// How far before the watermark an incremental extraction starts, e.g. 30s, 5m, 1h [default: 5m].
+    #[arg(long, value_name = "DURATION", default_value = "5m", hide_default_value = true, value_parser = parse_overlap)]
+    pub overlap: chrono::TimeDelta,
+    /// Tables extracted at once, each on its own connection [default: 3].
+    #[arg(long, value_name = "N", default_value_t = 3, hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub parallel: u16,
+    /// Do not extract: read the lake's PostgreSQL extractions back and check them against their manifests' checksums.
+    #[arg(long, conflicts_with_all = ["full", "incremental"])]
+    pub verify: bool,
+    /// With --verify, check only this extraction (YYYYMMDDTHHMMSSZ) [default: all].
+    #[arg(long, value_name = "ID", requires = "verify")]
+    pub extraction: Option<ExtractionId>,
+}
+
+impl IngestArgs {
+    fn options(&self) -> IngestOptions {
+        IngestOptions {
+            tables: if self.tables.is_empty() {
+                SourceTable::ALL.to_vec()
+            } else {
+                self.tables.clone()
+            },
+            load: match (self.full, self.incremental) {
+                (true, _) => LoadKind::Full,
+                (_, true) => LoadKind::Incremental,
+                _ => LoadKind::Auto,
+            },
+            overlap: self.overlap,
+            parallel: usize::from(self.parallel),
+        }
+    }
+}
+
+/// `dfstore source init`.
+#[derive(Debug, Args)]
+pub struct SourceInitArgs {
+    /// The database to create `retail` in (its user needs CREATE).
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Scale factor of the generated data (as for `generate`) [default: 1].
+    #[arg(long, value_name = "S", default_value_t = 1.0, hide_default_value = true, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed (as for `generate`) [default: 42].
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 42,
+        hide_default_value = true
+    )]
+    pub seed: u64,
+}
+
+/// `dfstore source apply-changes`.
+#[derive(Debug, Args)]
+pub struct ApplyChangesArgs {
+    /// The source database (its user needs INSERT and UPDATE on `retail`).
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Seed that picks the changed rows; the same seed on the same data gives the same changes [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true)]
+    pub seed: u64,
+    /// The day of the changes, YYYY-MM-DD [default: the day after the latest change].
+    #[arg(long, value_name = "DATE")]
+    pub day: Option<chrono::NaiveDate>,
 }
 
 /// Where the lake is.
@@ -128,6 +270,12 @@ pub struct RunArgs {
     /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
     #[arg(long, value_name = "PATH")]
     pub pii_key_file: Option<PathBuf>,
+    /// Extract the source database first (`dfstore ingest` with --pg, incremental where possible), then run.
+    #[arg(long)]
+    pub ingest: bool,
+    /// The source database, for --ingest.
+    #[command(flatten)]
+    pub pg: PgArgs,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -206,6 +354,20 @@ pub async fn execute(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => {
             let lake = args.lake.open()?;
+            if args.ingest {
+                let pg = args.pg.open("--ingest").await?;
+                let options = IngestOptions {
+                    tables: SourceTable::ALL.to_vec(),
+                    load: LoadKind::Auto,
+                    overlap: chrono::TimeDelta::minutes(5),
+                    parallel: 3,
+                };
+                print!(
+                    "{}",
+                    summary::render_ingest(&ingest(&pg, &lake, &options).await?)
+                );
+                println!();
+            }
             let options = RunOptions {
                 period: args.period,
                 engine: EngineConfig::from(&args.engine),
@@ -297,6 +459,36 @@ pub async fn execute(cli: Cli) -> Result<()> {
                 });
             }
             print!("{}", inventory::render_runs(&inventory::runs(&lake).await?));
+        }
+        Command::Ingest(args) => {
+            let lake = args.lake.open()?;
+            if args.verify {
+                let verified = verify(&lake, args.extraction).await?;
+                print!("{}", summary::render_verified(&verified));
+            } else {
+                let pg = args.pg.open("ingest").await?;
+                let published = ingest(&pg, &lake, &args.options()).await?;
+                print!("{}", summary::render_ingest(&published));
+            }
+        }
+        Command::Source(SourceCommand::Init(args)) => {
+            let pg = args.pg.open("source init").await?;
+            let options = GenerateOptions {
+                scale: args.scale,
+                seed: args.seed,
+            };
+            let summary = source_db::init(&pg, &options).await?;
+            let what = format!(
+                "created retail in {pg} with generated data (scale {}, seed {})",
+                args.scale, args.seed
+            );
+            print!("{}", summary::render_source(&summary, &what));
+        }
+        Command::Source(SourceCommand::ApplyChanges(args)) => {
+            let pg = args.pg.open("source apply-changes").await?;
+            let summary = source_db::apply_changes(&pg, args.seed, args.day).await?;
+            let what = format!("applied one day of changes (seed {}) to {pg}", args.seed);
+            print!("{}", summary::render_source(&summary, &what));
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use ballista_core::config::BallistaConfig;
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -40,6 +41,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::PhysicalPlanNode;
+use dfstore_core::{LakeCodec, ParallelSinkExec};
 use futures::{StreamExt, TryStreamExt};
 
 /// The scheduler of a cluster, as given to `--scheduler`: `df://HOST:PORT`.
@@ -95,6 +97,7 @@ impl FromStr for Scheduler {
 pub fn cluster_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
+        .with_ballista_physical_extension_codec(Arc::new(LakeCodec::default()))
         .set_bool("datafusion.optimizer.prefer_hash_join", true)
 }
 
@@ -129,6 +132,8 @@ impl QueryPlanner for ClusterPlanner {
         if local {
             return Ok(plan);
         }
+        // Each task writes the files of the partition it computed.
+        let plan = ParallelSinkExec::rewrite(plan)?;
         Ok(Arc::new(ClusterExec::new(
             plan,
             self.scheduler.clone(),
@@ -144,6 +149,13 @@ fn touches_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
         .downcast_ref::<DataSourceExec>()
         .is_some_and(|s| s.data_source().is::<FileScanConfig>());
     scans || plan.is::<DataSinkExec>() || plan.children().into_iter().any(touches_files)
+}
+
+/// A parallel write answers one count per partition; the statement's
+/// answer is their sum, as for any write.
+async fn total_count(stream: SendableRecordBatchStream) -> DfResult<RecordBatch> {
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    ParallelSinkExec::count_batch(ParallelSinkExec::total(&batches))
 }
 
 /// A physical plan run by the cluster; its single output partition streams
@@ -256,8 +268,12 @@ impl ExecutionPlan for ClusterExec {
         };
         // Errors of the submission and of the result stream alike.
         let scheduler = self.scheduler.clone();
-        let stream = futures::stream::once(job)
-            .try_flatten()
+        let stream = if self.plan.is::<ParallelSinkExec>() {
+            futures::stream::once(async move { total_count(job.await?).await }).boxed()
+        } else {
+            futures::stream::once(job).try_flatten().boxed()
+        };
+        let stream = stream
             .map_err(move |e| cluster_error(&scheduler, e))
             .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(

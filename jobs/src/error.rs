@@ -84,6 +84,29 @@ pub enum Error {
         reason: String,
     },
 
+    /// An incremental extraction was asked for a table never extracted.
+    #[error(
+        "`{table}` has no earlier extraction from PostgreSQL in `{lake}` to continue from; run `dfstore ingest --full` first"
+    )]
+    NoWatermark {
+        /// The source table.
+        table: String,
+        /// The lake URL.
+        lake: String,
+    },
+    /// A source column has a type raw cannot hold exactly.
+    #[error(
+        "source column `{table}.{column}` has type {pg_type}, which dfstore cannot extract exactly; cast it in a view (integer, bigint, numeric(p,s), text, boolean, date, timestamptz) or drop it"
+    )]
+    UnsupportedColumn {
+        /// The source table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Its PostgreSQL type.
+        pg_type: String,
+    },
+
     // ---- configuration ----------------------------------------------------
     /// The lake URL is not usable.
     #[error(transparent)]
@@ -113,7 +136,44 @@ pub enum Error {
         rejected: u64,
     },
 
+    /// An extraction's files do not hold what the source had.
+    #[error(
+        "checksum mismatch for `{table}` in extraction {extraction}: PostgreSQL has {source_rows} rows (checksum {source_sum}) but the Parquet files hold {lake_rows} (checksum {lake_sum}); nothing was published, extract again"
+    )]
+    ChecksumMismatch {
+        /// The table.
+        table: String,
+        /// The extraction.
+        extraction: String,
+        /// Rows at the source (or in the manifest).
+        source_rows: u64,
+        /// Checksum at the source (or in the manifest).
+        source_sum: String,
+        /// Rows in the files.
+        lake_rows: u64,
+        /// Checksum of the files.
+        lake_sum: String,
+    },
+
     // ---- external services ------------------------------------------------
+    /// The source database failed or refused us.
+    #[error("PostgreSQL at {database}: {reason}; {fix}")]
+    Source {
+        /// The database, without password.
+        database: String,
+        /// What the server or driver said.
+        reason: String,
+        /// What to check.
+        fix: String,
+    },
+    /// A query on a source table failed.
+    #[error("source table `{table}`: {reason}")]
+    SourceQuery {
+        /// The table.
+        table: String,
+        /// Why.
+        reason: String,
+    },
     /// The object store failed.
     #[error("storage error at {location}: {source}{}", storage_hint(source))]
     Storage {

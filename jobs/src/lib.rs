@@ -1,6 +1,8 @@
 //! dfstore's pipeline library: the DMC Retail lake (raw → trusted → analytic)
 //! run as SQL plans on DataFusion, embedded or on a Ballista cluster.
 
+/// The content checksum of extracted rows, on both sides.
+pub mod checksum;
 /// The `dfstore` command line.
 pub mod cli;
 /// Running the same plans on a Ballista cluster.
@@ -13,6 +15,8 @@ pub mod engine;
 pub mod error;
 /// The deterministic data generator (spec section 5).
 pub mod generate;
+/// `dfstore ingest`: PostgreSQL into raw, verified.
+pub mod ingest;
 /// `dfstore tables` and `dfstore runs`.
 pub mod inventory;
 /// A lake root and its object store.
@@ -27,6 +31,8 @@ pub mod model;
 pub mod pii;
 /// `dfstore run`: the pipeline.
 pub mod pipeline;
+/// The source PostgreSQL: URL, password, connection.
+pub mod postgres;
 /// `dfstore sql`: queries over the lake.
 pub mod query;
 /// The raw layer: extractions and their manifests.
@@ -35,6 +41,10 @@ pub mod raw;
 pub mod snapshot;
 /// The source model: tables, keys, Arrow types.
 pub mod source;
+/// Source columns, their Arrow types and value conversions.
+pub mod source_columns;
+/// The demo's source database: `source init`, `source apply-changes`.
+pub mod source_db;
 /// The human summary of a run.
 pub mod summary;
 /// Registering lake tables in a session.

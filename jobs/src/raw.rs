@@ -106,6 +106,14 @@ pub struct RawTable {
     pub checksum: Option<String>,
     /// The files written.
     pub files: Vec<RawFile>,
+    /// The greatest `actualizado_en` extracted so far (RFC 3339): where the
+    /// next incremental extraction of the table resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+    /// For an incremental extraction, the lower bound (exclusive) of
+    /// `actualizado_en` it read from (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// The manifest of one extraction: written last, it publishes the extraction.
@@ -143,6 +151,33 @@ pub async fn published_extractions(lake: &Lake) -> Result<Vec<ExtractionManifest
     }
     out.sort_by_key(|m| m.extraido);
     Ok(out)
+}
+
+/// The record batches of one file of an extraction, streamed from the lake.
+// ParquetObjectReader is deprecated in parquet 59 in favour of an API that is
+// not released yet.
+#[allow(deprecated)]
+pub async fn read_file(
+    lake: &Lake,
+    file: &RawFile,
+) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+    use futures::{StreamExt, TryStreamExt};
+    use parquet::arrow::ParquetRecordBatchStreamBuilder;
+    use parquet::arrow::async_reader::ParquetObjectReader;
+    let path = lake.path(&file.path);
+    let shown = lake.display(&path);
+    let corrupt = move |e: parquet::errors::ParquetError| Error::CorruptFile {
+        file: shown.clone(),
+        reason: e.to_string(),
+    };
+    let reader =
+        ParquetObjectReader::new(Arc::clone(lake.store()), path).with_file_size(file.bytes);
+    let batches = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(&corrupt)?
+        .build()
+        .map_err(&corrupt)?;
+    Ok(batches.map_err(corrupt).boxed())
 }
 
 /// Streams record batches of one table into a Parquet file of an extraction,

@@ -99,3 +99,75 @@ pub fn render_generated(generated: &crate::generate::GenerateSummary) -> String 
     }
     out
 }
+
+/// Renders what `dfstore ingest` published.
+pub fn render_ingest(summary: &crate::ingest::IngestSummary) -> String {
+    let mut out = String::new();
+    let m = &summary.manifest;
+    let _ = writeln!(
+        out,
+        "extraction {} published in {:.2} s from {} ({})",
+        m.extraido,
+        summary.elapsed.as_secs_f64(),
+        m.details.get("database").map(String::as_str).unwrap_or("?"),
+        m.details.get("load").map(String::as_str).unwrap_or("?"),
+    );
+    let _ = writeln!(
+        out,
+        "  {:16} {:>11} {:>10} {:>8} {:>10}  {:27} checksum (PostgreSQL = Parquet)",
+        "table", "rows", "MiB", "s", "rows/s", "since"
+    );
+    for t in &summary.tables {
+        let since = t
+            .since
+            .map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "full".into());
+        let _ = writeln!(
+            out,
+            "  {:16} {:>11} {:>10.1} {:>8.2} {:>10.0}  {since:27} {}",
+            t.table.to_string(),
+            t.checksum.rows,
+            t.bytes as f64 / (1024.0 * 1024.0),
+            t.seconds,
+            t.checksum.rows as f64 / t.seconds.max(1e-9),
+            t.checksum.text(),
+        );
+    }
+    out
+}
+
+/// Renders the tables `dfstore ingest --verify` checked.
+pub fn render_verified(verified: &[crate::ingest::Verified]) -> String {
+    let mut out = String::new();
+    for v in verified {
+        let _ = writeln!(
+            out,
+            "ok  {}  {:16} {:>11} rows  checksum {}",
+            v.extraction,
+            v.table.to_string(),
+            v.checksum.rows,
+            v.checksum.text()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} table extraction(s) verified: Parquet files match their manifests",
+        verified.len()
+    );
+    out
+}
+
+/// Renders the demo database after `source init` or `source apply-changes`.
+pub fn render_source(summary: &crate::source_db::SourceSummary, what: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{what} in {:.2} s", summary.elapsed.as_secs_f64());
+    let changed = match summary.day {
+        Some(day) => format!("changed on {day}"),
+        None => "loaded".into(),
+    };
+    let _ = writeln!(out, "  {:16} {:>11} {:>16}", "table", "rows", changed);
+    for (table, rows, n) in &summary.tables {
+        let _ = writeln!(out, "  {:16} {rows:>11} {n:>16}", table.to_string());
+    }
+    out
+}

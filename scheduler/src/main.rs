@@ -3,9 +3,10 @@
 //! A Ballista 55 scheduler (its own gRPC service, REST API and job state),
 //! configured with what dfstore needs on every node: the object stores for
 //! `file://` and `s3://` lakes ([`LakeStoreRegistry`], credentials from the
-//! scheduler's own AWS environment) and the `pii_hash` function, so that the
-//! plans `dfstore` submits decode and split into stages here. Flags are
-//! Ballista's (`dfstore-scheduler --help`).
+//! scheduler's own AWS environment), the `pii_hash` function and the codec of
+//! dfstore's plan nodes ([`LakeCodec`]), so that the plans `dfstore` submits
+//! decode and split into stages here. Flags are Ballista's
+//! (`dfstore-scheduler --help`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::SessionConfig;
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeStoreRegistry, logging, pii};
+use dfstore_core::{LakeCodec, LakeStoreRegistry, logging, pii};
 
 /// The session every job is planned in on the scheduler.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
@@ -69,6 +70,10 @@ async fn main() -> ballista_core::error::Result<()> {
             SessionConfig::new_with_ballista().with_option_extension(LakeOptions::default())
         }))
         .with_override_session_builder(Arc::new(session_state));
+    let config = SchedulerConfig {
+        override_physical_codec: Some(Arc::new(LakeCodec::default())),
+        ..config
+    };
     let cluster = BallistaCluster::new_from_config(&config).await?;
     tracing::info!(%addr, "dfstore-scheduler listening");
     start_server(cluster, addr, Arc::new(config)).await

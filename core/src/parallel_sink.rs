@@ -1,0 +1,244 @@
+//! Writing a plan's rows with one sink call per input partition.
+//!
+//! DataFusion's `DataSinkExec` takes a single input partition: in one process
+//! that is cheap (the partitions are merged in memory and the Parquet sink
+//! serialises files on several threads), but on a cluster the merge is a stage
+//! boundary, so every row of a model would cross one more shuffle and be
+//! written by a single task. [`ParallelSinkExec`] instead runs the same sink
+//! once for each input partition, in the task that computed that partition:
+//! each call writes its own files (the Parquet sink names them with a random
+//! id per call, so calls never collide) into the same folder, with the same
+//! Hive partitioning. The result is one row per partition with the number of
+//! rows that partition wrote.
+//!
+//! The sink travels to the executors inside a template `DataSinkExec` whose
+//! input is an empty placeholder, encoded by DataFusion's own protobuf codec
+//! ([`LakeCodec`]), so any sink DataFusion can serialise can be written this way.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ballista_core::serde::BallistaPhysicalExtensionCodec;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
+    Partitioning, PlanProperties, ReplaceChildrenOptions, execute_input_stream,
+};
+use datafusion_proto::physical_plan::{
+    AsExecutionPlan, PhysicalExtensionCodec, PhysicalProtoConverterExtension,
+};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::StreamExt;
+use prost::Message;
+
+/// Writes each input partition with its own call of a `DataSinkExec`'s sink.
+#[derive(Debug)]
+pub struct ParallelSinkExec {
+    input: Arc<dyn ExecutionPlan>,
+    /// A `DataSinkExec` whose input is a placeholder: the sink and its schema.
+    template: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ParallelSinkExec {
+    /// Rewrites `plan` when it is a `DataSinkExec` over a merge of several
+    /// partitions with no required order: the merge is dropped and each
+    /// partition is written where it is computed. Any other plan is returned
+    /// unchanged.
+    pub fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(sink) = plan.downcast_ref::<DataSinkExec>() else {
+            return Ok(plan);
+        };
+        let Some(merge) = sink.input().downcast_ref::<CoalescePartitionsExec>() else {
+            return Ok(plan);
+        };
+        let input = Arc::clone(merge.input());
+        if sink.sort_order().is_some() || input.output_partitioning().partition_count() < 2 {
+            return Ok(plan);
+        }
+        let placeholder: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(input.schema()));
+        let template = Arc::clone(&plan).replace_children(
+            vec![placeholder],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?;
+        Ok(Arc::new(Self::new(input, template)))
+    }
+
+    fn new(input: Arc<dyn ExecutionPlan>, template: Arc<dyn ExecutionPlan>) -> Self {
+        let partitions = input.output_partitioning().partition_count();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ParallelSinkExec {
+            input,
+            template,
+            properties,
+        }
+    }
+
+    /// Adds up the per-partition counts of a finished write.
+    pub fn total(batches: &[RecordBatch]) -> u64 {
+        batches
+            .iter()
+            .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+            .flat_map(|counts| counts.iter().flatten())
+            .sum()
+    }
+
+    /// One row with `count`, the shape of every write's result.
+    pub fn count_batch(count: u64) -> Result<RecordBatch> {
+        let column: ArrayRef = Arc::new(UInt64Array::from(vec![count]));
+        Ok(RecordBatch::try_new(count_schema(), vec![column])?)
+    }
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+impl DisplayAs for ParallelSinkExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ParallelSinkExec: ")?;
+        self.template.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for ParallelSinkExec {
+    fn name(&self) -> &str {
+        "ParallelSinkExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(input) if children.is_empty() => {
+                Ok(Arc::new(Self::new(input, Arc::clone(&self.template))))
+            }
+            _ => Err(DataFusionError::Internal(
+                "ParallelSinkExec has exactly one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let template = Arc::clone(&self.template);
+        let sink_schema = template
+            .downcast_ref::<DataSinkExec>()
+            .map(|s| Arc::clone(s.sink().schema()))
+            .ok_or_else(|| DataFusionError::Internal("ParallelSinkExec without a sink".into()))?;
+        let data = execute_input_stream(
+            Arc::clone(&self.input),
+            sink_schema,
+            partition,
+            Arc::clone(&context),
+        )?;
+        let write = async move {
+            let sink = template
+                .downcast_ref::<DataSinkExec>()
+                .ok_or_else(|| DataFusionError::Internal("ParallelSinkExec without a sink".into()))?
+                .sink();
+            let count = sink.write_all(data, &context).await?;
+            Self::count_batch(count)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            futures::stream::once(write).boxed(),
+        )))
+    }
+}
+
+/// Tags a [`ParallelSinkExec`] in the bytes of an extension node; Ballista's
+/// own nodes are protobuf messages, which never start with this.
+const PARALLEL_SINK_TAG: &[u8] = b"dfstore.ParallelSinkExec\0";
+
+/// The physical-plan codec of every dfstore node: Ballista's (shuffles and
+/// its other stage operators) plus [`ParallelSinkExec`]. The client, the
+/// scheduler and the executors must all use it.
+#[derive(Debug, Default)]
+pub struct LakeCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for LakeCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(template) = buf.strip_prefix(PARALLEL_SINK_TAG) else {
+            return self.ballista.try_decode(buf, inputs, ctx, proto_converter);
+        };
+        let [input] = inputs else {
+            return Err(DataFusionError::Internal(format!(
+                "ParallelSinkExec has one input, got {}",
+                inputs.len()
+            )));
+        };
+        let template = PhysicalPlanNode::decode(template)
+            .map_err(|e| DataFusionError::Internal(format!("ParallelSinkExec sink: {e}")))?
+            .try_into_physical_plan(ctx, self)?;
+        if !template.is::<DataSinkExec>() {
+            return Err(DataFusionError::Internal(
+                "ParallelSinkExec sink is not a DataSinkExec".into(),
+            ));
+        }
+        Ok(Arc::new(ParallelSinkExec::new(Arc::clone(input), template)))
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let Some(parallel) = node.downcast_ref::<ParallelSinkExec>() else {
+            return self.ballista.try_encode(node, buf, proto_converter);
+        };
+        let template =
+            PhysicalPlanNode::try_from_physical_plan(Arc::clone(&parallel.template), self)?;
+        buf.extend_from_slice(PARALLEL_SINK_TAG);
+        template
+            .encode(buf)
+            .map_err(|e| DataFusionError::Internal(format!("ParallelSinkExec sink: {e}")))
+    }
+}

@@ -1,0 +1,433 @@
+//! Ingestion from a real PostgreSQL (started by deploy/local/test.sh): the
+//! demo database loaded by `dfstore source init`, full and incremental
+//! extractions verified by checksums, the pipeline on what they publish,
+//! and the failures a user meets (connection killed mid-extraction, wrong
+//! password or host, unsupported column, a changed file).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use common::cli::{TestLake, one_line, stdout_lines};
+use common::oracle::expected_from_lake;
+use common::postgres::TestDb;
+
+const REPORT: &str = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
+
+/// `dfstore ARGS… --lake <lake> --pg URL` with the password in PGPASSWORD.
+fn with_pg(lake: &TestLake, args: &[&str], url: &str, password: &str) -> Command {
+    let mut cmd = lake.cmd(args);
+    cmd.arg("--pg").arg(url).env("PGPASSWORD", password);
+    cmd
+}
+
+/// `dfstore source ARGS… --pg <owner>` (no lake).
+fn source(db: &TestDb, dir: &TestLake, args: &[&str]) -> Vec<String> {
+    let mut cmd = common::cli::dfstore(dir.dir.path());
+    cmd.arg("source")
+        .args(args)
+        .arg("--pg")
+        .arg(db.owner_url())
+        .env("PGPASSWORD", &db.owner_password);
+    stdout_lines(cmd.output().unwrap())
+}
+
+fn ingest(db: &TestDb, lake: &TestLake, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["ingest"];
+    args.extend_from_slice(extra);
+    stdout_lines(
+        with_pg(lake, &args, &db.reader_url(), &db.reader_password)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn report(lake: &TestLake) -> Vec<String> {
+    lake.csv(REPORT)
+}
+
+fn manifests(lake: &TestLake) -> Vec<std::path::PathBuf> {
+    let dir = lake.path().join("raw/_extracciones");
+    let mut out: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+#[test]
+fn a_full_ingest_gives_the_report_of_the_generated_lake() {
+    let db = TestDb::new();
+    let pg_lake = TestLake::new();
+    let loaded = source(&db, &pg_lake, &["init", "--scale", "0.01", "--seed", "42"]);
+    assert!(
+        loaded[0].starts_with("created retail in postgresql://"),
+        "{loaded:?}"
+    );
+    db.grant_reader();
+
+    let out = ingest(&db, &pg_lake, &[]);
+    assert!(
+        out[0].contains("published") && out[0].contains("(full)"),
+        "{out:?}"
+    );
+    for table in [
+        "tiendas",
+        "productos",
+        "clientes",
+        "ventas",
+        "detalle_ventas",
+    ] {
+        assert!(
+            out.iter()
+                .any(|l| l.trim_start().starts_with(&format!("{table} "))),
+            "{table} missing from {out:?}"
+        );
+    }
+    let verified = stdout_lines(pg_lake.cmd(&["ingest", "--verify"]).output().unwrap());
+    assert_eq!(
+        verified.last().unwrap(),
+        "5 table extraction(s) verified: Parquet files match their manifests"
+    );
+    pg_lake.cmd(&["run"]).assert().success();
+
+    // The report is the spec's for what was extracted.
+    let expected = expected_from_lake(&pg_lake.path());
+    let got = report(&pg_lake);
+    assert_eq!(got.len() - 1, expected.report.len());
+
+    // The generated lake holds the same rows in two extractions; only the
+    // tickets dated after the generator's extraction instant (Feb-Mar 2026,
+    // `fecha_futura` there) are valid for an extraction taken today.
+    let generated = TestLake::new();
+    generated.generate_and_run("0.01", "42");
+    let before_2026 = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.contains(",2026-0"))
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (before_2026(&got), before_2026(&report(&generated)));
+    assert!(a.len() > 100, "too small a report: {}", a.len());
+    assert_eq!(a, b, "reports differ outside 2026");
+    let counts = "SELECT (SELECT count(*) FROM trusted.ventas) + (SELECT count(*) FROM rejected.ventas) AS ventas, \
+                  (SELECT count(*) FROM trusted.detalle_ventas) + (SELECT count(*) FROM rejected.detalle_ventas) AS lineas, \
+                  (SELECT count(*) FROM trusted.clientes) AS clientes";
+    assert_eq!(pg_lake.csv(counts)[1], generated.csv(counts)[1]);
+    let future = "SELECT count(*) FROM rejected.ventas WHERE regla = 'fecha_futura'";
+    assert_eq!(pg_lake.csv(future)[1], "0");
+    assert_ne!(generated.csv(future)[1], "0");
+}
+
+#[test]
+fn an_incremental_ingest_gives_the_report_of_a_full_ingest_of_the_final_state() {
+    let db = TestDb::new();
+    let daily = TestLake::new();
+    source(&db, &daily, &["init", "--scale", "0.01", "--seed", "7"]);
+    db.grant_reader();
+    ingest(&db, &daily, &["--full"]);
+
+    let changed = source(&db, &daily, &["apply-changes", "--seed", "3"]);
+    assert!(
+        changed[0].starts_with("applied one day of changes"),
+        "{changed:?}"
+    );
+    let out = ingest(&db, &daily, &["--incremental", "--overlap", "5m"]);
+    assert!(out[0].contains("(incremental)"), "{out:?}");
+    let ventas = out
+        .iter()
+        .find(|l| l.trim_start().starts_with("ventas "))
+        .unwrap();
+    let rows: u64 = ventas.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(rows > 0 && rows < 2_000, "incremental ventas rows: {rows}");
+    assert_eq!(manifests(&daily).len(), 2);
+    daily.cmd(&["run"]).assert().success();
+
+    let fresh = TestLake::new();
+    ingest(&db, &fresh, &["--full"]);
+    fresh.cmd(&["run"]).assert().success();
+
+    let (a, b) = (report(&daily), report(&fresh));
+    assert!(a.len() > 100);
+    assert_eq!(a, b, "incremental and full reports differ");
+    let anuladas = "SELECT count(*) FROM trusted.ventas WHERE estado = 'ANULADA'";
+    assert_eq!(daily.csv(anuladas), fresh.csv(anuladas));
+
+    // A second incremental with nothing new publishes an extraction with
+    // only the overlap's rows, and the watermark does not move back.
+    let again = ingest(&db, &daily, &["--incremental", "--overlap", "0"]);
+    let ventas = again
+        .iter()
+        .find(|l| l.trim_start().starts_with("ventas "))
+        .unwrap();
+    assert_eq!(ventas.split_whitespace().nth(1), Some("0"), "{again:?}");
+    stdout_lines(daily.cmd(&["ingest", "--verify"]).output().unwrap());
+}
+
+#[test]
+fn incremental_without_a_previous_extraction_is_refused() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.grant_reader();
+    let out = with_pg(
+        &lake,
+        &["ingest", "--incremental"],
+        &db.reader_url(),
+        &db.reader_password,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("run `dfstore ingest --full` first"), "{line}");
+    assert!(manifests(&lake).is_empty());
+}
+
+#[test]
+fn a_killed_connection_publishes_nothing_and_a_rerun_succeeds() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.01"]);
+    db.grant_reader();
+
+    // Hold a lock that the extraction of detalle_ventas must wait for.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let owner_url = db.owner_url();
+    let owner_password = db.owner_password.clone();
+    let holder = std::thread::spawn(move || {
+        common::postgres::with_client(&owner_url, &owner_password, move |c| {
+            Box::pin(async move {
+                c.batch_execute("BEGIN; LOCK TABLE retail.detalle_ventas IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                locked.send(()).unwrap();
+                let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+                c.batch_execute("ROLLBACK").await.unwrap();
+            })
+        })
+    });
+    is_locked.recv().unwrap();
+
+    let mut child = lake
+        .std_cmd(&["ingest", "--pg", &db.reader_url()])
+        .env("PGPASSWORD", &db.reader_password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the extraction's COPY waits on the lock, then kill its backend.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = loop {
+        let n: i64 = db.admin(|c| {
+            Box::pin(async move {
+                c.query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE query LIKE 'COPY (SELECT%detalle_ventas%' AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0)
+            })
+        });
+        if n > 0 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(killed, 1, "the extraction never waited on the lock");
+
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains(&db.reader_url()), "{line}");
+    assert!(line.contains("nothing was published"), "{line}");
+    assert!(manifests(&lake).is_empty(), "an extraction was published");
+    let leftovers = walk(&lake.path().join("raw"));
+    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+
+    ingest(&db, &lake, &[]);
+    assert_eq!(manifests(&lake).len(), 1);
+    lake.cmd(&["run"]).assert().success();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn wrong_password_host_or_url_give_one_line_without_the_secret() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+
+    let out = with_pg(
+        &lake,
+        &["ingest"],
+        &db.reader_url(),
+        "not-the-password-4711",
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("password authentication failed"), "{line}");
+    assert!(line.contains(&db.reader_url()), "{line}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("4711"),
+        "{line}"
+    );
+
+    let url = "postgresql://ingest:hunter2-secret@127.0.0.1:1/retail";
+    let out = lake.cmd(&["ingest", "--pg", url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("postgresql://ingest@127.0.0.1:1/retail"),
+        "{line}"
+    );
+    assert!(line.contains("check the host and port"), "{line}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
+        "{line}"
+    );
+
+    let out = lake
+        .cmd(&["ingest", "--pg", "postgresql://u:hunter2-secret@db:port/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("--pg"), "{line}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
+        "{line}"
+    );
+    assert!(manifests(&lake).is_empty());
+}
+
+#[test]
+fn an_unsupported_column_names_table_and_column() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.owner(|c| {
+        Box::pin(async move {
+            c.batch_execute("ALTER TABLE retail.tiendas ADD COLUMN latitud double precision")
+                .await
+                .unwrap()
+        })
+    });
+    db.grant_reader();
+    let out = with_pg(&lake, &["ingest"], &db.reader_url(), &db.reader_password)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("`retail.tiendas.latitud` has type float8"),
+        "{line}"
+    );
+    assert!(manifests(&lake).is_empty());
+}
+
+#[test]
+fn a_changed_file_fails_verification() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.grant_reader();
+    ingest(&db, &lake, &[]);
+
+    // Replace the tiendas file by one without its last row, and make the
+    // manifest agree on size and rows, as a careless repair would.
+    let manifest_path = manifests(&lake).pop().unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let file = &mut manifest["tables"]["tiendas"]["files"][0];
+    let path = lake.path().join(file["path"].as_str().unwrap());
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let shorter = batch.slice(0, batch.num_rows() - 1);
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        shorter.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(&shorter).unwrap();
+    writer.close().unwrap();
+    file["bytes"] = std::fs::metadata(&path).unwrap().len().into();
+    file["rows"] = (shorter.num_rows() as u64).into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let out = lake.cmd(&["ingest", "--verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("checksum mismatch for `raw.tiendas`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_new_source_column_flows_through_and_a_dropped_one_fails_the_run() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.002"]);
+    db.owner(|c| {
+        Box::pin(async move {
+            c.batch_execute("ALTER TABLE retail.ventas ADD COLUMN cupon text DEFAULT 'NINGUNO'")
+                .await
+                .unwrap()
+        })
+    });
+    db.grant_reader();
+    ingest(&db, &lake, &[]);
+    lake.cmd(&["run"]).assert().success();
+    let before = report(&lake);
+
+    db.owner(|c| {
+        Box::pin(async move {
+            c.batch_execute(
+                "ALTER TABLE retail.ventas DROP COLUMN canal; \
+                 UPDATE retail.ventas SET actualizado_en = actualizado_en + interval '1 day' WHERE id_venta % 10 = 0",
+            )
+            .await
+            .unwrap()
+        })
+    });
+    ingest(&db, &lake, &[]);
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("`ventas` column `canal`"), "{line}");
+    assert!(line.contains("missing"), "{line}");
+    assert_eq!(report(&lake), before, "the failed run changed the report");
+}
