@@ -23,34 +23,9 @@ if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3' 2
 fi
 export DFSTORE_MOTO_SERVER="$venv/bin/moto_server"
 
-# The PostgreSQL tests use a server of their own on loopback: Debian's
-# postgresql package, a cluster `dfstoretest` created and started here and
-# stopped on exit, and an admin role whose fresh random password reaches the
-# tests through the environment only.
-pg_port="${DFSTORE_TEST_PG_PORT:-5439}"
-if ! command -v pg_createcluster > /dev/null; then
-  echo "== installing postgresql"
-  apt-get update -q > /dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql > /dev/null
-fi
-pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-if ! pg_lsclusters -h | awk '{print $2}' | grep -qx dfstoretest; then
-  echo "== creating PostgreSQL $pg_version cluster dfstoretest on port $pg_port"
-  pg_createcluster -p "$pg_port" "$pg_version" dfstoretest > /dev/null
-fi
-if ! pg_lsclusters -h | awk '$2 == "dfstoretest" {print $4}' | grep -qx online; then
-  pg_ctlcluster "$pg_version" dfstoretest start
-  trap 'pg_ctlcluster "$pg_version" dfstoretest stop' EXIT
-fi
-pg_isready -q -h 127.0.0.1 -p "$pg_port"
-DFSTORE_TEST_PG_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-runuser -u postgres -- psql -q -X -v ON_ERROR_STOP=1 -p "$pg_port" -d postgres > /dev/null << SQL
-SELECT 'CREATE ROLE dfstore_admin' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dfstore_admin') \gexec
-ALTER ROLE dfstore_admin LOGIN CREATEDB CREATEROLE PASSWORD '$DFSTORE_TEST_PG_PASSWORD';
-GRANT pg_read_all_stats, pg_signal_backend TO dfstore_admin;
-SQL
-export DFSTORE_TEST_PG="postgresql://dfstore_admin@127.0.0.1:$pg_port/postgres"
-export DFSTORE_TEST_PG_PASSWORD
+# The PostgreSQL tests use a server of their own on loopback, started here
+# and stopped on exit; the admin password reaches them by environment only.
+. deploy/local/postgres.sh
 
 echo "== cargo build (the cluster tests start the real binaries)"
 cargo build --workspace --bins --locked

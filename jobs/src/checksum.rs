@@ -84,17 +84,18 @@ fn canonical(column: &dyn Array, row: usize, out: &mut String) -> Result<()> {
             .map(|a| write!(out, "{}", a.value(row))),
         DataType::Utf8 => any
             .downcast_ref::<StringArray>()
-            .map(|a| Ok(out.push_str(a.value(row)))),
+            .map(|a| out.write_str(a.value(row))),
         DataType::Boolean => any
             .downcast_ref::<BooleanArray>()
-            .map(|a| Ok(out.push_str(if a.value(row) { "true" } else { "false" }))),
+            .map(|a| out.write_str(if a.value(row) { "true" } else { "false" })),
         DataType::Date32 => any.downcast_ref::<Date32Array>().map(|a| {
             let date = NaiveDate::default() + chrono::TimeDelta::days(i64::from(a.value(row)));
             write!(out, "{}", date.format("%Y-%m-%d"))
         }),
-        DataType::Decimal128(_, scale) => any
-            .downcast_ref::<Decimal128Array>()
-            .map(|a| Ok(decimal_text(a.value(row), *scale, out))),
+        DataType::Decimal128(_, scale) => any.downcast_ref::<Decimal128Array>().map(|a| {
+            decimal_text(a.value(row), *scale, out);
+            Ok(())
+        }),
         DataType::Timestamp(TimeUnit::Microsecond, _) => any
             .downcast_ref::<TimestampMicrosecondArray>()
             .map(|a| write!(out, "{}", a.value(row))),

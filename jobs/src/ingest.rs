@@ -145,18 +145,16 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
         .map_err(|e| pg.error(&e))?;
     let snapshot: String = row.get(0);
     let taken: DateTime<Utc> = row.get(1);
-    let extraction = ExtractionId::at(taken + TimeDelta::milliseconds(999));
-    if lake
+    // The id is the snapshot's instant rounded up to the second, so that no
+    // extracted row is later than its extraction; two extractions within one
+    // second take the next free second.
+    let mut extraction = ExtractionId::at(taken + TimeDelta::milliseconds(999));
+    while lake
         .get_json::<ExtractionManifest>(&extraction.manifest_path())
         .await?
         .is_some()
     {
-        return Err(Error::InvalidArgument {
-            flag: "--lake".into(),
-            reason: format!(
-                "extraction {extraction} is already published; run ingest again in a second"
-            ),
-        });
+        extraction = ExtractionId::at(extraction.instant() + TimeDelta::seconds(1));
     }
     info!(%extraction, database = %pg, tables = plan.len(), "extracting");
 

@@ -216,7 +216,7 @@ fn a_killed_connection_publishes_nothing_and_a_rerun_succeeds() {
     });
     is_locked.recv().unwrap();
 
-    let mut child = lake
+    let child = lake
         .std_cmd(&["ingest", "--pg", &db.reader_url()])
         .env("PGPASSWORD", &db.reader_password)
         .stdout(Stdio::null())
@@ -324,6 +324,74 @@ fn wrong_password_host_or_url_give_one_line_without_the_secret() {
         "{line}"
     );
     assert!(manifests(&lake).is_empty());
+}
+
+#[test]
+fn the_password_can_come_from_a_file_or_aws_secrets_manager() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.grant_reader();
+
+    let file = lake.dir.path().join("pg.password");
+    std::fs::write(&file, format!("{}\n", db.reader_password)).unwrap();
+    let out = lake
+        .cmd(&["ingest", "--tables", "tiendas", "--pg", &db.reader_url()])
+        .arg("--pg-password-file")
+        .arg(&file)
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    let lines = stdout_lines(out);
+    assert!(lines[0].contains("published"), "{lines:?}");
+
+    let s3 = common::s3::S3Server::start();
+    let secret = format!(
+        r#"{{"username":"reader","password":"{}"}}"#,
+        db.reader_password
+    );
+    let arn = s3.create_secret("dfstore/retail-reader", &secret);
+    let mut cmd = lake.cmd(&[
+        "ingest",
+        "--tables",
+        "productos",
+        "--pg",
+        &db.reader_url(),
+        "--pg-secret",
+        &arn,
+    ]);
+    cmd.env_remove("PGPASSWORD");
+    for (k, v) in s3.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !text.contains(&db.reader_password),
+        "the password leaked: {text}"
+    );
+    let lines = stdout_lines(out);
+    assert!(lines[0].contains("published"), "{lines:?}");
+    assert_eq!(manifests(&lake).len(), 2);
+
+    let mut cmd = lake.cmd(&[
+        "ingest",
+        "--pg",
+        &db.reader_url(),
+        "--pg-secret",
+        "dfstore/missing",
+    ]);
+    cmd.env_remove("PGPASSWORD");
+    for (k, v) in s3.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("--pg-secret") && line.contains("dfstore/missing"),
+        "{line}"
+    );
 }
 
 #[test]

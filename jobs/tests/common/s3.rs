@@ -94,12 +94,7 @@ impl S3Server {
     /// Server-side encryption of every object under `bucket/prefix`, read
     /// with boto3 from moto's own Python: `(key, algorithm or "")`.
     pub fn encryption(&self, bucket: &str, prefix: &str) -> Vec<(String, String)> {
-        let python = self.server.with_file_name("python3");
-        let python = if python.exists() {
-            python
-        } else {
-            PathBuf::from("python3")
-        };
+        let python = self.python();
         let script = format!(
             "import boto3\n\
              s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n\
@@ -117,6 +112,41 @@ impl S3Server {
                 (k.to_string(), v.to_string())
             })
             .collect()
+    }
+
+    /// Stores `value` as the Secrets Manager secret `name`; returns its ARN.
+    pub fn create_secret(&self, name: &str, value: &str) -> String {
+        let script = format!(
+            "import boto3, sys\n\
+             sm = boto3.client('secretsmanager', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n\
+             print(sm.create_secret(Name='{name}', SecretString=sys.stdin.read())['ARN'])\n",
+            self.endpoint()
+        );
+        let mut child = Command::new(self.python())
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        stdout_lines(child.wait_with_output().unwrap()).remove(0)
+    }
+
+    /// moto's own Python, which has boto3.
+    fn python(&self) -> PathBuf {
+        let python = self.server.with_file_name("python3");
+        if python.exists() {
+            python
+        } else {
+            PathBuf::from("python3")
+        }
     }
 
     /// An unsigned request (moto accepts them); the status code.

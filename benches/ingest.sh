@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Extraction benchmark: `dfstore ingest --full` against connectorx (PyPI,
+# writing zstd Parquet with pyarrow) and `psql \copy` to CSV, on the same
+# PostgreSQL tables, loaded by `dfstore source init` at each scale.
+#
+#   benches/ingest.sh [SCALES]      e.g. benches/ingest.sh 1,10
+#
+# Starts the loopback PostgreSQL of deploy/local/postgres.sh, installs
+# connectorx and pyarrow into $BENCH_VENV (default /var/tmp/dfstore-bench-venv),
+# and writes a markdown table (rows/s, MB/s of Parquet or CSV written, peak
+# memory) to benches/results/ingest.md. Needs root (for PostgreSQL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+scales="${1:-1,10}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
+bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}/ingest"
+venv="${BENCH_VENV:-/var/tmp/dfstore-bench-venv}"
+mkdir -p "$bench_dir" benches/results
+cargo build --release --locked -p dfstore-jobs --bin dfstore >&2
+bin="$CARGO_TARGET_DIR/release/dfstore"
+if ! "$venv/bin/python3" -c 'import connectorx, pyarrow' 2> /dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check connectorx pyarrow
+fi
+. deploy/local/postgres.sh
+admin="$DFSTORE_TEST_PG"
+port=$(echo "$admin" | sed -E 's|.*:([0-9]+)/.*|\1|')
+export PGPASSWORD="$DFSTORE_TEST_PG_PASSWORD"
+
+measure() { # command... -> "seconds max_rss_kib"; stdout kept in $bench_dir/last.out
+  local log="$bench_dir/time.$$"
+  /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
+    echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
+  echo "$(time_wall_seconds "$log") $(time_peak_kib "$log")"
+}
+mib() { du -sb "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
+
+out="benches/results/ingest.md"
+{
+  echo "| scale | extractor | rows | wall (s) | rows/s | output (MiB) | MiB/s | peak RSS (MiB) |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+} > "$out.tmp"
+for scale in ${scales//,/ }; do
+  db="bench_s${scale//./_}"
+  psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d postgres \
+    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null
+  url="${admin%/postgres}/$db"
+  read -r lw lr < <(measure "$bin" source init --pg "$url" --scale "$scale")
+  echo "scale $scale: source init ${lw}s" >&2
+  psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c "VACUUM ANALYZE" > /dev/null
+  rows=$(psql -At -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c \
+    "SELECT (SELECT count(*) FROM retail.tiendas) + (SELECT count(*) FROM retail.productos) + (SELECT count(*) FROM retail.clientes) + (SELECT count(*) FROM retail.ventas) + (SELECT count(*) FROM retail.detalle_ventas)")
+
+  row() { # extractor wall rss output
+    printf '| %s | %s | %s | %.1f | %.0f | %s | %.1f | %d |\n' "$scale" "$1" "$rows" "$2" \
+      "$(echo "$rows / $2" | bc -l)" "$4" "$(echo "$4 / $2" | bc -l)" "$(($3 / 1024))" >> "$out.tmp"
+  }
+  lake="$bench_dir/lake-s$scale"; rm -rf "$lake"
+  read -r w r < <(measure "$bin" ingest --full --pg "$url" --lake "$lake")
+  row "dfstore ingest --full (verified)" "$w" "$r" "$(mib "$lake/raw")"
+
+  cx="$bench_dir/connectorx-s$scale"; rm -rf "$cx"
+  read -r w r < <(measure "$venv/bin/python3" benches/ingest/connectorx_extract.py "$url" "$cx" 2)
+  row "connectorx $("$venv/bin/python3" -c 'import connectorx; print(connectorx.__version__)') + pyarrow Parquet" "$w" "$r" "$(mib "$cx")"
+
+  csv="$bench_dir/csv-s$scale"; rm -rf "$csv"; mkdir -p "$csv"
+  copy_all() {
+    for t in tiendas productos clientes ventas detalle_ventas; do
+      psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c "\\copy retail.$t TO '$csv/$t.csv' CSV"
+    done
+  }
+  export -f copy_all; export port db csv
+  read -r w r < <(measure bash -c copy_all)
+  row "psql \\copy to CSV" "$w" "$r" "$(mib "$csv")"
+done
+{
+  echo "Machine: $(bench_machine)"
+  echo "PostgreSQL $(psql -V | awk '{print $3}') on loopback; command: benches/ingest.sh $scales ($(date -u +%Y-%m-%d))"
+  echo
+  cat "$out.tmp"
+} > "$out"
+rm -f "$out.tmp"
+cat "$out"
