@@ -24,8 +24,7 @@ mkdir -p "$bench_dir" benches/results
 bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
 [ -n "${BENCH_BIN_DIR:-}" ] || cargo build --release --locked --workspace --bins >&2
 
-export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
-[ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
+bench_pii_key "$bench_dir"
 
 # The loopback S3 server and its (fake) credentials.
 if [ ! -x "$venv/bin/moto_server" ]; then
@@ -110,7 +109,7 @@ for scale in ${scales//,/ }; do
   done
 done
 {
-  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "Machine: $(bench_machine)"
   echo "Command: ${BENCH_STORAGES:+BENCH_STORAGES=\"$BENCH_STORAGES\" }benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
   echo
   cat "$out.tmp"

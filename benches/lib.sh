@@ -10,3 +10,17 @@ time_wall_seconds() { # log
 time_peak_kib() { # log
   awk -F': ' '/Maximum resident set size/ {print $2}' "$1"
 }
+
+# The machine in one line: cores, memory, CPU model, operating system.
+bench_machine() {
+  local os
+  os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
+  echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)${os:+, $os}, Linux $(uname -r)"
+}
+
+# Points DFSTORE_PII_KEY_FILE at DIR/pii.key, creating a random key there the
+# first time. The key only needs to exist; benchmarks never print it.
+bench_pii_key() { # dir
+  export DFSTORE_PII_KEY_FILE="$1/pii.key"
+  [ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
+}

@@ -17,9 +17,7 @@ mkdir -p "$bench_dir" benches/results
 cargo build --release --locked -p dfstore-jobs --bin dfstore >&2
 bin="$CARGO_TARGET_DIR/release/dfstore"
 
-# The key only needs to exist; benchmarks never print it.
-export DFSTORE_PII_KEY_FILE="$bench_dir/pii.key"
-[ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
+bench_pii_key "$bench_dir"
 
 measure() { # label, command... -> "seconds max_rss_kib"
   local log="$bench_dir/time.$$"
@@ -46,7 +44,7 @@ for scale in ${scales//,/ }; do
   printf '| %s | run | %.1f | %d | %s |\n' "$scale" "$rw" "$((rr / 1024))" "$rows" >> "$out.tmp"
 done
 {
-  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "Machine: $(bench_machine)"
   echo "Command: benches/pipeline.sh $scales ($(date -u +%Y-%m-%d))"
   echo
   cat "$out.tmp"
