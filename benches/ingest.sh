@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}/ingest"
 venv="${BENCH_VENV:-/var/tmp/dfstore-bench-venv}"
 mkdir -p "$bench_dir" benches/results
-cargo build --release --locked -p dfstore-jobs --bin dfstore >&2
+cargo build --release --locked --workspace --bins >&2
 bin="$CARGO_TARGET_DIR/release/dfstore"
 if ! "$venv/bin/python3" -c 'import connectorx, pyarrow' 2> /dev/null; then
   python3 -m venv "$venv"

@@ -14,7 +14,7 @@ scales="${1:-1,10}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}"
 mkdir -p "$bench_dir" benches/results
-cargo build --release --locked -p dfstore-jobs --bin dfstore >&2
+cargo build --release --locked --workspace --bins >&2
 bin="$CARGO_TARGET_DIR/release/dfstore"
 
 bench_pii_key "$bench_dir"
