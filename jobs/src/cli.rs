@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use dfstore_core::{LakeUrl, S3Settings};
 
+use crate::catalog;
 use crate::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
 use crate::inventory;
 use crate::lake::Lake;
+use crate::layer::TableRef;
 use crate::model::Period;
 use crate::pii::PiiKey;
 use crate::pipeline::{RunOptions, run};
@@ -47,6 +49,29 @@ pub enum Command {
     Tables(LakeArgs),
     /// List the lake's runs (from logs/runs/).
     Runs(LakeArgs),
+    /// Record the lake's tables in its catalog (_catalog/) and show them.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `dfstore catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Record every table of every layer (schema, partitions, rows, files, last change) and print what changed since the previous crawl.
+    Crawl(LakeArgs),
+    /// Print the newest crawl: every table, or one table's columns and partitions.
+    Show(CatalogShowArgs),
+}
+
+/// `dfstore catalog show`.
+#[derive(Debug, Args)]
+pub struct CatalogShowArgs {
+    /// The table to describe, as layer.table, e.g. raw.ventas [default: every table].
+    #[arg(value_name = "TABLE")]
+    pub table: Option<TableRef>,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
 }
 
 /// Where the lake is.
@@ -297,6 +322,45 @@ pub async fn execute(cli: Cli) -> Result<()> {
                 });
             }
             print!("{}", inventory::render_runs(&inventory::runs(&lake).await?));
+        }
+        Command::Catalog(command) => catalog_command(command).await?,
+    }
+    Ok(())
+}
+
+async fn catalog_command(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Crawl(args) => {
+            let crawl = catalog::crawl(&args.open()?).await?;
+            print!("{}", catalog::render::render_crawl(&crawl));
+        }
+        CatalogCommand::Show(args) => {
+            let lake = args.lake.open()?;
+            if !lake.exists().await? {
+                return Err(Error::LakeNotFound {
+                    lake: lake.url().to_string(),
+                });
+            }
+            let crawl = catalog::latest(&lake)
+                .await?
+                .ok_or_else(|| Error::NoCatalog {
+                    lake: lake.url().to_string(),
+                })?;
+            match &args.table {
+                None => print!("{}", catalog::render::render_catalog(&crawl)),
+                Some(table) => {
+                    let found = crawl.table(table).ok_or_else(|| Error::UnknownTable {
+                        table: table.to_string(),
+                        known: crawl
+                            .tables
+                            .iter()
+                            .map(|t| t.table.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                    print!("{}", catalog::render::render_table(&crawl, found));
+                }
+            }
         }
     }
     Ok(())

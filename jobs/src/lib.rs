@@ -1,12 +1,16 @@
 //! dfstore's pipeline library: the DMC Retail lake (raw → trusted → analytic)
 //! run as SQL plans on DataFusion, embedded or on a Ballista cluster.
 
+/// The lake catalog: crawls of every table and what changed between them.
+pub mod catalog;
 /// The `dfstore` command line.
 pub mod cli;
 /// Running the same plans on a Ballista cluster.
 pub mod cluster;
 /// Publishing and reading Delta tables; the commit protocol.
 pub mod delta;
+/// Schema drift of raw extractions against the reference schema.
+pub mod drift;
 /// The DataFusion session for a lake.
 pub mod engine;
 /// The library's error type.
