@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use dfstore_core::{LakeUrl, S3Settings};
 
+use crate::catalog;
 use crate::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
@@ -14,6 +15,7 @@ use crate::generate::{GenerateOptions, generate};
 use crate::ingest::{IngestOptions, LoadKind, ingest, parse_overlap, verify};
 use crate::inventory;
 use crate::lake::Lake;
+use crate::layer::TableRef;
 use crate::model::Period;
 use crate::pii::PiiKey;
 use crate::pipeline::{RunOptions, run};
@@ -52,6 +54,9 @@ pub enum Command {
     Tables(LakeArgs),
     /// List the lake's runs (from logs/runs/).
     Runs(LakeArgs),
+    /// Record the lake's tables in its catalog (_catalog/) and show them.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Extract the source PostgreSQL into raw (full or incremental, verified by checksums).
     Ingest(IngestArgs),
     /// The demo's source database: create and load it, or make a day of changes.
@@ -189,6 +194,26 @@ pub struct ApplyChangesArgs {
     /// The day of the changes, YYYY-MM-DD [default: the day after the latest change].
     #[arg(long, value_name = "DATE")]
     pub day: Option<chrono::NaiveDate>,
+}
+
+/// `dfstore catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Record every table of every layer (schema, partitions, rows, files, last change) and print what changed since the previous crawl.
+    Crawl(LakeArgs),
+    /// Print the newest crawl: every table, or one table's columns and partitions.
+    Show(CatalogShowArgs),
+}
+
+/// `dfstore catalog show`.
+#[derive(Debug, Args)]
+pub struct CatalogShowArgs {
+    /// The table to describe, as layer.table, e.g. raw.ventas [default: every table].
+    #[arg(value_name = "TABLE")]
+    pub table: Option<TableRef>,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
 }
 
 /// Where the lake is.
@@ -489,6 +514,45 @@ pub async fn execute(cli: Cli) -> Result<()> {
             let summary = source_db::apply_changes(&pg, args.seed, args.day).await?;
             let what = format!("applied one day of changes (seed {}) to {pg}", args.seed);
             print!("{}", summary::render_source(&summary, &what));
+        }
+        Command::Catalog(command) => catalog_command(command).await?,
+    }
+    Ok(())
+}
+
+async fn catalog_command(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Crawl(args) => {
+            let crawl = catalog::crawl(&args.open()?).await?;
+            print!("{}", catalog::render::render_crawl(&crawl));
+        }
+        CatalogCommand::Show(args) => {
+            let lake = args.lake.open()?;
+            if !lake.exists().await? {
+                return Err(Error::LakeNotFound {
+                    lake: lake.url().to_string(),
+                });
+            }
+            let crawl = catalog::latest(&lake)
+                .await?
+                .ok_or_else(|| Error::NoCatalog {
+                    lake: lake.url().to_string(),
+                })?;
+            match &args.table {
+                None => print!("{}", catalog::render::render_catalog(&crawl)),
+                Some(table) => {
+                    let found = crawl.table(table).ok_or_else(|| Error::UnknownTable {
+                        table: table.to_string(),
+                        known: crawl
+                            .tables
+                            .iter()
+                            .map(|t| t.table.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                    print!("{}", catalog::render::render_table(&crawl, found));
+                }
+            }
         }
     }
     Ok(())

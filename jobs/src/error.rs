@@ -4,6 +4,9 @@
 use dfstore_core::LakeUrlError;
 use dfstore_core::pii::SecretError;
 
+use crate::raw::ExtractionId;
+use crate::source::SourceTable;
+
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -27,6 +30,14 @@ pub enum Error {
         /// The lake URL.
         lake: String,
     },
+    /// The lake was never crawled.
+    #[error(
+        "lake `{lake}` has no catalog yet (nothing under _catalog/crawls/); run `dfstore catalog crawl --lake {lake}` first"
+    )]
+    NoCatalog {
+        /// The lake URL.
+        lake: String,
+    },
     /// An extraction lacks a table the pipeline needs.
     #[error(
         "raw table `{table}` has no data in any published extraction of `{lake}`; extract it again"
@@ -37,17 +48,23 @@ pub enum Error {
         /// The table.
         table: String,
     },
-    /// A raw table lacks a column the job SQL needs, or has it with another type.
+    /// A raw extraction lacks a column the job SQL reads, or has it with
+    /// another type (breaking schema drift).
     #[error(
-        "raw table `{table}` column `{column}`: {problem} (in {file}); re-extract the table with the source schema of the spec"
+        "raw.{table} column {column}: {} in extraction {extraction} ({file}); nothing was written: restore the column in the source and extract again (deleting raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json), or change the reference schema in jobs/src/source.rs and the SQL that reads it",
+        mismatch_text(expected, found.as_deref())
     )]
     SchemaMismatch {
-        /// The table.
-        table: String,
+        /// The source table.
+        table: SourceTable,
         /// The column.
         column: String,
-        /// Missing, or the old and new type.
-        problem: String,
+        /// The type the SQL expects.
+        expected: String,
+        /// The type found; `None` when the column is missing.
+        found: Option<String>,
+        /// The extraction where it was seen.
+        extraction: ExtractionId,
         /// The file where it was seen.
         file: String,
     },
@@ -261,6 +278,14 @@ impl From<SecretError> for Error {
             what: e.what,
             fix: e.fix,
         }
+    }
+}
+
+/// What a [`Error::SchemaMismatch`] found, as a clause.
+fn mismatch_text(expected: &str, found: Option<&str>) -> String {
+    match found {
+        Some(found) => format!("expected {expected}, found {found}"),
+        None => format!("missing (expected {expected})"),
     }
 }
 

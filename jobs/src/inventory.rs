@@ -2,129 +2,65 @@
 
 use std::fmt::Write as _;
 
-use crate::delta;
+use crate::catalog::CatalogTable;
+use crate::catalog::crawler::lake_tables;
+use crate::catalog::diff::partition_name;
+use crate::catalog::document::TableFormat;
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::manifest::{Outcome, RunManifest, latest_success, list_runs};
-use crate::model::{MODELS, PERIOD_COLUMN};
-use crate::raw::published_extractions;
-use crate::source::SourceTable;
+use crate::manifest::{Outcome, RunManifest, list_runs};
 
-/// One table of the lake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableInfo {
-    /// `layer.name`.
-    pub name: String,
-    /// `raw` extractions, or the Delta version.
-    pub version: String,
-    /// Rows.
-    pub rows: u64,
-    /// Data files.
-    pub files: usize,
-    /// Partition values (extractions for raw, months for facts).
-    pub partitions: Vec<String>,
-    /// `column type` pairs.
-    pub columns: Vec<(String, String)>,
-}
-
-/// Every table of the lake: raw from the extraction manifests, the published
-/// layers at the versions of the newest successful run.
-pub async fn tables(lake: &Lake) -> Result<Vec<TableInfo>> {
-    let mut out = Vec::new();
-    let extractions = published_extractions(lake).await?;
-    for table in SourceTable::ALL {
-        let entries: Vec<_> = extractions
-            .iter()
-            .filter_map(|m| m.tables.get(&table).map(|t| (m.extraido, t)))
-            .collect();
-        if entries.is_empty() {
-            continue;
-        }
-        out.push(TableInfo {
-            name: format!("raw.{table}"),
-            version: format!("{} extraction(s)", entries.len()),
-            rows: entries.iter().map(|(_, t)| t.rows).sum(),
-            files: entries.iter().map(|(_, t)| t.files.len()).sum(),
-            partitions: entries
-                .iter()
-                .map(|(id, _)| format!("extraido={id}"))
-                .collect(),
-            columns: table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| (f.name().clone(), f.data_type().to_string()))
-                .collect(),
-        });
-    }
-    let pinned = latest_success(lake).await?;
-    for model in MODELS
-        .iter()
-        .filter(|m| m.layer != crate::layer::Layer::Staging)
-    {
-        let table = model.table();
-        let version = pinned
-            .as_ref()
-            .and_then(|r| r.version_of(&table.to_string()));
-        let Some(delta_table) = delta::open(lake, &table, version).await? else {
-            continue;
-        };
-        let Ok(snapshot) = delta_table.snapshot() else {
-            continue;
-        };
-        let mut partitions: Vec<String> = snapshot
-            .log_data()
-            .iter()
-            .filter_map(|f| {
-                f.partition_values_map()
-                    .get(PERIOD_COLUMN)
-                    .cloned()
-                    .flatten()
-            })
-            .collect();
-        partitions.sort();
-        partitions.dedup();
-        let columns = snapshot
-            .schema()
-            .fields()
-            .map(|f| (f.name().clone(), f.data_type().to_string()))
-            .collect();
-        out.push(TableInfo {
-            name: table.to_string(),
-            version: format!("v{}", snapshot.version()),
-            rows: delta::table_rows(&delta_table).unwrap_or(0),
-            files: snapshot.log_data().num_files(),
-            partitions,
-            columns,
-        });
-    }
-    Ok(out)
+/// Every table of the lake, as a crawl sees it (without recording a crawl):
+/// raw from the extraction manifests and footers, the published layers at
+/// the versions of the newest successful run.
+pub async fn tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
+    lake_tables(lake).await
 }
 
 /// Renders [`tables`] as text.
-pub fn render_tables(tables: &[TableInfo]) -> String {
+pub fn render_tables(tables: &[CatalogTable]) -> String {
     let mut out = String::new();
-    let width = tables.iter().map(|t| t.name.len()).max().unwrap_or(5);
+    let width = tables
+        .iter()
+        .map(|t| t.table.to_string().len())
+        .max()
+        .unwrap_or(5);
     let _ = writeln!(
         out,
         "{:width$}  {:>16}  {:>12}  {:>5}  partitions",
         "table", "version", "rows", "files"
     );
     for t in tables {
-        let parts = match t.partitions.len() {
-            0 => "-".to_string(),
-            1 => t.partitions[0].clone(),
-            n => format!("{} … {} ({n})", t.partitions[0], t.partitions[n - 1]),
+        let version = match t.version {
+            Some(v) => format!("v{v}"),
+            None => format!("{} extraction(s)", t.partitions.len()),
+        };
+        // Raw partitions are named like their folders, months by value.
+        let name = |value: &str| match t.format {
+            TableFormat::Parquet => partition_name(t, value),
+            TableFormat::Delta => value.to_string(),
+        };
+        let parts = match t.partitions.as_slice() {
+            [] => "-".to_string(),
+            [one] => name(&one.value),
+            [first, .., last] => format!(
+                "{} … {} ({})",
+                name(&first.value),
+                name(&last.value),
+                t.partitions.len()
+            ),
         };
         let _ = writeln!(
             out,
-            "{:width$}  {:>16}  {:>12}  {:>5}  {parts}",
-            t.name, t.version, t.rows, t.files
+            "{:width$}  {version:>16}  {:>12}  {:>5}  {parts}",
+            t.table.to_string(),
+            t.rows,
+            t.files
         );
         let cols: Vec<String> = t
             .columns
             .iter()
-            .map(|(n, ty)| format!("{n} {ty}"))
+            .map(|c| format!("{} {}", c.name, c.data_type))
             .collect();
         let _ = writeln!(out, "{:width$}  columns: {}", "", cols.join(", "));
     }

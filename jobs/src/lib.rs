@@ -1,6 +1,8 @@
 //! dfstore's pipeline library: the DMC Retail lake (raw → trusted → analytic)
 //! run as SQL plans on DataFusion, embedded or on a Ballista cluster.
 
+/// The lake catalog: crawls of every table and what changed between them.
+pub mod catalog;
 /// The content checksum of extracted rows, on both sides.
 pub mod checksum;
 /// The `dfstore` command line.
@@ -9,6 +11,8 @@ pub mod cli;
 pub mod cluster;
 /// Publishing and reading Delta tables; the commit protocol.
 pub mod delta;
+/// Schema drift of raw extractions against the reference schema.
+pub mod drift;
 /// The DataFusion session for a lake.
 pub mod engine;
 /// The library's error type.

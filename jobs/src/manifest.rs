@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use object_store::ObjectStoreExt;
 
 use crate::delta::Publication;
+use crate::drift::SchemaDrift;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::raw::ExtractionId;
@@ -121,6 +122,9 @@ pub struct RunManifest {
     pub period: Option<String>,
     /// The raw extractions read.
     pub inputs: Vec<Input>,
+    /// Where the raw extractions' columns differ from the reference schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_drift: Vec<SchemaDrift>,
     /// Models run, in order.
     pub steps: Vec<Step>,
     /// Rejected rows per `table` and rule.

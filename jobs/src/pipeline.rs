@@ -1,11 +1,14 @@
 //! `dfstore run`: raw → trusted (+ rejected) → analytic.
 //!
-//! Every model of [`MODELS`] is executed by the engine and written into the
-//! run's staging folder, where the models after it read it. Then the run
-//! reconciles every source table and, only if all hold, publishes each table
-//! with one Delta commit (see [`crate::delta`]) and writes its manifest. A run
-//! that fails at any point publishes nothing new and removes its staging
-//! folder; the previous versions stay as they were.
+//! First every raw file is checked against its extraction manifest, and its
+//! columns against the reference schema (see [`crate::drift`]): breaking
+//! schema drift stops the run before anything is built. Then every model of
+//! [`MODELS`] is executed by the engine and written into the run's staging
+//! folder, where the models after it read it. Then the run reconciles every
+//! source table and, only if all hold, publishes each table with one Delta
+//! commit (see [`crate::delta`]) and writes its manifest. A run that fails at
+//! any point publishes nothing new and removes its staging folder; the
+//! previous versions stay as they were.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,6 +75,7 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
         engine: "embedded".into(),
         period: options.period.as_ref().map(ToString::to_string),
         inputs: Vec::new(),
+        schema_drift: Vec::new(),
         steps: Vec::new(),
         rejected: BTreeMap::new(),
         reconciliation: Vec::new(),
@@ -123,10 +127,23 @@ async fn run_steps(
             lake: lake.url().to_string(),
         });
     }
-    for table in SourceTable::ALL {
-        tables::check_raw(lake, table, &extractions).await?;
-    }
     manifest.inputs = inputs_of(&extractions);
+    // Schema drift is checked before anything is built: an added column
+    // flows through unread and is reported, a breaking change stops the run.
+    for table in SourceTable::ALL {
+        let drift = tables::check_raw(lake, table, &extractions).await?;
+        for d in drift.iter().filter(|d| !d.is_breaking()) {
+            warn!(table = %d.table, extraido = %d.extraido, change = %d.change, "schema drift");
+        }
+        manifest.schema_drift.extend(drift);
+    }
+    if let Some(e) = manifest
+        .schema_drift
+        .iter()
+        .find_map(|d| d.breaking_error(lake))
+    {
+        return Err(e);
+    }
     let ctx = engine::session(lake, &options.engine, Some(&options.pii_key))?;
     for table in SourceTable::ALL {
         tables::register_raw(&ctx, lake, table, &extractions).await?;

@@ -19,6 +19,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::delta;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::source::SourceTable;
@@ -178,6 +179,59 @@ pub async fn read_file(
         .build()
         .map_err(&corrupt)?;
     Ok(batches.map_err(corrupt).boxed())
+}
+
+/// What the footer of one raw file says it holds.
+#[derive(Debug, Clone)]
+pub struct RawFooter {
+    /// The extraction the file belongs to.
+    pub extraido: ExtractionId,
+    /// The file as its manifest lists it.
+    pub file: RawFile,
+    /// The Arrow schema written in the file.
+    pub schema: SchemaRef,
+    /// Rows, from the footer.
+    pub rows: u64,
+}
+
+/// Reads the footer of every file of `table` in `extractions`, in their
+/// order; a file that a manifest lists but the lake lacks, or that is not
+/// Parquet, is an error naming it.
+pub async fn footers(
+    lake: &Lake,
+    table: SourceTable,
+    extractions: &[ExtractionManifest],
+) -> Result<Vec<RawFooter>> {
+    let mut out = Vec::new();
+    for manifest in extractions {
+        let Some(entry) = manifest.tables.get(&table) else {
+            continue;
+        };
+        for file in &entry.files {
+            let path = lake.path(&file.path);
+            let size = match lake.store().head(&path).await {
+                Ok(meta) => meta.size,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(Error::CorruptFile {
+                        file: lake.display(&path),
+                        reason: format!(
+                            "the manifest of extraction {} lists it but it is missing",
+                            manifest.extraido
+                        ),
+                    });
+                }
+                Err(e) => return Err(lake.io(&path, e)),
+            };
+            let (schema, rows) = delta::footer(lake, &path, size).await?;
+            out.push(RawFooter {
+                extraido: manifest.extraido,
+                file: file.clone(),
+                schema,
+                rows,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Streams record batches of one table into a Parquet file of an extraction,

@@ -25,6 +25,16 @@ pub fn render(run: &RunManifest) -> String {
         );
     }
 
+    if !run.schema_drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nschema drift (raw columns that differ from the reference schema)"
+        );
+        for drift in &run.schema_drift {
+            let _ = writeln!(out, "  {drift}");
+        }
+    }
+
     let _ = writeln!(out, "\nrows per source table");
     let _ = writeln!(
         out,

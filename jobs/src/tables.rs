@@ -14,14 +14,13 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{SessionContext, case, col, lit};
 
-use object_store::ObjectStoreExt;
-
 use crate::delta;
+use crate::drift::{self, SchemaDrift};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layer::{Layer, TableRef};
 use crate::model::PERIOD_COLUMN;
-use crate::raw::{ExtractionId, ExtractionManifest};
+use crate::raw::{self, ExtractionId, ExtractionManifest};
 use crate::snapshot::SnapshotTable;
 use crate::source::SourceTable;
 
@@ -42,83 +41,51 @@ pub fn register(
     Ok(())
 }
 
-/// Checks that every file of `table` in the published extractions has the
-/// columns the jobs need, with their types, and that its footer agrees with
-/// the manifest; a missing column or a corrupt file is named with its file.
+/// Checks every file of `table` in the published extractions against its
+/// manifest (a listed file that is missing or unreadable, or holds another
+/// number of rows, is an error naming the file) and against the table's
+/// reference schema; returns the schema drift found, additive or breaking,
+/// once per extraction and column. Breaking drift is the caller's to refuse.
 pub async fn check_raw(
     lake: &Lake,
     table: SourceTable,
     extractions: &[ExtractionManifest],
-) -> Result<()> {
+) -> Result<Vec<SchemaDrift>> {
     let expected = table.schema();
-    let mut seen = false;
-    for manifest in extractions {
-        let Some(entry) = manifest.tables.get(&table) else {
-            continue;
-        };
-        for file in &entry.files {
-            seen = true;
-            let path = lake.path(&file.path);
-            let size = match lake.store().head(&path).await {
-                Ok(meta) => meta.size,
-                Err(object_store::Error::NotFound { .. }) => {
-                    return Err(Error::CorruptFile {
-                        file: lake.display(&path),
-                        reason: format!(
-                            "the manifest of extraction {} lists it but it is missing",
-                            manifest.extraido
-                        ),
-                    });
-                }
-                Err(e) => return Err(lake.io(&path, e)),
-            };
-            let (schema, rows) = delta::footer(lake, &path, size).await?;
-            if rows != file.rows {
-                return Err(Error::CorruptFile {
-                    file: lake.display(&path),
-                    reason: format!("it holds {rows} rows but its manifest says {}", file.rows),
-                });
-            }
-            for field in expected.fields() {
-                match schema.field_with_name(field.name()) {
-                    Err(_) => {
-                        return Err(Error::SchemaMismatch {
-                            table: table.to_string(),
-                            column: field.name().clone(),
-                            problem: format!("missing (expected {})", field.data_type()),
-                            file: lake.display(&path),
-                        });
-                    }
-                    Ok(found) if !same_type(found.data_type(), field.data_type()) => {
-                        return Err(Error::SchemaMismatch {
-                            table: table.to_string(),
-                            column: field.name().clone(),
-                            problem: format!(
-                                "has type {} but the jobs need {}",
-                                found.data_type(),
-                                field.data_type()
-                            ),
-                            file: lake.display(&path),
-                        });
-                    }
-                    Ok(_) => {}
-                }
-            }
-        }
-    }
-    if !seen {
+    let footers = raw::footers(lake, table, extractions).await?;
+    if footers.is_empty() {
         return Err(Error::MissingRawTable {
             lake: lake.url().to_string(),
             table: table.to_string(),
         });
     }
-    Ok(())
-}
-
-fn same_type(found: &DataType, expected: &DataType) -> bool {
-    let string =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    found == expected || (string(found) && string(expected))
+    let mut found: Vec<SchemaDrift> = Vec::new();
+    for footer in &footers {
+        if footer.rows != footer.file.rows {
+            let path = lake.path(&footer.file.path);
+            return Err(Error::CorruptFile {
+                file: lake.display(&path),
+                reason: format!(
+                    "it holds {} rows but its manifest says {}",
+                    footer.rows, footer.file.rows
+                ),
+            });
+        }
+        for change in drift::diff_schemas(&expected, &footer.schema) {
+            let known = found
+                .iter()
+                .any(|d| d.extraido == footer.extraido && d.change == change);
+            if !known {
+                found.push(SchemaDrift {
+                    table,
+                    extraido: footer.extraido,
+                    file: footer.file.path.clone(),
+                    change,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Registers `raw.<table>`: every row of every published extraction, with
