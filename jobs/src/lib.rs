@@ -37,6 +37,8 @@ pub mod pii;
 pub mod pipeline;
 /// The source PostgreSQL: URL, password, connection.
 pub mod postgres;
+/// TLS to the source PostgreSQL (`sslmode`, `sslrootcert`).
+pub mod postgres_tls;
 /// `dfstore sql`: queries over the lake.
 pub mod query;
 /// The raw layer: extractions and their manifests.

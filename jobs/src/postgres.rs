@@ -6,17 +6,19 @@
 //! Manager secret (`--pg-secret`, a plain string or JSON with a `password`
 //! field, fetched with the standard AWS credential chain). It is kept in
 //! tokio-postgres's `Config`, which never prints it; every message names
-//! the database as `postgresql://USER@HOST:PORT/DB`.
+//! the database as `postgresql://USER@HOST:PORT/DB`. TLS follows the URL's
+//! `sslmode` ([`crate::postgres_tls`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 use tracing::debug;
 
 use crate::error::{Error, Result};
+use crate::postgres_tls::{self, Verify};
 
 /// Where the password of a source connection may come from, besides the URL.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,7 @@ pub struct PasswordSources {
 #[derive(Clone)]
 pub struct Postgres {
     config: Config,
+    verify: Verify,
     shown: String,
 }
 
@@ -53,7 +56,8 @@ impl FromStr for Postgres {
     /// libpq's `key=value` form); the error never repeats the text, which
     /// may hold a password.
     fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        let config = Config::from_str(text).map_err(|e| {
+        let (text, verify) = postgres_tls::split_url(text)?;
+        let config = Config::from_str(&text).map_err(|e| {
             format!(
                 "not a PostgreSQL URL ({e}); use postgresql://USER@HOST:PORT/DB and give the password with PGPASSWORD, --pg-password-file or --pg-secret"
             )
@@ -64,7 +68,11 @@ impl FromStr for Postgres {
             );
         }
         let shown = shown(&config);
-        Ok(Postgres { config, shown })
+        Ok(Postgres {
+            config,
+            verify,
+            shown,
+        })
     }
 }
 
@@ -100,11 +108,12 @@ impl Postgres {
 
     /// Opens a connection; its driver runs on a background task.
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| self.error(&e))?;
+        let tls =
+            postgres_tls::connector(&self.verify).map_err(|reason| Error::InvalidArgument {
+                flag: "--pg".into(),
+                reason,
+            })?;
+        let (client, connection) = self.config.connect(tls).await.map_err(|e| self.error(&e))?;
         let shown = self.shown.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -135,6 +144,9 @@ impl Postgres {
             || reason.contains("lookup")
         {
             "check the host and port in --pg and that the server accepts TCP connections"
+        } else if reason.contains("certificate") || reason.contains("TLS") || reason.contains("SSL")
+        {
+            "check sslmode and sslrootcert (the CA that signed the server's certificate) in --pg, and that the host name matches the certificate"
         } else if reason.contains("does not exist") {
             "check the database name in --pg, and that `dfstore source init` ran"
         } else if reason.contains("terminat") || reason.contains("closed") {

@@ -395,6 +395,61 @@ fn the_password_can_come_from_a_file_or_aws_secrets_manager() {
 }
 
 #[test]
+fn tls_is_used_and_the_server_certificate_checked() {
+    let ca = std::env::var("DFSTORE_TEST_PG_CA")
+        .expect("DFSTORE_TEST_PG_CA (set by deploy/local/postgres.sh)");
+    let other = std::env::var("DFSTORE_TEST_PG_OTHER_CA").expect("DFSTORE_TEST_PG_OTHER_CA");
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.grant_reader();
+    // The server accepts this reader over TLS only.
+    let reader = format!("{}_reader", db.name);
+    db.admin(move |c| {
+        Box::pin(async move {
+            c.batch_execute(&format!("GRANT dfstore_tls_only TO {reader}"))
+                .await
+                .unwrap()
+        })
+    });
+    let run = |query: &str| {
+        with_pg(
+            &lake,
+            &["ingest", "--tables", "tiendas"],
+            &format!("{}?{query}", db.reader_url()),
+            &db.reader_password,
+        )
+        .output()
+        .unwrap()
+    };
+
+    let out = run("sslmode=disable");
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("no encryption"), "{line}");
+
+    let out = run(&format!("sslmode=verify-full&sslrootcert={other}"));
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("certificate"), "{line}");
+    assert!(line.contains("sslrootcert"), "{line}");
+    assert!(manifests(&lake).is_empty());
+
+    for query in [
+        format!("sslmode=verify-full&sslrootcert={ca}"),
+        "sslmode=require".to_string(),
+    ] {
+        let lines = stdout_lines(run(&query));
+        assert!(lines[0].contains("published"), "{query}: {lines:?}");
+    }
+    assert_eq!(manifests(&lake).len(), 2);
+
+    let out = run("sslmode=verify-full");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line(&out.stderr).contains("sslrootcert=PATH"));
+}
+
+#[test]
 fn an_unsupported_column_names_table_and_column() {
     let db = TestDb::new();
     let lake = TestLake::new();
