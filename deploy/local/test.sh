@@ -32,3 +32,11 @@ cargo build --workspace --bins --locked
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The benchmark's answer check (never its timings): the report of dfstore
+# equals DuckDB's, and PySpark's where it is installed, at a tiny scale.
+echo "== benchmark answer check at scale 0.01"
+compare_dir=$(mktemp -d)
+BENCH_BIN_DIR="$CARGO_TARGET_DIR/debug" BENCH_DIR="$compare_dir" \
+  benches/compare.sh --check-only --scale 0.01 --engines 'dfstore,duckdb,spark?'
+rm -rf "$compare_dir"
