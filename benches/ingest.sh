@@ -43,7 +43,7 @@ out="benches/results/ingest.md"
 } > "$out.tmp"
 for scale in ${scales//,/ }; do
   db="bench_s${scale//./_}"
-  psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d postgres \
+  PGOPTIONS=--client-min-messages=warning psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d postgres \
     -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null
   url="${admin%/postgres}/$db"
   read -r lw lr < <(measure "$bin" source init --pg "$url" --scale "$scale")

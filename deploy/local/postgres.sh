@@ -53,7 +53,7 @@ pg_ctlcluster "$pg_version" dfstoretest reload
 pg_isready -q -h 127.0.0.1 -p "$pg_port"
 DFSTORE_TEST_PG_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 runuser -u postgres -- psql -q -X -v ON_ERROR_STOP=1 -p "$pg_port" -d postgres > /dev/null << SQL
-SET client_min_messages = warning;
+SET client_min_messages = error;
 SELECT 'CREATE ROLE dfstore_admin' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dfstore_admin') \gexec
 ALTER ROLE dfstore_admin LOGIN CREATEDB CREATEROLE PASSWORD '$DFSTORE_TEST_PG_PASSWORD';
 GRANT pg_read_all_stats, pg_signal_backend TO dfstore_admin;
