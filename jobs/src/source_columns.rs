@@ -105,8 +105,8 @@ impl PgType {
             PgType::Timestamptz | PgType::Timestamp => {
                 format!("(extract(epoch FROM {c}) * 1000000)::bigint::text")
             }
-            // text is hashed as is; varchar and char compare as text.
-            PgType::Text => format!("{c}::text"),
+            // Everything else prints as the checksum expects; varchar and
+            // char compare as text.
             _ => format!("{c}::text"),
         };
         format!("coalesce({text}, '\\N')")
@@ -223,44 +223,39 @@ enum ColumnBuilder {
     Bool(BooleanBuilder),
     Date(Date32Builder),
     Numeric(Decimal128Builder, u32),
+    Timestamptz(TimestampMicrosecondBuilder),
     Timestamp(TimestampMicrosecondBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(pg: PgType) -> Self {
+        match pg {
+            PgType::Int2 => ColumnBuilder::Int2(Int16Builder::new()),
+            PgType::Int4 => ColumnBuilder::Int4(Int32Builder::new()),
+            PgType::Int8 => ColumnBuilder::Int8(Int64Builder::new()),
+            PgType::Text => ColumnBuilder::Text(StringBuilder::new()),
+            PgType::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+            PgType::Date => ColumnBuilder::Date(Date32Builder::new()),
+            PgType::Numeric { scale, .. } => ColumnBuilder::Numeric(
+                Decimal128Builder::new().with_data_type(pg.arrow()),
+                scale.max(0) as u32,
+            ),
+            PgType::Timestamptz => {
+                ColumnBuilder::Timestamptz(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
+            PgType::Timestamp => ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new()),
+        }
+    }
 }
 
 impl BatchBuilder {
     /// Builders for `columns`.
     pub fn new(columns: &[SourceColumn]) -> Self {
-        let schema = arrow_schema(columns);
-        let mut builder = BatchBuilder {
-            schema,
-            columns: Vec::new(),
+        BatchBuilder {
+            schema: arrow_schema(columns),
+            columns: columns.iter().map(|c| ColumnBuilder::new(c.pg)).collect(),
             rows: 0,
-        };
-        builder.reset();
-        builder
-    }
-
-    fn reset(&mut self) {
-        self.columns = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Int16 => ColumnBuilder::Int2(Int16Builder::new()),
-                DataType::Int32 => ColumnBuilder::Int4(Int32Builder::new()),
-                DataType::Int64 => ColumnBuilder::Int8(Int64Builder::new()),
-                DataType::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
-                DataType::Date32 => ColumnBuilder::Date(Date32Builder::new()),
-                DataType::Decimal128(p, s) => ColumnBuilder::Numeric(
-                    Decimal128Builder::new().with_data_type(DataType::Decimal128(*p, *s)),
-                    (*s).max(0) as u32,
-                ),
-                DataType::Timestamp(_, tz) => ColumnBuilder::Timestamp(
-                    TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()),
-                ),
-                _ => ColumnBuilder::Text(StringBuilder::new()),
-            })
-            .collect();
-        self.rows = 0;
+        }
     }
 
     /// Rows appended since the last batch.
@@ -303,18 +298,16 @@ impl BatchBuilder {
                     };
                     b.append_option(value)
                 }
-                ColumnBuilder::Timestamp(b) => {
-                    let micros = if self.schema.field(i).data_type() == &timestamp_type() {
-                        row.try_get::<Option<DateTime<Utc>>>(i)
-                            .map_err(failed)?
-                            .map(|t| t.timestamp_micros())
-                    } else {
-                        row.try_get::<Option<NaiveDateTime>>(i)
-                            .map_err(failed)?
-                            .map(|t| t.and_utc().timestamp_micros())
-                    };
-                    b.append_option(micros)
-                }
+                ColumnBuilder::Timestamptz(b) => b.append_option(
+                    row.try_get::<Option<DateTime<Utc>>>(i)
+                        .map_err(failed)?
+                        .map(|t| t.timestamp_micros()),
+                ),
+                ColumnBuilder::Timestamp(b) => b.append_option(
+                    row.try_get::<Option<NaiveDateTime>>(i)
+                        .map_err(failed)?
+                        .map(|t| t.and_utc().timestamp_micros()),
+                ),
             }
         }
         self.rows += 1;
@@ -335,7 +328,9 @@ impl BatchBuilder {
                     ColumnBuilder::Bool(b) => Arc::new(b.finish()),
                     ColumnBuilder::Date(b) => Arc::new(b.finish()),
                     ColumnBuilder::Numeric(b, _) => Arc::new(b.finish()),
-                    ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Timestamptz(b) | ColumnBuilder::Timestamp(b) => {
+                        Arc::new(b.finish())
+                    }
                 }
             })
             .collect();
