@@ -24,7 +24,7 @@ use crate::lake::Lake;
 use crate::postgres::Postgres;
 use crate::raw::{RawTable, read_file};
 use crate::source::SourceTable;
-use crate::source_columns::{quote_ident, row_values, source_columns};
+use crate::source_columns::{SourceColumn, quote_ident, row_values, source_columns};
 
 /// The DDL of the source schema.
 pub const SCHEMA_SQL: &str = include_str!("../../sql/source/schema.sql");
@@ -73,15 +73,17 @@ async fn init_from(
     let mut out = Vec::new();
     for table in SourceTable::ALL {
         let name = table.name();
+        let columns = source_columns(&client, name).await?;
+        let target = format!("retail.{}", quote_ident(name));
         let mut loaded = 0;
         for (i, extraction) in generated.extractions.iter().enumerate() {
             let Some(entry) = extraction.tables.get(&table) else {
                 continue;
             };
             if i == 0 {
-                loaded += copy_in(pg, &client, &scratch, name, name, entry).await?;
+                loaded += copy_in(pg, &client, &scratch, &target, &columns, entry).await?;
             } else {
-                loaded += merge(pg, &client, &scratch, table, entry).await?;
+                loaded += merge(pg, &client, &scratch, table, &columns, entry).await?;
             }
         }
         client
@@ -95,24 +97,18 @@ async fn init_from(
     Ok(out)
 }
 
-/// Loads the rows of `entry`'s files into `target` (a table of `retail`
-/// shaped like `table`, or a temporary one) with binary `COPY`.
+/// Loads the rows of `entry`'s files into `target` (a table of `retail`,
+/// or a temporary one shaped like it, as SQL) with binary `COPY`.
 async fn copy_in(
     pg: &Postgres,
     client: &Client,
     lake: &Lake,
-    table: &str,
     target: &str,
+    columns: &[SourceColumn],
     entry: &RawTable,
 ) -> Result<u64> {
-    let columns = source_columns(client, table).await?;
     let types: Vec<_> = columns.iter().map(|c| c.pg.wire()).collect();
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let target = if target == table {
-        format!("retail.{}", quote_ident(table))
-    } else {
-        quote_ident(target)
-    };
     let sink = client
         .copy_in(&format!(
             "COPY {target} ({}) FROM STDIN (FORMAT binary)",
@@ -150,20 +146,19 @@ async fn merge(
     client: &Client,
     lake: &Lake,
     table: SourceTable,
+    columns: &[SourceColumn],
     entry: &RawTable,
 ) -> Result<u64> {
     let name = table.name();
-    let staging = format!("cambios_{name}");
+    let staging = quote_ident(&format!("cambios_{name}"));
     client
         .batch_execute(&format!(
-            "CREATE TEMP TABLE {} (LIKE retail.{})",
-            quote_ident(&staging),
+            "CREATE TEMP TABLE {staging} (LIKE retail.{})",
             quote_ident(name)
         ))
         .await
         .map_err(|e| pg.error(&e))?;
-    copy_in(pg, client, lake, name, &staging, entry).await?;
-    let columns = source_columns(client, name).await?;
+    copy_in(pg, client, lake, &staging, columns, entry).await?;
     let key: Vec<String> = table.primary_key().iter().map(|k| quote_ident(k)).collect();
     let set: Vec<String> = columns
         .iter()
@@ -177,7 +172,7 @@ async fn merge(
                  ON CONFLICT ({key}) DO UPDATE SET {set} \
                  WHERE EXCLUDED.actualizado_en >= t.actualizado_en",
                 t = quote_ident(name),
-                s = quote_ident(&staging),
+                s = staging,
                 key = key.join(", "),
                 set = set.join(", "),
             ),
@@ -186,7 +181,7 @@ async fn merge(
         .await
         .map_err(|e| pg.error(&e))?;
     client
-        .batch_execute(&format!("DROP TABLE {}", quote_ident(&staging)))
+        .batch_execute(&format!("DROP TABLE {staging}"))
         .await
         .map_err(|e| pg.error(&e))?;
     Ok(merged)
