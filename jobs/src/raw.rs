@@ -155,27 +155,19 @@ pub async fn published_extractions(lake: &Lake) -> Result<Vec<ExtractionManifest
 }
 
 /// The record batches of one file of an extraction, streamed from the lake.
-// ParquetObjectReader is deprecated in parquet 59 in favour of an API that is
-// not released yet.
-#[allow(deprecated)]
 pub async fn read_file(
     lake: &Lake,
     file: &RawFile,
 ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
     use futures::{StreamExt, TryStreamExt};
-    use parquet::arrow::ParquetRecordBatchStreamBuilder;
-    use parquet::arrow::async_reader::ParquetObjectReader;
     let path = lake.path(&file.path);
     let shown = lake.display(&path);
     let corrupt = move |e: parquet::errors::ParquetError| Error::CorruptFile {
         file: shown.clone(),
         reason: e.to_string(),
     };
-    let reader =
-        ParquetObjectReader::new(Arc::clone(lake.store()), path).with_file_size(file.bytes);
-    let batches = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(&corrupt)?
+    let batches = delta::parquet_reader(lake, &path, file.bytes)
+        .await?
         .build()
         .map_err(&corrupt)?;
     Ok(batches.map_err(corrupt).boxed())
