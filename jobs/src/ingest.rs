@@ -8,11 +8,13 @@
 //!    `now()` (rounded up to the second) names the extraction.
 //! 2. Each table is extracted on its own connection that imports that
 //!    snapshot, so every table is read as of the same instant, several at
-//!    once. Rows stream out with binary `COPY (SELECT …) TO STDOUT` into
-//!    Arrow batches and Parquet files under `raw/<table>/extraido=<id>/`;
-//!    no table is ever held in memory.
-//! 3. On the same snapshot PostgreSQL computes the row count, the content
-//!    checksum ([`crate::checksum`]) and the greatest `actualizado_en` of the
+//!    once; a large table is read in ranges of its integer key on as many
+//!    connections (up to `--parallel`). Rows stream out with binary
+//!    `COPY (SELECT …) TO STDOUT` into Arrow batches and Parquet files
+//!    under `raw/<table>/extraido=<id>/`; no table is ever held in memory.
+//! 3. On the same snapshot, on one more connection and while the rows
+//!    stream, PostgreSQL computes the row count, the content checksum
+//!    ([`crate::checksum`]) and the greatest `actualizado_en` of the
 //!    extracted rows; dfstore reads the Parquet files back and computes the
 //!    same checksum. Any difference fails the extraction.
 //! 4. Only when every table matches is the extraction's manifest written
@@ -28,10 +30,13 @@
 //! the manifest, so it advances exactly when an extraction is published.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use futures::{StreamExt, TryStreamExt, pin_mut};
+use futures::{TryStreamExt, pin_mut};
+use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tracing::info;
@@ -56,6 +61,9 @@ const WATERMARK_COLUMN: &str = "actualizado_en";
 const BATCH_ROWS: usize = 64 * 1024;
 /// Rows per Parquet file of an extraction.
 const FILE_ROWS: u64 = 4 * 1024 * 1024;
+/// Rows (by the planner's estimate) per chunk of a table read in key
+/// ranges at once.
+const CHUNK_ROWS: u64 = 1024 * 1024;
 
 /// Full or incremental extraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +153,22 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
         .map_err(|e| pg.error(&e))?;
     let snapshot: String = row.get(0);
     let taken: DateTime<Utc> = row.get(1);
+    let probe: i64 = control
+        .query_one(checksum::PROBE_SQL, &[])
+        .await
+        .map_err(|e| pg.error(&e))?
+        .get(0);
+    if probe != checksum::probe_value() {
+        return Err(Error::Source {
+            database: pg.to_string(),
+            reason: format!(
+                "the server's hashtextextended() gives {probe} where dfstore computes {}, so checksums could not be compared",
+                checksum::probe_value()
+            ),
+            fix: "extract from a little-endian PostgreSQL server (x86-64, ARM64), e.g. a replica"
+                .into(),
+        });
+    }
     // The id is the snapshot's instant rounded up to the second, so that no
     // extracted row is later than its extraction; two extractions within one
     // second take the next free second.
@@ -158,14 +182,33 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
     }
     info!(%extraction, database = %pg, tables = plan.len(), "extracting");
 
-    let extracted: Result<Vec<(TableIngest, RawTable)>> = futures::stream::iter(plan)
-        .map(|plan| {
-            let snapshot = snapshot.clone();
-            async move { extract_table(pg, lake, &snapshot, extraction, plan).await }
-        })
-        .buffer_unordered(options.parallel.max(1))
-        .try_collect()
-        .await;
+    // Each table is its own task, so that tables decode and encode on
+    // separate cores; dropping the set on failure stops the others.
+    let parallel = options.parallel.max(1);
+    let mut pending = plan.into_iter();
+    let mut running = JoinSet::new();
+    let mut extracted = Vec::new();
+    let outcome: Result<()> = loop {
+        while running.len() < parallel {
+            let Some(plan) = pending.next() else { break };
+            let (pg, lake, snapshot) = (pg.clone(), lake.clone(), snapshot.clone());
+            running.spawn(async move {
+                extract_table(&pg, &lake, &snapshot, extraction, plan, parallel).await
+            });
+        }
+        match running.join_next().await {
+            None => break Ok(()),
+            Some(Ok(Ok(table))) => extracted.push(table),
+            Some(Ok(Err(e))) => break Err(e),
+            Some(Err(e)) => {
+                break Err(Error::Internal {
+                    what: format!("extraction task: {e}"),
+                });
+            }
+        }
+    };
+    running.shutdown().await;
+    let extracted = outcome.map(|()| extracted);
     // The exported snapshot must outlive every import; it is only read.
     let _ = control.batch_execute("ROLLBACK").await;
 
@@ -257,6 +300,7 @@ async fn extract_table(
     snapshot: &str,
     extraction: ExtractionId,
     plan: TablePlan,
+    parallel: usize,
 ) -> Result<(TableIngest, RawTable)> {
     let TablePlan {
         table,
@@ -264,18 +308,12 @@ async fn extract_table(
         previous,
     } = plan;
     let started = Instant::now();
-    let client = pg.connect().await?;
-    if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(Error::Internal {
-            what: format!("unexpected snapshot id {snapshot}"),
-        });
-    }
-    client
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'; SET LOCAL DateStyle = 'ISO, YMD'"
-        ))
-        .await
-        .map_err(|e| pg.error(&e))?;
+    // One connection computes the checksum of the source rows while the
+    // others stream them out, all in the extraction's snapshot.
+    let (client, sums) = tokio::try_join!(
+        import_snapshot(pg, snapshot, ""),
+        import_snapshot(pg, snapshot, checksum::SESSION_SQL)
+    )?;
     let columns = source_columns(&client, table.name()).await?;
     let mark = columns.iter().find(|c| c.name == WATERMARK_COLUMN);
     if mark.map(|c| c.pg) != Some(PgType::Timestamptz) {
@@ -293,16 +331,50 @@ async fn extract_table(
             t.to_rfc3339_opts(SecondsFormat::Micros, true)
         ),
     };
+    let chunks = if since.is_none() {
+        key_ranges(pg, &client, table, &columns, parallel).await?
+    } else {
+        vec![None]
+    };
 
-    let files = copy_table(pg, &client, lake, extraction, table, &columns, &filter).await?;
-    let row = client
-        .query_one(
-            &checksum::checksum_sql(table.name(), &columns, &filter),
-            &[],
-        )
-        .await
-        .map_err(|e| pg.error(&e))?;
-    let _ = client.batch_execute("COMMIT").await;
+    let source_side = async {
+        let sql = checksum::checksum_sql(table.name(), &columns, &filter);
+        sums.query_one(&sql, &[]).await.map_err(|e| pg.error(&e))
+    };
+    let lake_side = async {
+        let job = Arc::new(CopyJob {
+            pg: pg.clone(),
+            lake: lake.clone(),
+            snapshot: snapshot.to_string(),
+            extraction,
+            table,
+            columns: columns.clone(),
+            filter: filter.clone(),
+            parts: AtomicUsize::new(0),
+        });
+        let mut running = JoinSet::new();
+        let first = chunks.first().copied().flatten();
+        for range in chunks.iter().skip(1).copied() {
+            let job = Arc::clone(&job);
+            running.spawn(async move {
+                let client = import_snapshot(&job.pg, &job.snapshot, "").await?;
+                job.copy(&client, range).await
+            });
+        }
+        // The first chunk reuses the connection that read the columns.
+        let (mut files, mut written) = job.copy(&client, first).await?;
+        while let Some(joined) = running.join_next().await {
+            let (more, sum) = joined.map_err(|e| Error::Internal {
+                what: format!("extraction task of retail.{table}: {e}"),
+            })??;
+            files.extend(more);
+            written.add(&sum);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok::<_, Error>((files, written))
+    };
+    let (row, (files, written)) = tokio::try_join!(source_side, lake_side)?;
+    let _ = tokio::join!(client.batch_execute("COMMIT"), sums.batch_execute("COMMIT"));
     let source = Checksum {
         rows: row.get::<_, i64>(0) as u64,
         sum: row
@@ -313,7 +385,6 @@ async fn extract_table(
             })?,
     };
     let newest: Option<DateTime<Utc>> = row.get(2);
-    let written = checksum::of_files(lake, &files).await?;
     if written != source {
         return Err(Error::ChecksumMismatch {
             table: format!("retail.{table}"),
@@ -350,72 +421,172 @@ async fn extract_table(
     ))
 }
 
-/// Streams the matching rows of one table into Parquet files.
-async fn copy_table(
+/// A connection in a read-only transaction of the exported `snapshot`,
+/// with the session settings `settings`.
+async fn import_snapshot(pg: &Postgres, snapshot: &str, settings: &str) -> Result<Client> {
+    if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Error::Internal {
+            what: format!("unexpected snapshot id {snapshot}"),
+        });
+    }
+    let client = pg.connect().await?;
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'; {settings}"
+        ))
+        .await
+        .map_err(|e| pg.error(&e))?;
+    Ok(client)
+}
+
+/// Bounds (inclusive) of the first column for each chunk of a full
+/// extraction of `table`: a table of more than [`CHUNK_ROWS`] rows (by the
+/// planner's estimate) whose first column is a NOT NULL integer is read in
+/// up to `parallel` ranges of that column at once, the way connectorx's
+/// `partition_on` does; `[None]` reads it whole.
+async fn key_ranges(
     pg: &Postgres,
     client: &Client,
-    lake: &Lake,
-    extraction: ExtractionId,
     table: SourceTable,
     columns: &[SourceColumn],
-    filter: &str,
-) -> Result<Vec<RawFile>> {
-    let list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let copy = format!(
-        "COPY (SELECT {} FROM retail.{} WHERE {filter}) TO STDOUT (FORMAT binary)",
-        list.join(", "),
-        quote_ident(table.name())
-    );
-    let types: Vec<_> = columns.iter().map(|c| c.pg.wire()).collect();
-    let stream = client.copy_out(&copy).await.map_err(|e| pg.error(&e))?;
-    let rows = BinaryCopyOutStream::new(stream, &types);
-    pin_mut!(rows);
-    let schema = arrow_schema(columns);
-    let mut builder = BatchBuilder::new(columns);
-    let mut files = Vec::new();
-    let mut writer: Option<RawFileWriter> = None;
-    let mut in_file = 0u64;
-    loop {
-        let row = rows.try_next().await.map_err(|e| pg.error(&e))?;
-        if let Some(row) = &row {
-            builder.append(row).map_err(|reason| Error::SourceQuery {
-                table: format!("retail.{table}"),
-                reason,
-            })?;
-            if builder.rows() < BATCH_ROWS {
-                continue;
-            }
+    parallel: usize,
+) -> Result<Vec<Option<(i64, i64)>>> {
+    let whole = vec![None];
+    let Some(key) = columns
+        .first()
+        .filter(|c| !c.nullable && matches!(c.pg, PgType::Int2 | PgType::Int4 | PgType::Int8))
+    else {
+        return Ok(whole);
+    };
+    let name = format!("retail.{}", quote_ident(table.name()));
+    let estimate: f32 = client
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
+            &[&name],
+        )
+        .await
+        .map_err(|e| pg.error(&e))?
+        .get(0);
+    let chunks = ((f64::from(estimate) / CHUNK_ROWS as f64).ceil() as usize).min(parallel);
+    if chunks < 2 {
+        return Ok(whole);
+    }
+    let key = quote_ident(&key.name);
+    let row = client
+        .query_one(
+            &format!("SELECT min({key})::int8, max({key})::int8 FROM {name}"),
+            &[],
+        )
+        .await
+        .map_err(|e| pg.error(&e))?;
+    let (Some(low), Some(high)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1))
+    else {
+        return Ok(whole);
+    };
+    let span = (i128::from(high) - i128::from(low) + 1) / chunks as i128;
+    if span < 1 {
+        return Ok(whole);
+    }
+    Ok((0..chunks)
+        .map(|i| {
+            let start = i128::from(low) + span * i as i128;
+            let end = if i + 1 == chunks {
+                i128::from(high)
+            } else {
+                start + span - 1
+            };
+            // Both lie between low and high, so they fit.
+            Some((start as i64, end as i64))
+        })
+        .collect())
+}
+
+/// What every chunk of one table's extraction shares.
+struct CopyJob {
+    pg: Postgres,
+    lake: Lake,
+    snapshot: String,
+    extraction: ExtractionId,
+    table: SourceTable,
+    columns: Vec<SourceColumn>,
+    /// The rows to extract, as SQL.
+    filter: String,
+    /// The next free file number of the table's extraction.
+    parts: AtomicUsize,
+}
+
+impl CopyJob {
+    /// Streams the rows of `range` (of the first column; all when `None`)
+    /// into Parquet files, then reads them back and returns their checksum.
+    async fn copy(
+        &self,
+        client: &Client,
+        range: Option<(i64, i64)>,
+    ) -> Result<(Vec<RawFile>, Checksum)> {
+        let (pg, table) = (&self.pg, self.table);
+        let list: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let mut filter = self.filter.clone();
+        if let (Some((start, end)), Some(key)) = (range, self.columns.first()) {
+            let key = quote_ident(&key.name);
+            filter = format!("{filter} AND {key} BETWEEN {start} AND {end}");
         }
-        if builder.rows() > 0 {
-            let batch = builder.finish()?;
-            if writer.is_none() {
-                writer = Some(RawFileWriter::create_with_schema(
-                    lake,
-                    extraction,
-                    table,
-                    files.len(),
-                    schema.clone(),
-                )?);
-            }
-            if let Some(w) = writer.as_mut() {
-                w.write(&batch).await?;
-            }
-            in_file += batch.num_rows() as u64;
-            if in_file >= FILE_ROWS {
-                if let Some(w) = writer.take() {
-                    files.push(w.finish().await?);
+        let copy = format!(
+            "COPY (SELECT {} FROM retail.{} WHERE {filter}) TO STDOUT (FORMAT binary)",
+            list.join(", "),
+            quote_ident(table.name())
+        );
+        let types: Vec<_> = self.columns.iter().map(|c| c.pg.wire()).collect();
+        let stream = client.copy_out(&copy).await.map_err(|e| pg.error(&e))?;
+        let rows = BinaryCopyOutStream::new(stream, &types);
+        pin_mut!(rows);
+        let schema = arrow_schema(&self.columns);
+        let mut builder = BatchBuilder::new(&self.columns);
+        let mut files = Vec::new();
+        let mut writer: Option<RawFileWriter> = None;
+        let mut in_file = 0u64;
+        loop {
+            let row = rows.try_next().await.map_err(|e| pg.error(&e))?;
+            if let Some(row) = &row {
+                builder.append(row).map_err(|reason| Error::SourceQuery {
+                    table: format!("retail.{table}"),
+                    reason,
+                })?;
+                if builder.rows() < BATCH_ROWS {
+                    continue;
                 }
-                in_file = 0;
+            }
+            if builder.rows() > 0 {
+                let batch = builder.finish()?;
+                if writer.is_none() {
+                    writer = Some(RawFileWriter::create_with_schema(
+                        &self.lake,
+                        self.extraction,
+                        table,
+                        self.parts.fetch_add(1, Ordering::Relaxed),
+                        schema.clone(),
+                    )?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    w.write(&batch).await?;
+                }
+                in_file += batch.num_rows() as u64;
+                if in_file >= FILE_ROWS {
+                    if let Some(w) = writer.take() {
+                        files.push(w.finish().await?);
+                    }
+                    in_file = 0;
+                }
+            }
+            if row.is_none() {
+                break;
             }
         }
-        if row.is_none() {
-            break;
+        if let Some(w) = writer.take() {
+            files.push(w.finish().await?);
         }
+        let written = checksum::of_files(&self.lake, &files).await?;
+        Ok((files, written))
     }
-    if let Some(w) = writer.take() {
-        files.push(w.finish().await?);
-    }
-    Ok(files)
 }
 
 /// One table of one extraction, checked again.

@@ -264,6 +264,10 @@ impl RawFileWriter {
                 }
             })?))
             .set_max_row_group_row_count(Some(256 * 1024))
+            // A column of distinct values (keys, timestamps) gives up on
+            // its dictionary after 256 KiB rather than after 1 MiB of
+            // hashing; columns of few values keep theirs.
+            .set_dictionary_page_size_limit(256 * 1024)
             .build();
         let sink = BufWriter::new(Arc::clone(lake.store()), path);
         let writer =
