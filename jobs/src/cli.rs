@@ -12,7 +12,7 @@ use crate::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
-use crate::ingest::{IngestOptions, LoadKind, ingest, parse_overlap, verify};
+use crate::ingest::{DEFAULT_CHUNK_ROWS, IngestOptions, LoadKind, ingest, parse_overlap, verify};
 use crate::inventory;
 use crate::lake::Lake;
 use crate::layer::TableRef;
@@ -133,9 +133,12 @@ pub struct IngestArgs {
     /// How far before the watermark an incremental extraction starts, e.g. 30s, 5m, 1h [default: 5m].
     #[arg(long, value_name = "DURATION", default_value = "5m", hide_default_value = true, value_parser = parse_overlap)]
     pub overlap: chrono::TimeDelta,
-    /// Tables extracted at once, each on its own connection [default: 3].
+    /// Tables extracted at once, each on its own connection, and key ranges a large table is read in at once [default: 3].
     #[arg(long, value_name = "N", default_value_t = 3, hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub parallel: u16,
+    /// Rows (by PostgreSQL's estimate) above which a full load reads a table in ranges of its integer key, one per this many rows, up to --parallel [default: 1048576].
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_CHUNK_ROWS, hide_default_value = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
     /// Do not extract: read the lake's PostgreSQL extractions back and check them against their manifests' checksums.
     #[arg(long, conflicts_with_all = ["full", "incremental"])]
     pub verify: bool,
@@ -159,6 +162,7 @@ impl IngestArgs {
             },
             overlap: self.overlap,
             parallel: usize::from(self.parallel),
+            chunk_rows: self.chunk_rows,
         }
     }
 }
@@ -386,6 +390,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
                     load: LoadKind::Auto,
                     overlap: chrono::TimeDelta::minutes(5),
                     parallel: 3,
+                    chunk_rows: DEFAULT_CHUNK_ROWS,
                 };
                 print!(
                     "{}",

@@ -62,8 +62,8 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// Rows per Parquet file of an extraction.
 const FILE_ROWS: u64 = 4 * 1024 * 1024;
 /// Rows (by the planner's estimate) per chunk of a table read in key
-/// ranges at once.
-const CHUNK_ROWS: u64 = 1024 * 1024;
+/// ranges at once, unless told otherwise.
+pub const DEFAULT_CHUNK_ROWS: u64 = 1024 * 1024;
 
 /// Full or incremental extraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,10 @@ pub struct IngestOptions {
     pub load: LoadKind,
     /// How far before the watermark an incremental extraction starts.
     pub overlap: TimeDelta,
-    /// Tables extracted at once.
+    /// Tables extracted at once, and key ranges of one table read at once.
     pub parallel: usize,
+    /// Rows (by the planner's estimate) per key range of a full load.
+    pub chunk_rows: u64,
 }
 
 /// What one table's extraction did.
@@ -184,7 +186,7 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
 
     // Each table is its own task, so that tables decode and encode on
     // separate cores; dropping the set on failure stops the others.
-    let parallel = options.parallel.max(1);
+    let (parallel, chunk_rows) = (options.parallel.max(1), options.chunk_rows.max(1));
     let mut pending = plan.into_iter();
     let mut running = JoinSet::new();
     let mut extracted = Vec::new();
@@ -193,7 +195,10 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
             let Some(plan) = pending.next() else { break };
             let (pg, lake, snapshot) = (pg.clone(), lake.clone(), snapshot.clone());
             running.spawn(async move {
-                extract_table(&pg, &lake, &snapshot, extraction, plan, parallel).await
+                extract_table(
+                    &pg, &lake, &snapshot, extraction, plan, parallel, chunk_rows,
+                )
+                .await
             });
         }
         match running.join_next().await {
@@ -301,6 +306,7 @@ async fn extract_table(
     extraction: ExtractionId,
     plan: TablePlan,
     parallel: usize,
+    chunk_rows: u64,
 ) -> Result<(TableIngest, RawTable)> {
     let TablePlan {
         table,
@@ -332,7 +338,7 @@ async fn extract_table(
         ),
     };
     let chunks = if since.is_none() {
-        key_ranges(pg, &client, table, &columns, parallel).await?
+        key_ranges(pg, &client, table, &columns, parallel, chunk_rows).await?
     } else {
         vec![None]
     };
@@ -440,7 +446,7 @@ async fn import_snapshot(pg: &Postgres, snapshot: &str, settings: &str) -> Resul
 }
 
 /// Bounds (inclusive) of the first column for each chunk of a full
-/// extraction of `table`: a table of more than [`CHUNK_ROWS`] rows (by the
+/// extraction of `table`: a table of more than `chunk_rows` rows (by the
 /// planner's estimate) whose first column is a NOT NULL integer is read in
 /// up to `parallel` ranges of that column at once, the way connectorx's
 /// `partition_on` does; `[None]` reads it whole.
@@ -450,6 +456,7 @@ async fn key_ranges(
     table: SourceTable,
     columns: &[SourceColumn],
     parallel: usize,
+    chunk_rows: u64,
 ) -> Result<Vec<Option<(i64, i64)>>> {
     let whole = vec![None];
     let Some(key) = columns
@@ -467,7 +474,7 @@ async fn key_ranges(
         .await
         .map_err(|e| pg.error(&e))?
         .get(0);
-    let chunks = ((f64::from(estimate) / CHUNK_ROWS as f64).ceil() as usize).min(parallel);
+    let chunks = ((f64::from(estimate) / chunk_rows as f64).ceil() as usize).min(parallel);
     if chunks < 2 {
         return Ok(whole);
     }
