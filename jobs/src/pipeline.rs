@@ -17,6 +17,7 @@ use std::time::Instant;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int64Type, SchemaRef};
 use chrono::Utc;
+use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 use tracing::{info, warn};
@@ -264,10 +265,20 @@ async fn build_model(
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let folder = format!("{staging}{}/{}/", table.layer, table.name);
     let url = lake.url().join(&folder);
+    // Staging is read once more by the models after it and then deleted:
+    // compressing it would cost more than the bytes it saves.
+    let writer = (model.layer == Layer::Staging).then(|| {
+        let mut parquet = TableParquetOptions {
+            global: ctx.copied_config().options().execution.parquet.clone(),
+            ..Default::default()
+        };
+        parquet.global.compression = Some("uncompressed".into());
+        parquet
+    });
     df.write_parquet(
         url.as_str(),
         DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
-        None,
+        writer,
     )
     .await
     .map_err(|e| Error::engine(context(), e))?;
