@@ -90,6 +90,12 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
         // Writing is a third of a run's CPU, and this is a fifth of it.
         options.execution.parquet.dictionary_page_size_limit = 256 * 1024;
     }
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS").is_none() {
+        // Filters evaluated while decoding, so that the rows they drop are
+        // never materialised: trusted and rejected each keep part of
+        // staging, and the report reads only the months it covers.
+        options.execution.parquet.pushdown_filters = true;
+    }
     if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_MAX_ROW_GROUP_SIZE").is_none() {
         // Every open file buffers one row group until it is flushed, and a
         // run writes one file per month at once: 128 Ki rows keeps that
