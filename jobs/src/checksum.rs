@@ -75,16 +75,20 @@ impl Checksum {
         let columns = batch
             .columns()
             .iter()
-            .map(|c| Column::of(c.as_ref()))
+            .map(|c| Ok((c.as_ref(), Column::of(c.as_ref())?)))
             .collect::<Result<Vec<_>>>()?;
         let mut line = String::new();
         for row in 0..batch.num_rows() {
             line.clear();
-            for (i, column) in columns.iter().enumerate() {
+            for (i, (array, column)) in columns.iter().enumerate() {
                 if i > 0 {
                     line.push('\u{1f}');
                 }
-                column.write(row, &mut line);
+                if array.is_null(row) {
+                    line.push_str("\\N");
+                } else {
+                    column.write(row, &mut line);
+                }
             }
             self.sum += i128::from(hash_text(line.as_bytes()));
             self.rows += 1;
@@ -127,27 +131,13 @@ impl<'a> Column<'a> {
         })
     }
 
-    /// Appends the canonical text of the value in `row`.
+    /// Appends the canonical text of the value in `row`, which is not NULL.
     fn write(&self, row: usize, out: &mut String) {
         fn int<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, row: usize, out: &mut String)
         where
             T::Native: itoa::Integer,
         {
             out.push_str(itoa::Buffer::new().format(a.value(row)));
-        }
-        let array: &dyn Array = match self {
-            Column::Int16(a) => *a,
-            Column::Int32(a) => *a,
-            Column::Int64(a) => *a,
-            Column::Text(a) => *a,
-            Column::Boolean(a) => *a,
-            Column::Date(a) => *a,
-            Column::Decimal(a, _) => *a,
-            Column::Timestamp(a, _) => *a,
-        };
-        if array.is_null(row) {
-            out.push_str("\\N");
-            return;
         }
         match self {
             Column::Int16(a) => int(a, row, out),
