@@ -208,7 +208,7 @@ enum ColumnBuilder {
     Bool(BooleanBuilder),
     Date(Date32Builder),
     Numeric(Decimal128Builder, u32),
-    Timestamptz(TimestampMicrosecondBuilder),
+    /// `timestamptz` (with its time zone) or `timestamp`.
     Timestamp(TimestampMicrosecondBuilder),
 }
 
@@ -225,10 +225,9 @@ impl ColumnBuilder {
                 Decimal128Builder::new().with_data_type(pg.arrow()),
                 scale.max(0) as u32,
             ),
-            PgType::Timestamptz => {
-                ColumnBuilder::Timestamptz(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
-            }
-            PgType::Timestamp => ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new()),
+            PgType::Timestamptz | PgType::Timestamp => ColumnBuilder::Timestamp(
+                TimestampMicrosecondBuilder::new().with_data_type(pg.arrow()),
+            ),
         }
     }
 }
@@ -268,21 +267,11 @@ impl BatchBuilder {
                 ColumnBuilder::Bool(b) => {
                     b.append_option(row.try_get::<Option<bool>>(i).map_err(failed)?)
                 }
-                ColumnBuilder::Date(b) => b.append_option(
-                    wire(row, i)?
-                        .map(|w| w.date().map_err(|e| format!("column {i}: {e}")))
-                        .transpose()?,
-                ),
-                ColumnBuilder::Numeric(b, scale) => b.append_option(
-                    wire(row, i)?
-                        .map(|w| w.numeric(*scale).map_err(|e| format!("column {i}: {e}")))
-                        .transpose()?,
-                ),
-                ColumnBuilder::Timestamptz(b) | ColumnBuilder::Timestamp(b) => b.append_option(
-                    wire(row, i)?
-                        .map(|w| w.timestamp().map_err(|e| format!("column {i}: {e}")))
-                        .transpose()?,
-                ),
+                ColumnBuilder::Date(b) => b.append_option(decode(row, i, Wire::date)?),
+                ColumnBuilder::Numeric(b, scale) => {
+                    b.append_option(decode(row, i, |w| w.numeric(*scale))?)
+                }
+                ColumnBuilder::Timestamp(b) => b.append_option(decode(row, i, Wire::timestamp)?),
             }
         }
         self.rows += 1;
@@ -303,9 +292,7 @@ impl BatchBuilder {
                     ColumnBuilder::Bool(b) => Arc::new(b.finish()),
                     ColumnBuilder::Date(b) => Arc::new(b.finish()),
                     ColumnBuilder::Numeric(b, _) => Arc::new(b.finish()),
-                    ColumnBuilder::Timestamptz(b) | ColumnBuilder::Timestamp(b) => {
-                        Arc::new(b.finish())
-                    }
+                    ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
                 }
             })
             .collect();
@@ -339,9 +326,16 @@ impl<'a> FromSql<'a> for Wire<'a> {
     }
 }
 
-/// The raw value of column `i`, `None` for NULL.
-fn wire<'a>(row: &'a BinaryCopyOutRow, i: usize) -> std::result::Result<Option<Wire<'a>>, String> {
-    row.try_get::<Option<Wire>>(i)
+/// The value of column `i` decoded from its raw bytes by `f`, `None` for
+/// NULL; a failure names the column.
+fn decode<'a, T>(
+    row: &'a BinaryCopyOutRow,
+    i: usize,
+    f: impl FnOnce(&Wire<'a>) -> std::result::Result<T, String>,
+) -> std::result::Result<Option<T>, String> {
+    row.try_get::<Option<Wire<'a>>>(i)
+        .map_err(|e| e.to_string())
+        .and_then(|w| w.as_ref().map(f).transpose())
         .map_err(|e| format!("column {i}: {e}"))
 }
 
