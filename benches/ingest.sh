@@ -28,12 +28,6 @@ admin="$DFSTORE_TEST_PG"
 port=$(echo "$admin" | sed -E 's|.*:([0-9]+)/.*|\1|')
 export PGPASSWORD="$DFSTORE_TEST_PG_PASSWORD"
 
-measure() { # command... -> "seconds max_rss_kib"; stdout kept in $bench_dir/last.out
-  local log="$bench_dir/time.$$"
-  /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
-    echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
-  echo "$(time_wall_seconds "$log") $(time_peak_kib "$log")"
-}
 mib() { du -sb "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
 
 out="benches/results/ingest.md"
@@ -46,7 +40,7 @@ for scale in ${scales//,/ }; do
   PGOPTIONS=--client-min-messages=warning psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d postgres \
     -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null
   url="${admin%/postgres}/$db"
-  read -r lw lr < <(measure "$bin" source init --pg "$url" --scale "$scale")
+  read -r lw lr < <(bench_measure "$bin" source init --pg "$url" --scale "$scale")
   echo "scale $scale: source init ${lw}s" >&2
   psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c "VACUUM ANALYZE" > /dev/null
   rows=$(psql -At -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c \
@@ -57,11 +51,11 @@ for scale in ${scales//,/ }; do
       "$(echo "$rows / $2" | bc -l)" "$4" "$(echo "$4 / $2" | bc -l)" "$(($3 / 1024))" >> "$out.tmp"
   }
   lake="$bench_dir/lake-s$scale"; rm -rf "$lake"
-  read -r w r < <(measure "$bin" ingest --full --pg "$url" --lake "$lake")
+  read -r w r < <(bench_measure "$bin" ingest --full --pg "$url" --lake "$lake")
   row "dfstore ingest --full (verified)" "$w" "$r" "$(mib "$lake/raw")"
 
   cx="$bench_dir/connectorx-s$scale"; rm -rf "$cx"
-  read -r w r < <(measure "$venv/bin/python3" benches/ingest/connectorx_extract.py "$url" "$cx" 2)
+  read -r w r < <(bench_measure "$venv/bin/python3" benches/ingest/connectorx_extract.py "$url" "$cx" 2)
   row "connectorx $("$venv/bin/python3" -c 'import connectorx; print(connectorx.__version__)') + pyarrow Parquet" "$w" "$r" "$(mib "$cx")"
 
   csv="$bench_dir/csv-s$scale"; rm -rf "$csv"; mkdir -p "$csv"
@@ -71,7 +65,7 @@ for scale in ${scales//,/ }; do
     done
   }
   export -f copy_all; export port db csv
-  read -r w r < <(measure bash -c copy_all)
+  read -r w r < <(bench_measure bash -c copy_all)
   row "psql \\copy to CSV" "$w" "$r" "$(mib "$csv")"
 done
 {

@@ -24,3 +24,13 @@ bench_pii_key() { # dir
   export DFSTORE_PII_KEY_FILE="$1/pii.key"
   [ -s "$DFSTORE_PII_KEY_FILE" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DFSTORE_PII_KEY_FILE"
 }
+
+# Runs a command under `/usr/bin/time -v` and prints "seconds max_rss_kib".
+# Its output goes to $bench_dir/last.out and last.err (the caller sets
+# bench_dir); a failing command stops the benchmark with its errors shown.
+bench_measure() { # command...
+  local log="$bench_dir/time.$$"
+  /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
+    echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
+  echo "$(time_wall_seconds "$log") $(time_peak_kib "$log")"
+}

@@ -19,16 +19,6 @@ bin="$CARGO_TARGET_DIR/release/dfstore"
 
 bench_pii_key "$bench_dir"
 
-measure() { # label, command... -> "seconds max_rss_kib"
-  local log="$bench_dir/time.$$"
-  /usr/bin/time -v -o "$log" "$@" > "$bench_dir/last.out" 2> "$bench_dir/last.err" || {
-    echo "command failed: $*" >&2; cat "$bench_dir/last.err" >&2; exit 1; }
-  local wall rss
-  wall=$(time_wall_seconds "$log")
-  rss=$(time_peak_kib "$log")
-  echo "$wall $rss"
-}
-
 out="benches/results/pipeline.md"
 {
   echo "| scale | step | wall (s) | peak RSS (MiB) | rows in report |"
@@ -37,8 +27,8 @@ out="benches/results/pipeline.md"
 for scale in ${scales//,/ }; do
   lake="$bench_dir/lake-s$scale"
   rm -rf "$lake"
-  read -r gw gr < <(measure "$bin" generate --scale "$scale" --seed 42 --lake "$lake")
-  read -r rw rr < <(measure "$bin" run --lake "$lake")
+  read -r gw gr < <(bench_measure "$bin" generate --scale "$scale" --seed 42 --lake "$lake")
+  read -r rw rr < <(bench_measure "$bin" run --lake "$lake")
   rows=$("$bin" sql --lake "$lake" --format csv "SELECT COUNT(*) AS n FROM analytic.reporte_ventas_tienda" | tail -1)
   printf '| %s | generate | %.1f | %d | |\n' "$scale" "$gw" "$((gr / 1024))" >> "$out.tmp"
   printf '| %s | run | %.1f | %d | %s |\n' "$scale" "$rw" "$((rr / 1024))" "$rows" >> "$out.tmp"
