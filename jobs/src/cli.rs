@@ -18,7 +18,7 @@ use crate::lake::Lake;
 use crate::layer::TableRef;
 use crate::model::Period;
 use crate::pii::PiiKey;
-use crate::pipeline::{RunOptions, run};
+use crate::pipeline::{DEFAULT_CONCURRENT_MODELS, RunOptions, run};
 use crate::postgres::{PasswordSources, Postgres};
 use crate::query::{self, Output, OutputFormat};
 use crate::raw::ExtractionId;
@@ -305,6 +305,9 @@ pub struct RunArgs {
     /// The source database, for --ingest.
     #[command(flatten)]
     pub pg: PgArgs,
+    /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_models: u16,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -402,6 +405,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
                 period: args.period,
                 engine: EngineConfig::from(&args.engine),
                 pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
+                concurrent_models: usize::from(args.concurrent_models),
             };
             let manifest = run(&lake, &options).await?;
             print!("{}", summary::render(&manifest));
@@ -447,6 +451,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
                     period: None,
                     engine: EngineConfig::default(),
                     pii_key: key,
+                    concurrent_models: DEFAULT_CONCURRENT_MODELS,
                 },
             )
             .await?;

@@ -1,7 +1,13 @@
 //! The job's models: each is one SQL file under `sql/`, materialised as the
-//! table of the same name. They run in the order of [`MODELS`]; a model reads
-//! `raw.*` and the models before it, by their layer-qualified names, exactly
-//! as a data engineer would run the file by hand with `dfstore sql -f`.
+//! table of the same name. A model reads `raw.*` and the models before it in
+//! [`MODELS`], by their layer-qualified names, exactly as a data engineer
+//! would run the file by hand with `dfstore sql -f`; what it reads is taken
+//! from its SQL ([`Model::dependencies`]), so a run builds each model as soon
+//! as those are built, as dbt does from `ref()`s.
+
+use datafusion::error::Result as EngineResult;
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::resolve::resolve_table_references;
 
 use crate::layer::{Layer, TableRef};
 use crate::source::SourceTable;
@@ -33,6 +39,25 @@ impl Model {
     /// `layer.name`.
     pub fn table(&self) -> TableRef {
         TableRef::new(self.layer, self.name)
+    }
+
+    /// The models this one reads, as indexes into [`MODELS`], in order: every
+    /// table its SQL names (common table expressions are not tables, `raw.*`
+    /// are no models), as DataFusion's parser resolves them.
+    pub fn dependencies(&self) -> EngineResult<Vec<usize>> {
+        let mut out = Vec::new();
+        for statement in &DFParser::parse_sql(self.sql)? {
+            let (tables, _) = resolve_table_references(statement, true)?;
+            for table in tables {
+                let found = MODELS.iter().position(|m| {
+                    table.schema() == Some(m.layer.name()) && table.table() == m.name
+                });
+                out.extend(found);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     /// The partition columns of the model's table.
@@ -114,19 +139,54 @@ mod tests {
     #[test]
     fn models_only_read_earlier_models() {
         for (i, model) in MODELS.iter().enumerate() {
-            let sql = model.sql.to_lowercase();
-            for later in &MODELS[i..] {
-                for keyword in ["from", "join"] {
-                    let read = format!("{keyword} {}.{} ", later.layer, later.name);
-                    assert!(
-                        !sql.contains(&read),
-                        "{} reads {}, which runs later",
-                        model.file,
-                        later.table()
-                    );
-                }
+            for d in model.dependencies().unwrap() {
+                assert!(
+                    d < i,
+                    "{} reads {}, which runs later",
+                    model.file,
+                    MODELS[d].table()
+                );
             }
         }
+    }
+
+    #[test]
+    fn dependencies_are_the_tables_the_sql_reads() {
+        let reads = |layer, name| {
+            let model = MODELS
+                .iter()
+                .find(|m| m.layer == layer && m.name == name)
+                .unwrap();
+            let mut tables: Vec<String> = model
+                .dependencies()
+                .unwrap()
+                .into_iter()
+                .map(|d| MODELS[d].table().to_string())
+                .collect();
+            tables.sort();
+            tables
+        };
+        // raw.* and the CTEs (`repeated`, `latest`) are no models.
+        assert_eq!(reads(Layer::Staging, "ventas"), ["trusted.tiendas"]);
+        assert_eq!(reads(Layer::Staging, "tiendas"), Vec::<String>::new());
+        assert_eq!(reads(Layer::Trusted, "ventas"), ["staging.ventas"]);
+        assert_eq!(
+            reads(Layer::Rejected, "detalle_ventas"),
+            ["staging.detalle_ventas"]
+        );
+        assert_eq!(
+            reads(Layer::Staging, "detalle_ventas"),
+            ["rejected.ventas", "trusted.productos", "trusted.ventas"]
+        );
+        let report = reads(Layer::Analytic, "reporte_ventas_tienda");
+        assert!(
+            report.contains(&"trusted.detalle_ventas".to_string()),
+            "{report:?}"
+        );
+        assert!(
+            report.iter().all(|t| t.starts_with("trusted.")),
+            "{report:?}"
+        );
     }
 }
 
