@@ -31,6 +31,8 @@ pub mod layer;
 pub mod manifest;
 /// The SQL models under `sql/`.
 pub mod model;
+/// Parquet files partitioned by a column, written by the embedded engine.
+pub mod partitioned;
 /// Personal-data hashing and its key.
 pub mod pii;
 /// `dfstore run`: the pipeline.

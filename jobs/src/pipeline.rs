@@ -28,7 +28,8 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layer::{Layer, TableRef};
 use crate::manifest::{Input, Outcome, Reconciliation, RunId, RunManifest, Step};
-use crate::model::{MODELS, Model, Period, RULE_COLUMN};
+use crate::model::{MODELS, Model, PERIOD_COLUMN, Period, RULE_COLUMN};
+use crate::partitioned;
 use crate::pii::PiiKey;
 use crate::raw::{ExtractionManifest, published_extractions};
 use crate::source::SourceTable;
@@ -165,7 +166,7 @@ async fn run_steps(
     let Built {
         models,
         mut raw_keys,
-    } = build_all(&ctx, lake, staging, options.concurrent_models).await?;
+    } = build_all(&ctx, lake, staging, options).await?;
     let mut staged = Vec::with_capacity(models.len());
     for (step, built) in models {
         manifest.steps.push(step);
@@ -294,8 +295,10 @@ async fn build_all(
     ctx: &SessionContext,
     lake: &Lake,
     staging: &str,
-    at_once: usize,
+    options: &RunOptions,
 ) -> Result<Built> {
+    let at_once = options.concurrent_models.max(1);
+    let embedded = options.engine.scheduler.is_none();
     let reads = MODELS
         .iter()
         .map(|m| m.dependencies().map_err(|e| Error::engine(m.file, e)))
@@ -323,7 +326,7 @@ async fn build_all(
     let mut raw_keys = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
     let outcome = loop {
-        while running.len() < at_once.max(1) {
+        while running.len() < at_once {
             let ready = pending.iter().position(|w| match w {
                 Work::Model(i) => reads[*i].iter().all(|&d| models[d].is_some()),
                 Work::RawKeys(_) => true,
@@ -333,7 +336,7 @@ async fn build_all(
             let (ctx, lake, staging) = (ctx.clone(), lake.clone(), staging.to_string());
             running.spawn(async move {
                 match work {
-                    Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i])
+                    Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], embedded)
                         .await
                         .map(|built| Done::Model(i, Box::new(built))),
                     Work::RawKeys(table) => distinct_keys(&ctx, table)
@@ -377,6 +380,7 @@ async fn build_model(
     lake: &Lake,
     staging: &str,
     model: &'static Model,
+    embedded: bool,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
     let table = model.table();
@@ -392,22 +396,25 @@ async fn build_model(
     // compressing it or building dictionaries for it would cost more than the
     // bytes it saves (writing a scale-1 staging.detalle_ventas took 1.5 CPU-s
     // with dictionaries, 0.8 without).
-    let writer = (model.layer == Layer::Staging).then(|| {
-        let mut parquet = TableParquetOptions {
-            global: ctx.copied_config().options().execution.parquet.clone(),
-            ..Default::default()
-        };
+    let mut parquet = TableParquetOptions {
+        global: ctx.copied_config().options().execution.parquet.clone(),
+        ..Default::default()
+    };
+    if model.layer == Layer::Staging {
         parquet.global.compression = Some("uncompressed".into());
         parquet.global.dictionary_enabled = Some(false);
-        parquet
-    });
-    df.write_parquet(
-        url.as_str(),
-        DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
-        writer,
-    )
-    .await
-    .map_err(|e| Error::engine(context(), e))?;
+    }
+    if model.partitioned && embedded {
+        partitioned::write(df, lake, &folder, PERIOD_COLUMN, &parquet, &context()).await?;
+    } else {
+        df.write_parquet(
+            url.as_str(),
+            DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
+            Some(parquet),
+        )
+        .await
+        .map_err(|e| Error::engine(context(), e))?;
+    }
     tables::register_staged(ctx, lake, &table, &folder, &schema, model.partitioned)?;
     let files = delta::staged_files(lake, &folder).await?;
     let built = Staged {
