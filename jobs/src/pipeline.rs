@@ -3,8 +3,9 @@
 //! First every raw file is checked against its extraction manifest, and its
 //! columns against the reference schema (see [`crate::drift`]): breaking
 //! schema drift stops the run before anything is built. Then every model of
-//! [`MODELS`] is executed by the engine and written into the run's staging
-//! folder, where the models after it read it. Then the run reconciles every
+//! [`MODELS`] is executed by the engine, as soon as the models it reads are
+//! built and a few at a time, and written into the run's staging folder,
+//! where the models after it read it. Then the run reconciles every
 //! source table and, only if all hold, publishes each table with one Delta
 //! commit (see [`crate::delta`]) and writes its manifest. A run that fails at
 //! any point publishes nothing new and removes its staging folder; the
