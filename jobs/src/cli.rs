@@ -248,7 +248,7 @@ impl LakeArgs {
 /// Engine settings.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 2G].
+    /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 1G].
     #[arg(long, value_name = "SIZE", env = "DFSTORE_MEMORY_LIMIT", value_parser = engine::parse_memory)]
     pub memory_limit: Option<u64>,
     /// Partitions per plan (parallelism) [default: the number of cores].

@@ -54,11 +54,7 @@ pub async fn staged_files(lake: &Lake, folder: &str) -> Result<Vec<StagedFile>> 
         if !meta.location.as_ref().ends_with(".parquet") {
             continue;
         }
-        let period = meta.location.parts().find_map(|part| {
-            part.as_ref()
-                .strip_prefix(&format!("{PERIOD_COLUMN}="))
-                .map(str::to_string)
-        });
+        let period = period_of(&meta.location);
         let rows = footer_rows(lake, &meta.location, meta.size).await?;
         out.push(StagedFile {
             path: meta.location,
@@ -68,6 +64,15 @@ pub async fn staged_files(lake: &Lake, folder: &str) -> Result<Vec<StagedFile>> 
         });
     }
     Ok(out)
+}
+
+/// The `periodo` partition of a file, from its `periodo=…` folder.
+pub fn period_of(path: &Path) -> Option<String> {
+    path.parts().find_map(|part| {
+        part.as_ref()
+            .strip_prefix(&format!("{PERIOD_COLUMN}="))
+            .map(str::to_string)
+    })
 }
 
 /// An async Parquet reader of one lake file, its footer already read.

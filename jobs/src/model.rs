@@ -29,6 +29,12 @@ pub struct Model {
     pub source: Option<SourceTable>,
     /// Whether the table is partitioned by `periodo`.
     pub partitioned: bool,
+    /// Whether the model is built one month at a time, as dbt builds its
+    /// "microbatch" models: each `periodo` of its output from the same
+    /// `periodo` of the partitioned models it reads (and the whole of the
+    /// others). Only for a model whose every row comes from one month; its
+    /// joins and aggregations then hold a month in memory, not the history.
+    pub by_period: bool,
     /// Path of the SQL file, relative to the repository root.
     pub file: &'static str,
     /// The SQL.
@@ -72,11 +78,18 @@ impl Model {
 
 macro_rules! model {
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr) => {
+        model!(@ $layer, $name, $source, $partitioned, false)
+    };
+    ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_period) => {
+        model!(@ $layer, $name, $source, $partitioned, true)
+    };
+    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr) => {
         Model {
             layer: Layer::$layer,
             name: $name,
             source: $source,
             partitioned: $partitioned,
+            by_period: $by_period,
             file: concat!("sql/", model!(@dir $layer), "/", $name, ".sql"),
             sql: include_str!(concat!("../../sql/", model!(@dir $layer), "/", $name, ".sql")),
         }
@@ -103,7 +116,8 @@ pub const MODELS: [Model; 13] = [
     model!(Staging, "detalle_ventas", Some(DetalleVentas), true),
     model!(Trusted, "detalle_ventas", Some(DetalleVentas), true),
     model!(Rejected, "detalle_ventas", Some(DetalleVentas), true),
-    model!(Analytic, "reporte_ventas_tienda", None, true),
+    // Every row is a day of one store: built a month at a time.
+    model!(Analytic, "reporte_ventas_tienda", None, true, by_period),
 ];
 
 /// The models whose tables are published (everything but staging).
@@ -147,6 +161,19 @@ mod tests {
                     MODELS[d].table()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn models_built_by_period_read_partitioned_models() {
+        for model in MODELS.iter().filter(|m| m.by_period) {
+            assert!(model.partitioned, "{} is not partitioned", model.file);
+            let deps = model.dependencies().unwrap();
+            assert!(
+                deps.iter().any(|&d| MODELS[d].partitioned),
+                "{} reads no partitioned model to take its months from",
+                model.file
+            );
         }
     }
 

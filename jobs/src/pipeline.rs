@@ -11,15 +11,18 @@
 //! any point publishes nothing new and removes its staging folder; the
 //! previous versions stay as they were.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int64Type, SchemaRef};
 use chrono::Utc;
+use datafusion::common::Column;
+use datafusion::common::tree_node::Transformed;
 use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::SessionContext;
 use tracing::{info, warn};
 
@@ -190,10 +193,9 @@ async fn run_steps(
         };
         let check = Reconciliation {
             table: table.to_string(),
-            raw_dedup: match raw_keys.remove(&table) {
-                Some(n) => n,
-                None => distinct_keys(&ctx, table).await?,
-            },
+            raw_dedup: raw_keys.remove(&table).ok_or_else(|| Error::Internal {
+                what: format!("the distinct keys of raw.{table} were never counted"),
+            })?,
             trusted: rows_of(Layer::Trusted),
             rejected: rows_of(Layer::Rejected),
         };
@@ -318,7 +320,7 @@ async fn build_all(
         .map(Work::Model)
         .chain(SourceTable::ALL.into_iter().map(Work::RawKeys))
         .collect();
-    pending.sort_by_key(|w| match w {
+    pending.sort_by_cached_key(|w| match w {
         Work::Model(i) => std::cmp::Reverse(waiting_on(*i)),
         Work::RawKeys(_) => std::cmp::Reverse(0),
     });
@@ -334,12 +336,20 @@ async fn build_all(
             });
             let Some(ready) = ready else { break };
             let work = pending.remove(ready);
+            let batches = match work {
+                Work::Model(i) if MODELS[i].by_period => {
+                    Some(Batches::of(&reads[i], &models, options.period.as_ref()))
+                }
+                _ => None,
+            };
             let (ctx, lake, staging) = (ctx.clone(), lake.clone(), staging.to_string());
             running.spawn(async move {
                 match work {
-                    Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], embedded)
-                        .await
-                        .map(|built| Done::Model(i, Box::new(built))),
+                    Work::Model(i) => {
+                        build_model(&ctx, &lake, &staging, &MODELS[i], embedded, batches)
+                            .await
+                            .map(|built| Done::Model(i, Box::new(built)))
+                    }
                     Work::RawKeys(table) => distinct_keys(&ctx, table)
                         .await
                         .map(|n| Done::RawKeys(table, n)),
@@ -374,14 +384,75 @@ async fn build_all(
     Ok(Built { models, raw_keys })
 }
 
-/// Executes one model, writes it to staging and registers the result under
-/// the model's name for the models after it.
+/// The months a model built by period is built for, and the partitioned
+/// models it reads, whose rows each month's query is restricted to.
+#[derive(Debug, Clone, Default)]
+struct Batches {
+    tables: Vec<TableRef>,
+    periods: Vec<String>,
+}
+
+impl Batches {
+    /// The batches of a model that reads `reads` (indexes into `built`, all
+    /// built): every month of the partitioned ones, or only `period`.
+    fn of(reads: &[usize], built: &[Option<(Step, Staged)>], period: Option<&Period>) -> Self {
+        let inputs: Vec<&Staged> = reads
+            .iter()
+            .filter_map(|&d| built[d].as_ref().map(|(_, staged)| staged))
+            .filter(|staged| staged.model.partitioned)
+            .collect();
+        let periods = match period {
+            Some(period) => vec![period.as_str().to_string()],
+            None => inputs
+                .iter()
+                .flat_map(|staged| staged.files.iter().filter_map(|f| f.period.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        Batches {
+            tables: inputs.iter().map(|staged| staged.model.table()).collect(),
+            periods,
+        }
+    }
+}
+
+/// `plan` with the rows of every scan of `tables` restricted to `periodo =
+/// period`; the filter reaches the scans' file listing, so only that
+/// month's files are read.
+fn restrict_to_period(
+    plan: LogicalPlan,
+    tables: &[TableRef],
+    period: &str,
+) -> datafusion::error::Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::TableScan(scan)
+            if tables.iter().any(|t| {
+                scan.table_name.schema() == Some(t.layer.name())
+                    && scan.table_name.table() == t.name
+            }) =>
+        {
+            let column = Column::new(Some(scan.table_name.clone()), PERIOD_COLUMN);
+            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
+                .filter(Expr::Column(column).eq(lit(period)))?
+                .build()
+                .map(Transformed::yes)
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// Executes one model (one month at a time with `batches`), writes it to
+/// staging and registers the result under the model's name for the models
+/// after it.
 async fn build_model(
     ctx: &SessionContext,
     lake: &Lake,
     staging: &str,
     model: &'static Model,
     embedded: bool,
+    batches: Option<Batches>,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
     let table = model.table();
@@ -392,7 +463,6 @@ async fn build_model(
         .map_err(|e| Error::engine(context(), e))?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let folder = format!("{staging}{}/{}/", table.layer, table.name);
-    let url = lake.url().join(&folder);
     // Staging is read once more by the models after it and then deleted:
     // compressing it or building dictionaries for it would cost more than the
     // bytes it saves (writing a scale-1 staging.detalle_ventas took 1.5 CPU-s
@@ -405,16 +475,45 @@ async fn build_model(
         parquet.global.compression = Some("uncompressed".into());
         parquet.global.dictionary_enabled = Some(false);
     }
-    if model.partitioned && embedded {
-        partitioned::write(df, lake, &folder, PERIOD_COLUMN, &parquet, &context()).await?;
-    } else {
-        df.write_parquet(
-            url.as_str(),
-            DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
-            Some(parquet),
-        )
-        .await
-        .map_err(|e| Error::engine(context(), e))?;
+    let write = |df: DataFrame| {
+        let (folder, parquet, what) = (&folder, &parquet, context());
+        async move {
+            if model.partitioned && embedded {
+                partitioned::write(df, lake, folder, PERIOD_COLUMN, parquet, &what).await?;
+            } else {
+                df.write_parquet(
+                    lake.url().join(folder).as_str(),
+                    DataFrameWriteOptions::new().with_partition_by(model.partition_columns()),
+                    Some(parquet.clone()),
+                )
+                .await
+                .map_err(|e| Error::engine(&what, e))?;
+            }
+            Ok::<_, Error>(())
+        }
+    };
+    match &batches {
+        None => write(df).await?,
+        Some(batches) => {
+            let mut written = BTreeSet::new();
+            for period in &batches.periods {
+                let plan = restrict_to_period(df.logical_plan().clone(), &batches.tables, period)
+                    .map_err(|e| Error::engine(context(), e))?;
+                write(DataFrame::new(ctx.state(), plan)).await?;
+                for file in lake.list(&folder).await? {
+                    let of_period = delta::period_of(&file.location);
+                    if written.insert(file.location.clone()) && of_period.as_ref() != Some(period) {
+                        return Err(Error::Query {
+                            reason: format!(
+                                "{}: built for {PERIOD_COLUMN} {period}, it wrote {}; a model built by period must take each month's rows from the same month of what it reads",
+                                context(),
+                                file.location
+                            ),
+                        });
+                    }
+                }
+            }
+        }
     }
     tables::register_staged(ctx, lake, &table, &folder, &schema, model.partitioned)?;
     let files = delta::staged_files(lake, &folder).await?;
@@ -431,7 +530,14 @@ async fn build_model(
         files: built.files.len(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    info!(table = %table, rows = step.rows, files = step.files, seconds = step.seconds, "model built");
+    info!(
+        table = %table,
+        rows = step.rows,
+        files = step.files,
+        months = batches.map(|b| b.periods.len()),
+        seconds = step.seconds,
+        "model built"
+    );
     Ok((step, built))
 }
 
@@ -494,4 +600,64 @@ async fn rejected_by_rule(ctx: &SessionContext) -> Result<BTreeMap<String, BTree
         out.insert(model.name.to_string(), rules);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow::util::pretty::pretty_format_batches;
+
+    /// A session with `trusted.ventas` (two months), `trusted.detalle` (the
+    /// same two months) and `trusted.tiendas` (no months).
+    async fn session() -> SessionContext {
+        let ctx = SessionContext::new();
+        for sql in [
+            "CREATE SCHEMA trusted",
+            "CREATE TABLE trusted.ventas (id INT, periodo VARCHAR) AS VALUES \
+             (1, '2025-01'), (2, '2025-01'), (3, '2025-02')",
+            "CREATE TABLE trusted.detalle (id INT, periodo VARCHAR) AS VALUES \
+             (1, '2025-01'), (3, '2025-02'), (3, '2025-02')",
+            "CREATE TABLE trusted.tiendas (id INT) AS VALUES (1), (2), (3)",
+        ] {
+            ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        }
+        ctx
+    }
+
+    async fn rows(ctx: &SessionContext, sql: &str, period: &str) -> String {
+        let tables = [
+            TableRef::new(Layer::Trusted, "ventas"),
+            TableRef::new(Layer::Trusted, "detalle"),
+        ];
+        let plan = ctx.sql(sql).await.unwrap().logical_plan().clone();
+        let plan = restrict_to_period(plan, &tables, period).unwrap();
+        let batches = DataFrame::new(ctx.state(), plan).collect().await.unwrap();
+        pretty_format_batches(&batches).unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_month_reads_that_month_of_the_partitioned_tables_only() {
+        let ctx = session().await;
+        // Both sides of a join, under aliases and in a subquery, are
+        // restricted; the table without months is read whole.
+        let sql = "SELECT v.periodo, COUNT(*) AS lineas, \
+                   (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
+                   (SELECT COUNT(*) FROM trusted.tiendas) AS tiendas \
+                   FROM trusted.ventas AS v JOIN trusted.detalle AS d ON d.id = v.id \
+                   GROUP BY v.periodo";
+        let january = rows(&ctx, sql, "2025-01").await;
+        assert!(
+            january.contains("| 2025-01 | 1      | 2      | 3       |"),
+            "{january}"
+        );
+        assert!(!january.contains("2025-02"), "{january}");
+        let february = rows(&ctx, sql, "2025-02").await;
+        assert!(
+            february.contains("| 2025-02 | 2      | 1      | 3       |"),
+            "{february}"
+        );
+        let none = rows(&ctx, sql, "2030-01").await;
+        assert!(!none.contains("20"), "{none}");
+    }
 }

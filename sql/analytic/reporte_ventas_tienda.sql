@@ -9,7 +9,10 @@
 -- Shaped for memory: the lines are summed per ticket before meeting the
 -- headers, and the distinct counts are two plain GROUP BYs (per customer,
 -- then per store and day) instead of COUNT(DISTINCT), whose per-group sets
--- cannot spill to disk at scale.
+-- cannot spill to disk at scale. `periodo` is derived from `fecha` only for
+-- the finished rows, so that no join or grouping carries the text. A run
+-- builds this model one month at a time (`by_period` in jobs/src/model.rs):
+-- each month's rows come from that month's headers and lines alone.
 WITH por_venta AS (
     SELECT
         d.id_venta,
@@ -24,7 +27,6 @@ WITH por_venta AS (
 por_cliente AS (
     SELECT
         v.fecha,
-        v.periodo,
         v.id_tienda,
         v.id_cliente,
         COUNT(*)           AS ventas,
@@ -35,12 +37,11 @@ por_cliente AS (
     FROM por_venta AS l
     JOIN trusted.ventas AS v ON v.id_venta = l.id_venta
     WHERE v.estado = 'COMPLETADA'
-    GROUP BY v.fecha, v.periodo, v.id_tienda, v.id_cliente
+    GROUP BY v.fecha, v.id_tienda, v.id_cliente
 ),
 por_dia AS (
     SELECT
         fecha,
-        periodo,
         id_tienda,
         SUM(ventas)                             AS num_ventas,
         -- one row per customer here; the NULL customer's row is not counted
@@ -50,11 +51,11 @@ por_dia AS (
         CAST(SUM(descuento) AS DECIMAL(18, 2))  AS descuento_total,
         CAST(SUM(costo) AS DECIMAL(18, 2))      AS costo_total
     FROM por_cliente
-    GROUP BY fecha, periodo, id_tienda
+    GROUP BY fecha, id_tienda
 )
 SELECT
     r.fecha,
-    r.periodo,
+    to_char(r.fecha, '%Y-%m') AS periodo,
     r.id_tienda,
     t.codigo AS codigo_tienda,
     t.nombre AS nombre_tienda,
