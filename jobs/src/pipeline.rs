@@ -660,4 +660,94 @@ mod tests {
         let none = rows(&ctx, sql, "2030-01").await;
         assert!(!none.contains("20"), "{none}");
     }
+
+    /// A model of `trusted.ventas` built by period, as `sql` says.
+    const fn by_period(name: &'static str, sql: &'static str) -> Model {
+        Model {
+            layer: Layer::Analytic,
+            name,
+            source: None,
+            partitioned: true,
+            by_period: true,
+            file: "test",
+            sql,
+        }
+    }
+
+    static SAME_MONTH: Model = by_period("mismo_mes", "SELECT id, periodo FROM trusted.ventas");
+    static NEXT_MONTH: Model = by_period(
+        "mes_siguiente",
+        "SELECT id, CASE periodo WHEN '2025-01' THEN '2025-02' ELSE periodo END AS periodo \
+         FROM trusted.ventas",
+    );
+
+    #[tokio::test]
+    async fn a_model_built_by_period_writes_each_month_from_that_month() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let lake = Lake::open(
+            dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        let ctx = session().await;
+        ctx.sql("CREATE SCHEMA analytic").await.unwrap();
+        let batches = || Batches {
+            tables: vec![TableRef::new(Layer::Trusted, "ventas")],
+            periods: vec!["2025-01".into(), "2025-02".into()],
+        };
+
+        let (step, staged) = build_model(
+            &ctx,
+            &lake,
+            "_staging/r/",
+            &SAME_MONTH,
+            true,
+            Some(batches()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(step.rows, 3);
+        let months: Vec<_> = staged
+            .files
+            .iter()
+            .map(|f| (f.period.clone(), f.rows))
+            .collect();
+        assert_eq!(
+            months,
+            [(Some("2025-01".into()), 2), (Some("2025-02".into()), 1)]
+        );
+        let read = ctx
+            .sql("SELECT COUNT(*) AS n FROM analytic.mismo_mes WHERE periodo = '2025-01'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert!(
+            pretty_format_batches(&read)
+                .unwrap()
+                .to_string()
+                .contains("| 2 |")
+        );
+
+        // January's batch writes February's folder: refused, naming the model.
+        let built = build_model(
+            &ctx,
+            &lake,
+            "_staging/r/",
+            &NEXT_MONTH,
+            true,
+            Some(batches()),
+        )
+        .await;
+        let Err(error) = built else {
+            panic!("a batch that wrote another month was accepted")
+        };
+        let error = error.to_string();
+        assert!(
+            error.contains("analytic.mes_siguiente (test): built for periodo 2025-01"),
+            "{error}"
+        );
+        assert!(error.contains("periodo=2025-02"), "{error}");
+    }
 }
