@@ -84,7 +84,11 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
         finished_at: started_at,
         outcome: Outcome::Failed,
         error: None,
-        engine: "embedded".into(),
+        engine: options
+            .engine
+            .scheduler
+            .as_ref()
+            .map_or_else(|| "embedded".into(), ToString::to_string),
         period: options.period.as_ref().map(ToString::to_string),
         inputs: Vec::new(),
         schema_drift: Vec::new(),

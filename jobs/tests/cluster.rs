@@ -70,6 +70,22 @@ fn a_cluster_run_publishes_what_the_embedded_engine_publishes() {
         assert!(w.len() > 1, "{table} is empty: the test data is too small");
         assert_eq!(g, w, "{table} differs between cluster and embedded runs");
     }
+    // Each run's manifest says where it ran.
+    for (lake, engine) in [
+        (&embedded, "embedded".to_string()),
+        (&distributed, cluster.url()),
+    ] {
+        let runs = lake.path().join("logs/runs");
+        let manifests: Vec<serde_json::Value> = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect();
+        assert_eq!(manifests.len(), 1, "{}", runs.display());
+        assert_eq!(manifests[0]["engine"], engine.as_str());
+    }
+
     // And the report is the spec's.
     let expected = expected_from_lake(&distributed.path());
     let report = distributed.csv(REPORT);
