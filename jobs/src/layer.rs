@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use datafusion::common::TableReference;
+
 /// A layer of the lake; each is a SQL schema of the same name.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -87,6 +89,12 @@ impl TableRef {
     /// The table's folder relative to the lake root, ending in `/`.
     pub fn folder(&self) -> String {
         format!("{}/{}/", self.layer, self.name)
+    }
+
+    /// Whether SQL's `reference` (`layer.name`, as written in a query) names
+    /// this table.
+    pub fn is_named_by(&self, reference: &TableReference) -> bool {
+        reference.schema() == Some(self.layer.name()) && reference.table() == self.name
     }
 }
 

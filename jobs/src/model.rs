@@ -55,9 +55,7 @@ impl Model {
         for statement in &DFParser::parse_sql(self.sql)? {
             let (tables, _) = resolve_table_references(statement, true)?;
             for table in tables {
-                let found = MODELS.iter().position(|m| {
-                    table.schema() == Some(m.layer.name()) && table.table() == m.name
-                });
+                let found = MODELS.iter().position(|m| m.table().is_named_by(&table));
                 out.extend(found);
             }
         }

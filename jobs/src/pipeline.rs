@@ -390,7 +390,7 @@ async fn build_all(
 
 /// The months a model built by period is built for, and the partitioned
 /// models it reads, whose rows each month's query is restricted to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 struct Batches {
     tables: Vec<TableRef>,
     periods: Vec<String>,
@@ -430,12 +430,7 @@ fn restrict_to_period(
     period: &str,
 ) -> datafusion::error::Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::TableScan(scan)
-            if tables.iter().any(|t| {
-                scan.table_name.schema() == Some(t.layer.name())
-                    && scan.table_name.table() == t.name
-            }) =>
-        {
+        LogicalPlan::TableScan(scan) if tables.iter().any(|t| t.is_named_by(&scan.table_name)) => {
             let column = Column::new(Some(scan.table_name.clone()), PERIOD_COLUMN);
             LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
                 .filter(Expr::Column(column).eq(lit(period)))?
@@ -466,7 +461,7 @@ async fn build_model(
         .await
         .map_err(|e| Error::engine(context(), e))?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let folder = format!("{staging}{}/{}/", table.layer, table.name);
+    let folder = format!("{staging}{}", table.folder());
     // Staging is read once more by the models after it and then deleted:
     // compressing it or building dictionaries for it would cost more than the
     // bytes it saves (writing a scale-1 staging.detalle_ventas took 1.5 CPU-s
