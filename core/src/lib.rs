@@ -4,12 +4,16 @@
 //! the same bytes on every node. This crate holds exactly that and nothing
 //! more, so the scheduler and executor do not depend on the pipeline library:
 //! lake URLs and object stores, the `pii_hash` function every node must
-//! evaluate alike, the codec of the plan nodes dfstore adds, and logging.
+//! evaluate alike, the codec of the plan nodes dfstore adds, logging, and
+//! the wiring of the scheduler and executor nodes (features `scheduler` and
+//! `executor`, which the CLI does not build).
 
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.
 pub mod logging;
+/// The scheduler's and the executor's wiring, one function each.
+pub mod node;
 /// Writing each partition where it is computed, and the codec that ships it.
 pub mod parallel_sink;
 /// The keyed personal-data hash, `pii_hash(text)`.

@@ -4,8 +4,8 @@
 use dfstore_core::LakeUrlError;
 use dfstore_core::pii::SecretError;
 
-use crate::raw::ExtractionId;
-use crate::source::SourceTable;
+use crate::contract::extraction::ExtractionId;
+use crate::contract::source::SourceTable;
 
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -13,7 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in a dfstore job.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    // ---- the user's input -------------------------------------------------
+    // ---- the user's input ------------------------------------------------------
     /// The lake folder or prefix does not exist.
     #[error(
         "lake `{lake}` does not exist; create it with `dfstore generate --lake {lake}` or `dfstore ingest`, or pass the right --lake"
@@ -38,6 +38,60 @@ pub enum Error {
         /// The lake URL.
         lake: String,
     },
+    /// A query names a table the lake does not have.
+    #[error("unknown table `{table}`; the lake has: {known}")]
+    UnknownTable {
+        /// What was asked for.
+        table: String,
+        /// The tables that exist.
+        known: String,
+    },
+    /// A query the user wrote is not valid SQL or cannot be planned.
+    #[error("query failed: {message}")]
+    InvalidSql {
+        /// DataFusion's explanation.
+        message: String,
+    },
+    /// A flag has a value that cannot be used.
+    #[error("invalid value for {flag}: {reason}")]
+    InvalidArgument {
+        /// The flag, e.g. `--scale`.
+        flag: String,
+        /// Why, and what to give instead.
+        reason: String,
+    },
+    /// An incremental extraction was asked for a table never extracted.
+    #[error(
+        "`{table}` has no earlier extraction from PostgreSQL in `{lake}` to continue from; run `dfstore ingest --full` first"
+    )]
+    NoWatermark {
+        /// The source table.
+        table: String,
+        /// The lake URL.
+        lake: String,
+    },
+    /// The lake has no published report to load.
+    #[error(
+        "lake `{lake}` has no published analytic.reporte_ventas_tienda to load; run `dfstore run --lake {lake}` first"
+    )]
+    NothingToLoad {
+        /// The lake URL.
+        lake: String,
+    },
+
+    // ---- configuration ---------------------------------------------------------
+    /// The lake URL is not usable.
+    #[error(transparent)]
+    LakeUrl(#[from] LakeUrlError),
+    /// A required secret is not configured.
+    #[error("{what} is not configured: {fix}")]
+    MissingSecret {
+        /// The secret.
+        what: String,
+        /// How to provide it.
+        fix: String,
+    },
+    // ---- the data: what the source or the lake holds ---------------------------
     /// An extraction lacks a table the pipeline needs.
     #[error(
         "raw table `{table}` has no data in any published extraction of `{lake}`; extract it again"
@@ -51,7 +105,7 @@ pub enum Error {
     /// A raw extraction lacks a column the job SQL reads, or has it with
     /// another type (breaking schema drift).
     #[error(
-        "raw.{table} column {column}: {} in extraction {extraction} ({file}); nothing was written: restore the column in the source and extract again (deleting raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json), or change the reference schema in jobs/src/source.rs and the SQL that reads it",
+        "raw.{table} column {column}: {} in extraction {extraction} ({file}); nothing was written: restore the column in the source and extract again (deleting raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json), or change the reference schema in jobs/src/contract/source.rs and the SQL that reads it",
         mismatch_text(expected, found.as_deref())
     )]
     SchemaMismatch {
@@ -68,49 +122,6 @@ pub enum Error {
         /// The file where it was seen.
         file: String,
     },
-    /// A data file cannot be read.
-    #[error(
-        "corrupt Parquet file {file}: {reason}; delete that extraction (and its manifest) and extract it again"
-    )]
-    CorruptFile {
-        /// The file's URL.
-        file: String,
-        /// What the reader said.
-        reason: String,
-    },
-    /// A query names a table the lake does not have.
-    #[error("unknown table `{table}`; the lake has: {known}")]
-    UnknownTable {
-        /// What was asked for.
-        table: String,
-        /// The tables that exist.
-        known: String,
-    },
-    /// A query is not valid SQL or cannot be planned.
-    #[error("query failed: {reason}")]
-    Query {
-        /// DataFusion's explanation.
-        reason: String,
-    },
-    /// A flag has a value that cannot be used.
-    #[error("invalid value for {flag}: {reason}")]
-    InvalidArgument {
-        /// The flag, e.g. `--scale`.
-        flag: String,
-        /// Why, and what to give instead.
-        reason: String,
-    },
-
-    /// An incremental extraction was asked for a table never extracted.
-    #[error(
-        "`{table}` has no earlier extraction from PostgreSQL in `{lake}` to continue from; run `dfstore ingest --full` first"
-    )]
-    NoWatermark {
-        /// The source table.
-        table: String,
-        /// The lake URL.
-        lake: String,
-    },
     /// A source column has a type raw cannot hold exactly.
     #[error(
         "source column `{table}.{column}` has type {pg_type}, which dfstore cannot extract exactly; cast it in a view (integer, bigint, numeric(p,s), text, boolean, date, timestamptz) or drop it"
@@ -123,36 +134,24 @@ pub enum Error {
         /// Its PostgreSQL type.
         pg_type: String,
     },
-
-    // ---- configuration ----------------------------------------------------
-    /// The lake URL is not usable.
-    #[error(transparent)]
-    LakeUrl(#[from] LakeUrlError),
-    /// A required secret is not configured.
-    #[error("{what} is not configured: {fix}")]
-    MissingSecret {
-        /// The secret.
-        what: String,
-        /// How to provide it.
-        fix: String,
-    },
-
-    // ---- the data ---------------------------------------------------------
-    /// Deduplicated raw rows do not equal trusted + rejected rows.
+    /// A data file cannot be read.
     #[error(
-        "reconciliation failed for `{table}`: raw after deduplication has {raw} rows but trusted has {trusted} and rejected {rejected}; nothing was published"
+        "corrupt Parquet file {file}: {reason}; delete that extraction (and its manifest) and extract it again"
     )]
-    Reconciliation {
-        /// The table.
-        table: String,
-        /// Deduplicated raw rows.
-        raw: u64,
-        /// Trusted rows.
-        trusted: u64,
-        /// Rejected rows.
-        rejected: u64,
+    CorruptFile {
+        /// The file's URL.
+        file: String,
+        /// What the reader said.
+        reason: String,
     },
-
+    /// A document the lake holds cannot be parsed.
+    #[error("cannot parse {path}: {reason}")]
+    CorruptDocument {
+        /// The document.
+        path: String,
+        /// The parser's error.
+        reason: String,
+    },
     /// An extraction's files do not hold what the source had.
     #[error(
         "checksum mismatch for `{table}` in extraction {extraction}: PostgreSQL has {source_rows} rows (checksum {source_sum}) but the Parquet files hold {lake_rows} (checksum {lake_sum}); nothing was published, extract again"
@@ -171,8 +170,52 @@ pub enum Error {
         /// Checksum of the files.
         lake_sum: String,
     },
+    /// Deduplicated raw rows do not equal trusted + rejected rows.
+    #[error(
+        "reconciliation failed for `{table}`: raw after deduplication has {raw} rows but trusted has {trusted} and rejected {rejected}; nothing was published"
+    )]
+    Reconciliation {
+        /// The table.
+        table: String,
+        /// Deduplicated raw rows.
+        raw: u64,
+        /// Trusted rows.
+        trusted: u64,
+        /// Rejected rows.
+        rejected: u64,
+    },
+    /// An existing warehouse table does not have the spec's columns.
+    #[error(
+        "warehouse table {table} column {column}: expected {expected}, found {found}; nothing was loaded: alter the column to {expected} (or drop the table and let `dfstore load` create it)"
+    )]
+    WarehouseSchema {
+        /// `schema.table`.
+        table: String,
+        /// The column.
+        column: String,
+        /// The type spec section 4 gives it.
+        expected: String,
+        /// What the table has (`missing` when it has no such column).
+        found: String,
+    },
+    /// After a load, the warehouse does not hold what the lake does.
+    #[error(
+        "warehouse table {table} does not reconcile with the lake for periodo {period}: {column} is {warehouse} in the warehouse but {lake} in the lake; the load was rolled back, the warehouse is as it was"
+    )]
+    WarehouseMismatch {
+        /// `schema.table`.
+        table: String,
+        /// The month.
+        period: String,
+        /// `rows` or the measure that differs.
+        column: String,
+        /// The lake's value.
+        lake: String,
+        /// The warehouse's value.
+        warehouse: String,
+    },
 
-    // ---- external services ------------------------------------------------
+    // ---- external services -----------------------------------------------------
     /// The source database failed or refused us.
     #[error("PostgreSQL at {database}: {reason}; {fix}")]
     Source {
@@ -227,15 +270,31 @@ pub enum Error {
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },
-
-    // ---- our bugs ---------------------------------------------------------
-    /// A document the lake holds cannot be parsed.
-    #[error("cannot parse {path}: {reason}")]
-    CorruptDocument {
-        /// The document.
-        path: String,
-        /// The parser's error.
-        reason: String,
+    // ---- our bugs --------------------------------------------------------------
+    /// A model's row has a partition value that cannot name a folder.
+    #[error(
+        "{model}: {}; every row must name the partition folder it belongs to, non-empty and without `/`",
+        partition_text(column, value.as_deref())
+    )]
+    BadPartitionValue {
+        /// The model being written.
+        model: String,
+        /// The partition column.
+        column: String,
+        /// The value; `None` for NULL.
+        value: Option<String>,
+    },
+    /// A model built one month at a time wrote rows of another month.
+    #[error(
+        "{model}: built for periodo {period}, it wrote {file}; a model built by period must take each month's rows from the same month of what it reads"
+    )]
+    ModelLeaksPeriod {
+        /// The model.
+        model: String,
+        /// The month being built.
+        period: String,
+        /// The file written under another month's folder.
+        file: String,
     },
     /// An internal invariant failed.
     #[error("internal error: {what}")]
@@ -278,6 +337,14 @@ impl From<SecretError> for Error {
             what: e.what,
             fix: e.fix,
         }
+    }
+}
+
+/// What a [`Error::BadPartitionValue`] found, as a clause.
+fn partition_text(column: &str, value: Option<&str>) -> String {
+    match value {
+        Some(value) => format!("{column} `{value}` cannot name a partition folder"),
+        None => format!("a row has no {column} (NULL)"),
     }
 }
 

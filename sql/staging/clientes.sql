@@ -2,24 +2,14 @@
 -- Rule 3.5: documento, nombre and email leave this step only as a keyed
 -- HMAC-SHA-256 (hex) of their trimmed value; pii_hash reads its key from a
 -- secret, never from this file. NULL stays NULL.
+-- Rule 3.1 as in staging.ventas: only customers present in a later
+-- extraction are resolved; the rest pass straight through.
 WITH repeated AS (
     SELECT DISTINCT id_cliente
     FROM raw.clientes
     WHERE extraido > (SELECT MIN(extraido) FROM raw.clientes)
-)
-SELECT
-    id_cliente,
-    pii_hash(TRIM(documento)) AS documento,
-    pii_hash(TRIM(nombre))    AS nombre,
-    pii_hash(TRIM(email))     AS email,
-    UPPER(TRIM(segmento))     AS segmento,
-    TRIM(ciudad)              AS ciudad,
-    fecha_registro,
-    actualizado_en,
-    extraido
-FROM (
-    -- Rule 3.1 as in staging.ventas: only customers present in a later
-    -- extraction are resolved; the rest pass straight through.
+),
+latest AS (
     SELECT id_cliente, documento, nombre, email, segmento, ciudad, fecha_registro, actualizado_en, extraido
     FROM repeated AS k
     RIGHT ANTI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
@@ -38,4 +28,15 @@ FROM (
     FROM repeated AS k
     RIGHT SEMI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
     GROUP BY r.id_cliente
-) AS latest
+)
+SELECT
+    id_cliente,
+    pii_hash(TRIM(documento)) AS documento,
+    pii_hash(TRIM(nombre))    AS nombre,
+    pii_hash(TRIM(email))     AS email,
+    UPPER(TRIM(segmento))     AS segmento,
+    TRIM(ciudad)              AS ciudad,
+    fecha_registro,
+    actualizado_en,
+    extraido
+FROM latest

@@ -13,7 +13,7 @@ WITH repeated AS (
     FROM raw.ventas
     WHERE extraido > (SELECT MIN(extraido) FROM raw.ventas)
 ),
-versions AS (
+latest AS (
     SELECT id_venta, id_tienda, id_cliente, fecha_venta, canal, medio_pago, estado, actualizado_en, extraido
     FROM repeated AS k
     RIGHT ANTI JOIN raw.ventas AS r ON k.id_venta = r.id_venta
@@ -33,7 +33,7 @@ versions AS (
     RIGHT SEMI JOIN raw.ventas AS r ON k.id_venta = r.id_venta
     GROUP BY r.id_venta
 ),
-latest AS (
+normalised AS (
     SELECT
         id_venta,
         id_tienda,
@@ -43,12 +43,7 @@ latest AS (
         UPPER(TRIM(medio_pago)) AS medio_pago,
         UPPER(TRIM(estado))     AS estado,
         actualizado_en,
-        extraido
-    FROM versions
-),
-dated AS (
-    SELECT
-        *,
+        extraido,
         -- Peru is UTC-05:00 all year: 2025-03-01T03:30Z is 2025-02-28 in Lima.
         CAST(fecha_venta AT TIME ZONE 'America/Lima' AS DATE) AS fecha
     FROM latest
@@ -70,5 +65,5 @@ SELECT
         WHEN v.fecha_venta > v.extraido THEN 'fecha_futura'
         WHEN v.estado NOT IN ('COMPLETADA', 'ANULADA') THEN 'estado_invalido'
     END AS regla
-FROM dated AS v
+FROM normalised AS v
 LEFT JOIN trusted.tiendas AS t ON t.id_tienda = v.id_tienda

@@ -13,24 +13,20 @@ use crate::catalog::diff::diff;
 use crate::catalog::document::{
     CatalogTable, Column, Crawl, CrawlId, Partition, TableFormat, latest,
 };
-use crate::delta;
+use crate::contract::layer::{Layer, TableRef};
+use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
+use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::layer::{Layer, TableRef};
-use crate::manifest::latest_success;
-use crate::model::{PERIOD_COLUMN, published};
-use crate::raw::{self, ExtractionManifest, published_extractions};
-use crate::source::SourceTable;
-use crate::tables::EXTRACTION_COLUMN;
+use crate::lake::delta;
+use crate::lake::raw::{self, ExtractionManifest, published_extractions};
+use crate::lake::runs::latest_success;
+use crate::pipeline::model::published;
 
 /// Crawls the lake, compares it with the previous crawl and saves the new
 /// crawl under `_catalog/crawls/`.
 pub async fn crawl(lake: &Lake) -> Result<Crawl> {
-    if !lake.exists().await? {
-        return Err(Error::LakeNotFound {
-            lake: lake.url().to_string(),
-        });
-    }
+    lake.require().await?;
     let crawled_at = Utc::now();
     let previous = latest(lake).await?;
     let tables = lake_tables(lake).await?;

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::document::{CatalogTable, Crawl};
-use crate::drift::{ColumnChange, diff_columns};
-use crate::layer::TableRef;
+use crate::contract::layer::TableRef;
+use crate::lake::drift::{ColumnChange, diff_columns};
 
 /// One change to one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +161,7 @@ pub fn partition_name(table: &CatalogTable, value: &str) -> String {
 mod tests {
     use super::*;
     use crate::catalog::document::{Column, CrawlId, Partition, TableFormat};
-    use crate::layer::Layer;
+    use crate::contract::layer::Layer;
 
     fn table(name: &str, columns: &[(&str, &str)], partitions: &[&str]) -> CatalogTable {
         let (layer, name) = name.split_once('.').unwrap();

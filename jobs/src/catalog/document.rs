@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::diff::TableChange;
+use crate::contract::layer::TableRef;
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::layer::TableRef;
 
 /// Folder of the crawl documents, relative to the lake root.
 pub const CRAWLS_DIR: &str = "_catalog/crawls";

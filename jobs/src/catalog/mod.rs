@@ -9,8 +9,6 @@ pub mod crawler;
 pub mod diff;
 /// The crawl document and where crawls are kept.
 pub mod document;
-/// Crawls and their changes as text.
-pub mod render;
 
 pub use crawler::crawl;
 pub use document::{CatalogTable, Crawl, latest};

@@ -14,8 +14,8 @@ use super::columns::{batch, instants};
 use super::facts::later;
 use super::text;
 use super::{planted, stream_rng};
+use crate::contract::source::SourceTable;
 use crate::error::Result;
-use crate::source::SourceTable;
 
 /// Customers per chunk.
 pub(super) const CHUNK: i64 = 65_536;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Decimal128Array, RecordBatch, TimestampMicrosecondArray};
 
+use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
-use crate::source::SourceTable;
 
 /// A `numeric(12,2)` column from cents.
 pub(super) fn money(cents: impl IntoIterator<Item = i64>) -> Result<ArrayRef> {

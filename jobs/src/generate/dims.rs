@@ -12,8 +12,8 @@ use super::columns::{batch, instants, money, unit_cost};
 use super::facts::later;
 use super::text::{self, CATEGORIES, LIMA};
 use super::{PRODUCTS, planted, stream_rng};
+use crate::contract::source::SourceTable;
 use crate::error::Result;
-use crate::source::SourceTable;
 
 const STORES_SALT: u64 = 0x5449_454e_4441; // "TIENDA"
 const PRODUCTS_SALT: u64 = 0x5052_4f44_5543; // "PRODUC"

@@ -91,10 +91,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
+use crate::contract::extraction::ExtractionId;
+use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::raw::{ExtractionId, ExtractionManifest, RawTable};
-use crate::source::SourceTable;
+use crate::lake::raw::{ExtractionManifest, RawTable};
 use clientes::{ClientesPlan, clientes_batch};
 use facts::FactsPlan;
 use rows::{detalle_batch, ventas_batch};
@@ -181,6 +182,33 @@ fn stream_rng(seed: u64, salt: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
+/// Writes the facts of E1 (`ventas`, `detalle_ventas`) chunk by chunk, and
+/// returns each table's files with its E2 batch.
+async fn write_facts(
+    lake: &Lake,
+    initial: ExtractionId,
+    plan: FactsPlan,
+) -> Result<[(RawTable, arrow::array::RecordBatch); 2]> {
+    let plan = Arc::new(plan);
+    let mut ventas = TableSink::create(lake, initial, SourceTable::Ventas)?;
+    let mut detalle = TableSink::create(lake, initial, SourceTable::DetalleVentas)?;
+    let (mut ventas_e2, mut detalle_e2) = (Vec::new(), Vec::new());
+    let mut chunks = Ahead::new(plan.chunks(), {
+        let plan = Arc::clone(&plan);
+        move |index| plan.chunk(index)
+    });
+    while let Some(chunk) = chunks.next().await? {
+        ventas.write(&chunk.ventas).await?;
+        detalle.write(&chunk.detalle).await?;
+        ventas_e2.extend(chunk.e2_ventas);
+        detalle_e2.extend(chunk.e2_lineas);
+    }
+    Ok([
+        (ventas.finish().await?, ventas_batch(&ventas_e2)?),
+        (detalle.finish().await?, detalle_batch(&detalle_e2)?),
+    ])
+}
+
 /// Generates the DMC Retail source data into `lake` as extractions E1 and E2,
 /// replacing any earlier run's. Each manifest is published after all its
 /// files, E1 before E2, so a reader sees either nothing or whole extractions.
@@ -228,33 +256,18 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
     first.insert(SourceTable::Clientes, sink.finish().await?);
     second.push((SourceTable::Clientes, vec![clientes_batch(&revised)?]));
 
-    let plan = Arc::new(FactsPlan {
+    let facts = FactsPlan {
         seed,
         tickets: sizes.tickets,
         stores: sizes.stores,
         customers: sizes.customers,
         prices: catalogue.prices,
-    });
-    let mut ventas = TableSink::create(lake, initial, SourceTable::Ventas)?;
-    let mut detalle = TableSink::create(lake, initial, SourceTable::DetalleVentas)?;
-    let (mut ventas_e2, mut detalle_e2) = (Vec::new(), Vec::new());
-    let mut chunks = Ahead::new(plan.chunks(), {
-        let plan = Arc::clone(&plan);
-        move |index| plan.chunk(index)
-    });
-    while let Some(chunk) = chunks.next().await? {
-        ventas.write(&chunk.ventas).await?;
-        detalle.write(&chunk.detalle).await?;
-        ventas_e2.extend(chunk.e2_ventas);
-        detalle_e2.extend(chunk.e2_lineas);
-    }
-    first.insert(SourceTable::Ventas, ventas.finish().await?);
-    first.insert(SourceTable::DetalleVentas, detalle.finish().await?);
-    second.push((SourceTable::Ventas, vec![ventas_batch(&ventas_e2)?]));
-    second.push((
-        SourceTable::DetalleVentas,
-        vec![detalle_batch(&detalle_e2)?],
-    ));
+    };
+    let [(ventas, ventas_e2), (detalle, detalle_e2)] = write_facts(lake, initial, facts).await?;
+    first.insert(SourceTable::Ventas, ventas);
+    first.insert(SourceTable::DetalleVentas, detalle);
+    second.push((SourceTable::Ventas, vec![ventas_e2]));
+    second.push((SourceTable::DetalleVentas, vec![detalle_e2]));
 
     let e1 = publish(lake, initial, options, "full", first).await?;
     let mut tables = BTreeMap::new();

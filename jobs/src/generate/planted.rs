@@ -113,7 +113,6 @@ pub(super) fn ticket(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, rows: &mut
     let cliente = Some(plan.customer(rng));
     // Valid planted tickets spread over the stores.
     let store = i32::try_from((id - 1) % i64::from(plan.stores)).unwrap_or(0) + 1;
-    let unknown_store = plan.stores + 1;
     let base = Venta {
         id,
         tienda: store,
@@ -124,7 +123,23 @@ pub(super) fn ticket(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, rows: &mut
         estado: Cow::Borrowed(COMPLETED),
         actualizado: fecha + 60,
     };
-    let venta = match id {
+    let venta = header(id, base, plan.stores + 1);
+    let created = venta.fecha.min(INITIAL - HOUR) + 60;
+    let first_line = rows.lineas.len();
+    lines(plan, rng, id, created, rows);
+    rows.e2_ventas.extend(e2_header(id, &venta));
+    if id == LINE_UPDATED.0
+        && let Some(line) = rows.lineas.get(first_line)
+    {
+        let revised = revise_line(rng, line, INITIAL + 4 * HOUR);
+        rows.e2_lineas.push(revised);
+    }
+    rows.ventas.push(venta);
+}
+
+/// The header of planted ticket `id`, from the valid `base` ticket.
+fn header(id: i64, base: Venta, unknown_store: i32) -> Venta {
+    match id {
         TICKET_UNKNOWN_STORE => Venta {
             tienda: unknown_store,
             ..base
@@ -170,13 +185,15 @@ pub(super) fn ticket(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, rows: &mut
             canal: Cow::Borrowed("APP"),
             medio_pago: Cow::Borrowed("EFECTIVO"),
             estado: Cow::Borrowed(VOIDED),
-            actualizado: fecha + 2 * HOUR,
+            actualizado: base.fecha + 2 * HOUR,
             ..base
         },
         _ => base,
-    };
-    let created = venta.fecha.min(INITIAL - HOUR) + 60;
-    let first_line = rows.lineas.len();
+    }
+}
+
+/// The lines of planted ticket `id`, created at `created`.
+fn lines(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, created: i64, rows: &mut FactRows) {
     match id {
         TICKET_MONTH_END => {
             let price4 = plan.price(rng, 4);
@@ -216,7 +233,12 @@ pub(super) fn ticket(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, rows: &mut
             created,
         ));
     }
-    let e2 = match id {
+}
+
+/// The second extraction's version of planted ticket `id`'s header, for
+/// the E2 cases.
+fn e2_header(id: i64, venta: &Venta) -> Option<Venta> {
+    match id {
         TICKET_VOIDED_LATER => Some(Venta {
             estado: Cow::Borrowed(VOIDED),
             actualizado: INITIAL + 3 * HOUR,
@@ -237,15 +259,7 @@ pub(super) fn ticket(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, rows: &mut
             ..venta.clone()
         }),
         _ => None,
-    };
-    rows.e2_ventas.extend(e2);
-    if id == LINE_UPDATED.0
-        && let Some(line) = rows.lineas.get(first_line)
-    {
-        let revised = revise_line(rng, line, INITIAL + 4 * HOUR);
-        rows.e2_lineas.push(revised);
     }
-    rows.ventas.push(venta);
 }
 
 fn fixed(

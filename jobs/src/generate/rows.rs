@@ -8,8 +8,8 @@ use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use std::sync::Arc;
 
 use super::columns::{batch, instants, money};
+use crate::contract::source::SourceTable;
 use crate::error::Result;
-use crate::source::SourceTable;
 
 /// The valid `canal` values.
 pub(super) const CHANNELS: [&str; 3] = ["TIENDA", "WEB", "APP"];

@@ -9,10 +9,11 @@ use arrow::array::RecordBatch;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
+use crate::contract::extraction::ExtractionId;
+use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::raw::{ExtractionId, RawFileWriter, RawTable};
-use crate::source::SourceTable;
+use crate::lake::raw::{RawFileWriter, RawTable};
 
 /// Rows per Parquet part: big facts become several files, which a cluster
 /// reads in parallel.

@@ -1,7 +1,7 @@
 //! Hand-made raw lakes for tests: typed rows of the five source tables,
 //! written as Parquet under `raw/<table>/extraido=<id>/` and published with a
 //! manifest under `raw/_extracciones/<id>.json`, the layout the extractor
-//! writes (see `jobs/src/raw.rs`).
+//! writes (see `jobs/src/lake/raw.rs`).
 //!
 //! The Arrow schemas are written out here from spec section 1 rather than
 //! taken from the library, so that a test lake is an independent statement

@@ -17,7 +17,7 @@ use tempfile::TempDir;
 
 use super::calendar::{INCREMENTAL, INITIAL, LIMA_OFFSET};
 use super::*;
-use crate::raw::published_extractions;
+use crate::lake::raw::published_extractions;
 
 const MICROS: i64 = 1_000_000;
 

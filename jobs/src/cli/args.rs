@@ -1,0 +1,412 @@
+//! The flags of every subcommand (clap types only) and their conversion
+//! into the library's configuration. Flags win over environment variables,
+//! which win over defaults; clap resolves both.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use dfstore_core::{LakeUrl, S3Settings};
+
+use crate::contract::extraction::ExtractionId;
+use crate::contract::layer::TableRef;
+use crate::contract::period::Period;
+use crate::contract::source::SourceTable;
+use crate::engine::cluster::Scheduler;
+use crate::engine::{self, EngineConfig};
+use crate::error::{Error, Result};
+use crate::ingest::{
+    DEFAULT_CHUNK_ROWS, DEFAULT_OVERLAP, DEFAULT_PARALLEL, IngestOptions, LoadKind, parse_overlap,
+};
+use crate::lake::Lake;
+use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
+use crate::postgres::{PasswordSources, Postgres};
+use crate::query::OutputFormat;
+use crate::warehouse::Warehouse;
+
+/// `dfstore source …`.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Create the `retail` schema (spec section 1) in a PostgreSQL database, dropping an earlier one, and load generated data with COPY.
+    Init(SourceInitArgs),
+    /// Make one day of changes in the source: new tickets, voids, corrections (sql/source/changes.sql).
+    ApplyChanges(ApplyChangesArgs),
+}
+
+/// The source database and its password.
+#[derive(Debug, Args)]
+pub struct PgArgs {
+    /// The source database, postgresql://USER@HOST:PORT/DB[?sslmode=disable]; never printed with its password.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DFSTORE_PG_URL",
+        hide_env_values = true
+    )]
+    pub pg: Option<String>,
+    /// File whose first line is the database password [default: the URL's, then $PGPASSWORD].
+    #[arg(long, value_name = "PATH", env = "DFSTORE_PG_PASSWORD_FILE")]
+    pub pg_password_file: Option<PathBuf>,
+    /// AWS Secrets Manager secret (id or ARN) holding the password, as text or JSON with `password` [default: none].
+    #[arg(long, value_name = "ARN", env = "DFSTORE_PG_SECRET")]
+    pub pg_secret: Option<String>,
+}
+
+impl PgArgs {
+    /// The database, with its password resolved. The URL is never echoed:
+    /// it may hold the password.
+    pub async fn open(&self, why: &str) -> Result<Postgres> {
+        let url = self.pg.as_deref().ok_or_else(|| Error::InvalidArgument {
+            flag: "--pg".into(),
+            reason: format!("{why} needs the source database: --pg postgresql://USER@HOST:PORT/DB or DFSTORE_PG_URL"),
+        })?;
+        let pg: Postgres = url.parse().map_err(|reason| Error::InvalidArgument {
+            flag: "--pg".into(),
+            reason,
+        })?;
+        pg.with_password(&PasswordSources {
+            file: self.pg_password_file.clone(),
+            secret: self.pg_secret.clone(),
+        })
+        .await
+    }
+}
+
+/// The warehouse the report is loaded into, and its password.
+#[derive(Debug, Args)]
+pub struct WarehouseArgs {
+    /// The warehouse: postgresql://USER@HOST:PORT/DB or redshift://USER@HOST:5439/DB, optionally with ?schema=NAME [default schema: analytic]; never printed with its password.
+    #[arg(
+        long = "warehouse",
+        value_name = "URL",
+        env = "DFSTORE_WAREHOUSE_URL",
+        hide_env_values = true
+    )]
+    pub url: Option<String>,
+    /// File whose first line is the warehouse password [default: the URL's, then $PGPASSWORD].
+    #[arg(long, value_name = "PATH", env = "DFSTORE_WAREHOUSE_PASSWORD_FILE")]
+    pub warehouse_password_file: Option<PathBuf>,
+    /// AWS Secrets Manager secret (id or ARN) holding the warehouse password, as text or JSON with `password` [default: none].
+    #[arg(long, value_name = "ARN", env = "DFSTORE_WAREHOUSE_SECRET")]
+    pub warehouse_secret: Option<String>,
+    /// Redshift only: the IAM role the cluster assumes to read the lake's files on S3 [default: the cluster's default role].
+    #[arg(long, value_name = "ARN", env = "DFSTORE_REDSHIFT_IAM_ROLE")]
+    pub redshift_iam_role: Option<String>,
+}
+
+impl WarehouseArgs {
+    /// The warehouse, with its password resolved; never echoes the URL.
+    pub async fn open(&self, why: &str) -> Result<Warehouse> {
+        let url = self.url.as_deref().ok_or_else(|| Error::InvalidArgument {
+            flag: "--warehouse".into(),
+            reason: format!("{why} needs the warehouse: --warehouse postgresql://USER@HOST:PORT/DB (or redshift://…) or DFSTORE_WAREHOUSE_URL"),
+        })?;
+        let warehouse =
+            Warehouse::parse(url, self.redshift_iam_role.clone()).map_err(|reason| {
+                Error::InvalidArgument {
+                    flag: "--warehouse".into(),
+                    reason,
+                }
+            })?;
+        warehouse
+            .with_password(&PasswordSources {
+                file: self.warehouse_password_file.clone(),
+                secret: self.warehouse_secret.clone(),
+            })
+            .await
+    }
+}
+
+/// `dfstore load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The warehouse.
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Load only this business month (YYYY-MM) [default: every month of the version; months the version lacks are removed].
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: Option<Period>,
+    /// The Delta version of analytic.reporte_ventas_tienda to load [default: the newest].
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+}
+
+/// `dfstore ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The source database.
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Tables to extract, comma-separated [default: tiendas,productos,clientes,ventas,detalle_ventas].
+    #[arg(long, value_name = "TABLES", value_delimiter = ',')]
+    pub tables: Vec<SourceTable>,
+    /// Extract every row [default: incremental for tables extracted before, full for the others].
+    #[arg(long, conflicts_with = "incremental")]
+    pub full: bool,
+    /// Extract only rows changed since each table's watermark; fails for a table never extracted.
+    #[arg(long)]
+    pub incremental: bool,
+    /// How far before the watermark an incremental extraction starts, e.g. 30s, 5m, 1h [default: 5m].
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_OVERLAP, hide_default_value = true, value_parser = parse_overlap)]
+    pub overlap: chrono::TimeDelta,
+    /// Tables extracted at once, each on its own connection, and key ranges a large table is read in at once [default: 3].
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub parallel: u16,
+    /// Rows (by PostgreSQL's estimate) above which a full load reads a table in ranges of its integer key, one per this many rows, up to --parallel [default: 1048576].
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_CHUNK_ROWS, hide_default_value = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
+    /// Do not extract: read the lake's PostgreSQL extractions back and check them against their manifests' checksums.
+    #[arg(long, conflicts_with_all = ["full", "incremental"])]
+    pub verify: bool,
+    /// With --verify, check only this extraction (YYYYMMDDTHHMMSSZ) [default: all].
+    #[arg(long, value_name = "ID", requires = "verify")]
+    pub extraction: Option<ExtractionId>,
+}
+
+impl IngestArgs {
+    /// The extraction these flags ask for.
+    pub fn options(&self) -> IngestOptions {
+        IngestOptions {
+            tables: if self.tables.is_empty() {
+                SourceTable::ALL.to_vec()
+            } else {
+                self.tables.clone()
+            },
+            load: match (self.full, self.incremental) {
+                (true, _) => LoadKind::Full,
+                (_, true) => LoadKind::Incremental,
+                _ => LoadKind::Auto,
+            },
+            overlap: self.overlap,
+            parallel: usize::from(self.parallel),
+            chunk_rows: self.chunk_rows,
+        }
+    }
+}
+
+/// `dfstore source init`.
+#[derive(Debug, Args)]
+pub struct SourceInitArgs {
+    /// The database to create `retail` in (its user needs CREATE).
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Scale factor of the generated data (as for `generate`) [default: 1].
+    #[arg(long, value_name = "S", default_value_t = 1.0, hide_default_value = true, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed (as for `generate`) [default: 42].
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 42,
+        hide_default_value = true
+    )]
+    pub seed: u64,
+}
+
+/// `dfstore source apply-changes`.
+#[derive(Debug, Args)]
+pub struct ApplyChangesArgs {
+    /// The source database (its user needs INSERT and UPDATE on `retail`).
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Seed that picks the changed rows; the same seed on the same data gives the same changes [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true)]
+    pub seed: u64,
+    /// The day of the changes, YYYY-MM-DD [default: the day after the latest change].
+    #[arg(long, value_name = "DATE")]
+    pub day: Option<chrono::NaiveDate>,
+}
+
+/// `dfstore catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Record every table of every layer (schema, partitions, rows, files, last change) and print what changed since the previous crawl.
+    Crawl(LakeArgs),
+    /// Print the newest crawl: every table, or one table's columns and partitions.
+    Show(CatalogShowArgs),
+}
+
+/// `dfstore catalog show`.
+#[derive(Debug, Args)]
+pub struct CatalogShowArgs {
+    /// The table to describe, as layer.table, e.g. raw.ventas [default: every table].
+    #[arg(value_name = "TABLE")]
+    pub table: Option<TableRef>,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// Where the lake is.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake: a folder, file:///path or s3://bucket/prefix [default: ./lake].
+    #[arg(long, value_name = "URL", env = "DFSTORE_LAKE", default_value = "./lake", value_parser = parse_lake)]
+    pub lake: LakeUrl,
+    /// S3 server-side encryption sent on every write: AES256 (SSE-S3) or aws:kms (SSE-KMS) [default: none].
+    #[arg(long, value_name = "MODE", env = "DFSTORE_S3_SSE", value_parser = ["AES256", "aws:kms"])]
+    pub s3_sse: Option<String>,
+    /// KMS key id for --s3-sse aws:kms [default: the bucket's key].
+    #[arg(long, value_name = "KEY_ID", env = "DFSTORE_S3_SSE_KMS_KEY_ID")]
+    pub s3_sse_kms_key_id: Option<String>,
+}
+
+impl LakeArgs {
+    /// Opens the lake.
+    pub fn open(&self) -> Result<Lake> {
+        let s3 = S3Settings {
+            sse: self.s3_sse.clone(),
+            sse_kms_key_id: self.s3_sse_kms_key_id.clone(),
+        };
+        Lake::open(self.lake.clone(), &s3)
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 1G].
+    #[arg(long, value_name = "SIZE", env = "DFSTORE_MEMORY_LIMIT", value_parser = engine::parse_memory)]
+    pub memory_limit: Option<u64>,
+    /// Partitions per plan (parallelism) [default: the number of cores].
+    #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub target_partitions: Option<u16>,
+    /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
+    #[arg(long, value_name = "URL", env = "DFSTORE_SCHEDULER")]
+    pub scheduler: Option<Scheduler>,
+}
+
+impl From<&EngineArgs> for EngineConfig {
+    fn from(args: &EngineArgs) -> Self {
+        let mut config = EngineConfig::default();
+        if let Some(m) = args.memory_limit {
+            config.memory_limit = m;
+        }
+        if let Some(p) = args.target_partitions {
+            config.target_partitions = usize::from(p);
+        }
+        config.scheduler = args.scheduler.clone();
+        config
+    }
+}
+
+/// `dfstore generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Scale factor: 1 = 50 stores, 5,000 products, 100,000 customers, ~1M tickets, ~3M lines [default: 1].
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed; the same seed and scale give the same data [default: 42].
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// `dfstore run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Rewrite only this business month's partitions (YYYY-MM) [default: every month].
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: Option<Period>,
+    /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
+    #[arg(long, value_name = "PATH")]
+    pub pii_key_file: Option<PathBuf>,
+    /// Extract the source database first (`dfstore ingest` with --pg, incremental where possible), then run.
+    #[arg(long)]
+    pub ingest: bool,
+    /// The source database, for --ingest.
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Load the published report into --warehouse right after publishing (as `dfstore load`; with --period, that month).
+    #[arg(long)]
+    pub load: bool,
+    /// The warehouse, for --load.
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_models: u16,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `dfstore sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query [default: read from --file].
+    #[arg(
+        value_name = "QUERY",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    pub query: Option<String>,
+    /// Read the query from this file.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Output format: table, csv, json (one object per line) or parquet [default: table].
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the result to this file instead of standard output (required for parquet) [default: stdout].
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `dfstore demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scale factor of the generated data [default: 0.1, ~100,000 tickets].
+    #[arg(long, value_name = "S", default_value_t = 0.1, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Random seed [default: 42].
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// Parses `--lake`.
+pub fn parse_lake(text: &str) -> std::result::Result<LakeUrl, String> {
+    LakeUrl::parse(text).map_err(|e| e.to_string())
+}
+
+/// Parses `--scale`: a number in (0, 100].
+pub fn parse_scale(text: &str) -> std::result::Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; use e.g. 0.1, 1 or 10"))?;
+    if s > 0.0 && s <= 100.0 {
+        Ok(s)
+    } else {
+        Err(format!("{s} is out of range; use a scale in (0, 100]"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_is_range_checked() {
+        assert!(parse_scale("0").is_err());
+        assert!(parse_scale("abc").is_err());
+        assert_eq!(parse_scale("0.5").unwrap(), 0.5);
+    }
+}

@@ -1,0 +1,232 @@
+//! One function per subcommand: open what it needs, call the library, print
+//! the result for people on standard output.
+
+use dfstore_core::pii::PiiKey;
+
+use crate::catalog;
+use crate::cli::args::{
+    ApplyChangesArgs, CatalogShowArgs, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs,
+    RunArgs, SourceInitArgs, SqlArgs,
+};
+use crate::cli::render::{self, inventory};
+use crate::engine::EngineConfig;
+use crate::error::{Error, Result};
+use crate::generate::{GenerateOptions, generate};
+use crate::ingest::{self, IngestOptions};
+use crate::lake::runs::list_runs;
+use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
+use crate::postgres::source_db;
+use crate::query::{self, Output, OutputFormat};
+use crate::warehouse::lake_side::report;
+use crate::warehouse::{self, LoadOptions};
+
+/// `dfstore generate`.
+pub async fn generate_lake(args: GenerateArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let options = GenerateOptions {
+        scale: args.scale,
+        seed: args.seed,
+    };
+    let generated = generate(&lake, &options).await?;
+    print!("{}", render::run::render_generated(&generated));
+    Ok(())
+}
+
+/// `dfstore run`, after `ingest` with `--ingest`.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    if args.ingest {
+        let pg = args.pg.open("--ingest").await?;
+        let published = ingest::ingest(&pg, &lake, &IngestOptions::default()).await?;
+        print!("{}", render::run::render_ingest(&published));
+        println!();
+    }
+    let options = RunOptions {
+        period: args.period.clone(),
+        engine: EngineConfig::from(&args.engine),
+        pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
+        concurrent_models: usize::from(args.concurrent_models),
+    };
+    // The warehouse is checked before the run, not after an hour's work.
+    let warehouse = match args.load {
+        true => Some(args.warehouse.open("--load").await?),
+        false => None,
+    };
+    let manifest = pipeline::run(&lake, &options).await?;
+    print!("{}", render::run::render(&manifest));
+    if let Some(warehouse) = warehouse {
+        let options = LoadOptions {
+            period: args.period,
+            version: manifest.version_of(&report().to_string()),
+        };
+        let loaded = warehouse::load(&lake, &warehouse, &options).await?;
+        println!();
+        print!("{}", render::load::render_load(&loaded));
+    }
+    Ok(())
+}
+
+/// `dfstore load`.
+pub async fn load(args: LoadArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let warehouse = args.warehouse.open("load").await?;
+    let options = LoadOptions {
+        period: args.period,
+        version: args.version,
+    };
+    let loaded = warehouse::load(&lake, &warehouse, &options).await?;
+    print!("{}", render::load::render_load(&loaded));
+    Ok(())
+}
+
+/// `dfstore sql`.
+pub async fn sql(args: SqlArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let sql = match (&args.query, &args.file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::InvalidArgument {
+            flag: "--file".into(),
+            reason: format!("cannot read {}: {e}", f.display()),
+        })?,
+        (None, None) => {
+            return Err(Error::InvalidArgument {
+                flag: "QUERY".into(),
+                reason: "give a query or --file".into(),
+            });
+        }
+    };
+    let output = Output {
+        format: args.format,
+        path: args.output.clone(),
+    };
+    query::query(&lake, &EngineConfig::from(&args.engine), &sql, &output).await?;
+    Ok(())
+}
+
+/// `dfstore demo`: generate, run, and a look at the report.
+pub async fn demo(args: DemoArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let key = PiiKey::default_or_create()?;
+    let options = GenerateOptions {
+        scale: args.scale,
+        seed: args.seed,
+    };
+    let generated = generate(&lake, &options).await?;
+    print!("{}", render::run::render_generated(&generated));
+    let options = RunOptions {
+        period: None,
+        engine: EngineConfig::default(),
+        pii_key: key,
+        concurrent_models: DEFAULT_CONCURRENT_MODELS,
+    };
+    let manifest = pipeline::run(&lake, &options).await?;
+    println!();
+    print!("{}", render::run::render(&manifest));
+    println!("\nanalytic.reporte_ventas_tienda, best five store-days by venta_neta:");
+    query::query(
+        &lake,
+        &EngineConfig::default(),
+        "SELECT fecha, codigo_tienda, ciudad, num_ventas, unidades, venta_neta, margen_bruto, ticket_promedio \
+         FROM analytic.reporte_ventas_tienda ORDER BY venta_neta DESC, fecha, codigo_tienda LIMIT 5",
+        &Output {
+            format: OutputFormat::Table,
+            path: None,
+        },
+    )
+    .await?;
+    println!(
+        "\nnext: dfstore sql --lake {} \"SELECT periodo, SUM(venta_neta) FROM analytic.reporte_ventas_tienda GROUP BY periodo ORDER BY periodo\"",
+        args.lake.lake
+    );
+    Ok(())
+}
+
+/// `dfstore tables`.
+pub async fn tables(args: LakeArgs) -> Result<()> {
+    let lake = args.open()?;
+    lake.require().await?;
+    let tables = catalog::crawler::lake_tables(&lake).await?;
+    print!("{}", inventory::render_tables(&tables));
+    Ok(())
+}
+
+/// `dfstore runs`.
+pub async fn runs(args: LakeArgs) -> Result<()> {
+    let lake = args.open()?;
+    lake.require().await?;
+    print!("{}", inventory::render_runs(&list_runs(&lake).await?));
+    Ok(())
+}
+
+/// `dfstore ingest`, or `ingest --verify`.
+pub async fn ingest(args: IngestArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    if args.verify {
+        let verified = ingest::verify(&lake, args.extraction).await?;
+        print!("{}", render::run::render_verified(&verified));
+    } else {
+        let pg = args.pg.open("ingest").await?;
+        let published = ingest::ingest(&pg, &lake, &args.options()).await?;
+        print!("{}", render::run::render_ingest(&published));
+    }
+    Ok(())
+}
+
+/// `dfstore source init`.
+pub async fn source_init(args: SourceInitArgs) -> Result<()> {
+    let pg = args.pg.open("source init").await?;
+    let options = GenerateOptions {
+        scale: args.scale,
+        seed: args.seed,
+    };
+    let summary = source_db::init(&pg, &options).await?;
+    let what = format!(
+        "created retail in {pg} with generated data (scale {}, seed {})",
+        args.scale, args.seed
+    );
+    print!("{}", render::run::render_source(&summary, &what));
+    Ok(())
+}
+
+/// `dfstore source apply-changes`.
+pub async fn source_apply_changes(args: ApplyChangesArgs) -> Result<()> {
+    let pg = args.pg.open("source apply-changes").await?;
+    let summary = source_db::apply_changes(&pg, args.seed, args.day).await?;
+    let what = format!("applied one day of changes (seed {}) to {pg}", args.seed);
+    print!("{}", render::run::render_source(&summary, &what));
+    Ok(())
+}
+
+/// `dfstore catalog crawl`.
+pub async fn catalog_crawl(args: LakeArgs) -> Result<()> {
+    let crawl = catalog::crawl(&args.open()?).await?;
+    print!("{}", render::catalog::render_crawl(&crawl));
+    Ok(())
+}
+
+/// `dfstore catalog show`.
+pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    lake.require().await?;
+    let crawl = catalog::latest(&lake)
+        .await?
+        .ok_or_else(|| Error::NoCatalog {
+            lake: lake.url().to_string(),
+        })?;
+    match &args.table {
+        None => print!("{}", render::catalog::render_catalog(&crawl)),
+        Some(table) => {
+            let found = crawl.table(table).ok_or_else(|| Error::UnknownTable {
+                table: table.to_string(),
+                known: crawl
+                    .tables
+                    .iter()
+                    .map(|t| t.table.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            print!("{}", render::catalog::render_table(&crawl, found));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The `dfstore` command line: the flags ([`args`]), one function per
+//! subcommand ([`commands`]) and what they print ([`render`]).
+
+/// The flags of every subcommand.
+pub mod args;
+/// One function per subcommand.
+pub mod commands;
+/// What the commands print for people.
+pub mod render;
+
+use clap::{Parser, Subcommand};
+
+use crate::cli::args::{
+    CatalogCommand, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs, RunArgs, SourceCommand,
+    SqlArgs,
+};
+use crate::error::Result;
+
+/// dfstore: the DMC Retail sales pipeline (raw → trusted → analytic) as SQL
+/// plans on Apache DataFusion, over a lake in a local folder or on S3.
+#[derive(Debug, Parser)]
+#[command(name = "dfstore", version, about, long_about = None)]
+pub struct Cli {
+    /// Log as JSON lines instead of text (logs go to standard error).
+    #[arg(long, global = true, env = "DFSTORE_LOG_JSON")]
+    pub log_json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate deterministic DMC Retail data as raw extractions.
+    Generate(GenerateArgs),
+    /// Run the pipeline: raw → trusted (+ rejected) → analytic.
+    Run(RunArgs),
+    /// Run SQL over the lake's tables (raw.*, trusted.*, rejected.*, analytic.*).
+    Sql(SqlArgs),
+    /// Generate a small lake in ./lake and run the pipeline on it.
+    Demo(DemoArgs),
+    /// List the lake's tables with schema, partitions and row counts.
+    Tables(LakeArgs),
+    /// List the lake's runs (from logs/runs/).
+    Runs(LakeArgs),
+    /// Record the lake's tables in its catalog (_catalog/) and show them.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Extract the source PostgreSQL into raw (full or incremental, verified by checksums).
+    Ingest(IngestArgs),
+    /// Load the published report into the warehouse (PostgreSQL or Redshift), reconciled, once per version.
+    Load(LoadArgs),
+    /// The demo's source database: create and load it, or make a day of changes.
+    #[command(subcommand)]
+    Source(SourceCommand),
+}
+
+/// Runs a parsed command line; what it prints goes to standard output.
+pub async fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => commands::generate_lake(args).await,
+        Command::Run(args) => commands::run(args).await,
+        Command::Sql(args) => commands::sql(args).await,
+        Command::Demo(args) => commands::demo(args).await,
+        Command::Tables(args) => commands::tables(args).await,
+        Command::Runs(args) => commands::runs(args).await,
+        Command::Ingest(args) => commands::ingest(args).await,
+        Command::Load(args) => commands::load(args).await,
+        Command::Source(SourceCommand::Init(args)) => commands::source_init(args).await,
+        Command::Source(SourceCommand::ApplyChanges(args)) => {
+            commands::source_apply_changes(args).await
+        }
+        Command::Catalog(CatalogCommand::Crawl(args)) => commands::catalog_crawl(args).await,
+        Command::Catalog(CatalogCommand::Show(args)) => commands::catalog_show(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,10 @@
+//! What the commands print for people.
+
+/// Crawls and their changes as text.
+pub mod catalog;
+/// `dfstore tables` and `dfstore runs`.
+pub mod inventory;
+/// What a warehouse load did.
+pub mod load;
+/// The summaries of runs, generations, ingests and verifications.
+pub mod run;

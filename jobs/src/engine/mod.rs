@@ -1,0 +1,15 @@
+//! The query engine: the DataFusion session of a lake with its tables
+//! registered, run in-process or on a Ballista cluster. This is the one
+//! place that knows the two apart: everything above it plans and writes the
+//! same way on both.
+
+/// Running the same plans on a Ballista cluster.
+pub mod cluster;
+/// The DataFusion session for a lake, and its settings.
+pub mod context;
+/// Registering lake tables in a session.
+pub mod tables;
+/// Writing a query's rows into the lake.
+pub mod write;
+
+pub use context::{DEFAULT_MEMORY_LIMIT, EngineConfig, parse_memory, session};

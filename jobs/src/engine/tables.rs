@@ -1,0 +1,147 @@
+//! Puts the lake's tables into a session under their layer-qualified names:
+//! `raw.<t>` over the published extractions, a run's staged models while it
+//! runs, and the published Delta tables at a given version.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionContext, case, col, lit};
+
+use crate::contract::extraction::ExtractionId;
+use crate::contract::layer::{Layer, TableRef};
+use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
+use crate::contract::source::SourceTable;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::delta;
+use crate::lake::raw::ExtractionManifest;
+use crate::lake::snapshot::SnapshotTable;
+
+/// Registers `table` in the session, replacing what had that name.
+pub fn register(
+    ctx: &SessionContext,
+    table: &TableRef,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
+    let name = TableReference::partial(table.layer.name(), table.name.as_str());
+    ctx.deregister_table(name.clone())
+        .map_err(|e| Error::engine(format!("replacing {table}"), e))?;
+    ctx.register_table(name, provider)
+        .map_err(|e| Error::engine(format!("registering {table}"), e))?;
+    Ok(())
+}
+
+/// Registers `raw.<table>`: every row of every published extraction, with
+/// the extraction's instant as `extraido` (timestamp, UTC). Folders of
+/// extractions without a manifest are pruned before any file is opened.
+pub async fn register_raw(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: SourceTable,
+    extractions: &[ExtractionManifest],
+) -> Result<()> {
+    let url = lake.url().join(&format!("raw/{}/", table.name()));
+    let table_url = ListingTableUrl::parse(url.as_str())
+        .map_err(|e| Error::engine(format!("raw.{table}"), e))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(EXTRACTION_COLUMN.to_string(), DataType::Utf8)]);
+    let file_schema = table.schema();
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(file_schema.clone());
+    let listing =
+        ListingTable::try_new(config).map_err(|e| Error::engine(format!("raw.{table}"), e))?;
+
+    let published: Vec<_> = extractions
+        .iter()
+        .filter(|m| m.tables.contains_key(&table))
+        .map(|m| m.extraido)
+        .collect();
+    let mut columns: Vec<_> = file_schema.fields().iter().map(|f| col(f.name())).collect();
+    // The folder name becomes a timestamp through a lookup of the published
+    // extractions, not by parsing the text of every row.
+    let instant = |id: ExtractionId| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(id.instant().timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
+    let mut extraido = case(col(EXTRACTION_COLUMN));
+    for id in &published {
+        extraido.when(lit(id.to_string()), instant(*id));
+    }
+    let extraido = if published.is_empty() {
+        lit(ScalarValue::TimestampMicrosecond(None, Some("UTC".into())))
+    } else {
+        extraido
+            .end()
+            .map_err(|e| Error::engine(format!("raw.{table}"), e))?
+    };
+    columns.push(extraido.alias(EXTRACTION_COLUMN));
+    let published: Vec<_> = published.iter().map(|id| lit(id.to_string())).collect();
+    let view = ctx
+        .read_table(Arc::new(listing))
+        .and_then(|df| df.filter(col(EXTRACTION_COLUMN).in_list(published, false)))
+        .and_then(|df| df.select(columns))
+        .map_err(|e| Error::engine(format!("raw.{table}"), e))?
+        .into_view();
+    register(ctx, &TableRef::new(Layer::Raw, table.name()), view)
+}
+
+/// Registers a staged model (Parquet under `folder`, hive-partitioned by
+/// `periodo` when `partitioned`) under its table name, with the schema the
+/// model's plan produced.
+pub fn register_staged(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &TableRef,
+    folder: &str,
+    schema: &SchemaRef,
+    partitioned: bool,
+) -> Result<()> {
+    let url = lake.url().join(folder);
+    let table_url =
+        ListingTableUrl::parse(url.as_str()).map_err(|e| Error::engine(format!("{table}"), e))?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let file_fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .filter(|f| !(partitioned && f.name() == PERIOD_COLUMN))
+        .cloned()
+        .collect();
+    if partitioned {
+        options =
+            options.with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
+    }
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(Arc::new(Schema::new(file_fields)));
+    let listing =
+        ListingTable::try_new(config).map_err(|e| Error::engine(format!("{table}"), e))?;
+    register(ctx, table, Arc::new(listing))
+}
+
+/// Registers a published Delta table at `version` (the newest when `None`);
+/// returns false when the table was never published.
+pub async fn register_published(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &TableRef,
+    version: Option<u64>,
+) -> Result<bool> {
+    let Some(delta_table) = delta::open(lake, table, version).await? else {
+        return Ok(false);
+    };
+    let provider = SnapshotTable::try_new(lake, table, &delta_table)?;
+    register(ctx, table, Arc::new(provider))?;
+    Ok(true)
+}

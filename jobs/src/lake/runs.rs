@@ -1,0 +1,228 @@
+//! Run manifests: the lineage of every published table version. Each run,
+//! successful or not, leaves `logs/runs/<run id>.json` with the SQL it ran,
+//! the extractions it read, the table versions it published, rows per table
+//! and rule, reconciliation and timings; the SQL as run is also kept under
+//! `scripts/<run id>/`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use object_store::ObjectStoreExt;
+
+use crate::contract::extraction::ExtractionId;
+use crate::contract::period::Period;
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::lake::delta::Publication;
+use crate::lake::drift::SchemaDrift;
+
+/// Folder of the run manifests.
+pub const RUNS_DIR: &str = "logs/runs";
+
+/// The identity of a run: its start instant and a random suffix, sortable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    /// A fresh id for a run starting at `started`.
+    pub fn new(started: DateTime<Utc>) -> Self {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        RunId(format!("{}-{suffix}", started.format("%Y%m%dT%H%M%SZ")))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every table was published.
+    Succeeded,
+    /// Nothing new was published.
+    Failed,
+}
+
+/// One model executed by the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// `layer.table`.
+    pub table: String,
+    /// The SQL file.
+    pub file: String,
+    /// The SQL as run.
+    pub sql: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Files written.
+    pub files: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Reconciliation of one source table (spec section 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// The source table.
+    pub table: String,
+    /// Distinct primary keys in the published raw extractions.
+    pub raw_dedup: u64,
+    /// Rows in trusted.
+    pub trusted: u64,
+    /// Rows in rejected.
+    pub rejected: u64,
+}
+
+impl Reconciliation {
+    /// Whether raw after deduplication = trusted + rejected.
+    pub fn holds(&self) -> bool {
+        self.raw_dedup == self.trusted + self.rejected
+    }
+}
+
+/// An extraction the run read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// The extraction.
+    pub extraido: ExtractionId,
+    /// Rows per table in it.
+    pub rows: BTreeMap<String, u64>,
+}
+
+/// The manifest of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// The run.
+    pub run_id: RunId,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The error, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where it ran (`embedded` or the scheduler's address).
+    pub engine: String,
+    /// The one month it rewrote, if it was restricted to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The raw extractions read.
+    pub inputs: Vec<Input>,
+    /// Where the raw extractions' columns differ from the reference schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_drift: Vec<SchemaDrift>,
+    /// Models run, in order.
+    pub steps: Vec<Step>,
+    /// Rejected rows per `table` and rule.
+    pub rejected: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Reconciliation per source table.
+    pub reconciliation: Vec<Reconciliation>,
+    /// Table versions published.
+    pub outputs: Vec<Publication>,
+    /// Seconds per phase (`check`, `build`, `reconcile`, `publish`).
+    pub timings: BTreeMap<String, f64>,
+}
+
+impl RunManifest {
+    /// The manifest of a run starting now, failed until it succeeds.
+    pub fn started(
+        run_id: RunId,
+        started_at: DateTime<Utc>,
+        engine: String,
+        period: Option<&Period>,
+    ) -> Self {
+        RunManifest {
+            run_id,
+            started_at,
+            finished_at: started_at,
+            outcome: Outcome::Failed,
+            error: None,
+            engine,
+            period: period.map(ToString::to_string),
+            inputs: Vec::new(),
+            schema_drift: Vec::new(),
+            steps: Vec::new(),
+            rejected: BTreeMap::new(),
+            reconciliation: Vec::new(),
+            outputs: Vec::new(),
+            timings: BTreeMap::new(),
+        }
+    }
+
+    /// Records the seconds since `since` as the time of `phase`.
+    pub fn time(&mut self, phase: &str, since: std::time::Instant) {
+        self.timings
+            .insert(phase.to_string(), since.elapsed().as_secs_f64());
+    }
+
+    /// The manifest's path relative to the lake root.
+    pub fn path(run_id: &RunId) -> String {
+        format!("{RUNS_DIR}/{run_id}.json")
+    }
+
+    /// Writes the manifest, and on success the SQL as run under `scripts/`.
+    pub async fn save(&self, lake: &Lake) -> Result<()> {
+        if self.outcome == Outcome::Succeeded {
+            for step in &self.steps {
+                let path = format!(
+                    "scripts/{}/{}",
+                    self.run_id,
+                    step.file.trim_start_matches("sql/")
+                );
+                let path_obj = lake.path(&path);
+                lake.store()
+                    .put(&path_obj, step.sql.clone().into_bytes().into())
+                    .await
+                    .map_err(|e| lake.io(&path_obj, e))?;
+            }
+        }
+        lake.put_json(&Self::path(&self.run_id), self).await
+    }
+
+    /// The published version of `table` (`layer.name`), if this run published it.
+    pub fn version_of(&self, table: &str) -> Option<u64> {
+        self.outputs
+            .iter()
+            .find(|p| p.table.to_string() == table)
+            .map(|p| p.version)
+    }
+}
+
+/// Every run manifest of the lake, oldest first.
+pub async fn list_runs(lake: &Lake) -> Result<Vec<RunManifest>> {
+    let mut runs = Vec::new();
+    for meta in lake.list(RUNS_DIR).await? {
+        let rel = lake.relative(&meta.location).to_string();
+        if rel.ends_with(".json")
+            && let Some(run) = lake.get_json::<RunManifest>(&rel).await?
+        {
+            runs.push(run);
+        }
+    }
+    runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    Ok(runs)
+}
+
+/// The newest successful run: its outputs are the lake's consistent state.
+pub async fn latest_success(lake: &Lake) -> Result<Option<RunManifest>> {
+    Ok(list_runs(lake)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|r| r.outcome == Outcome::Succeeded))
+}

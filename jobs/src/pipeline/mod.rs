@@ -1,0 +1,13 @@
+//! `dfstore run`: the SQL models under `sql/` built from raw into trusted,
+//! rejected and analytic, reconciled and published.
+
+/// Building the models into staging, a few at a time and by month.
+pub mod build;
+/// The SQL models under `sql/`.
+pub mod model;
+/// Counting what the reconciliation compares.
+pub mod reconcile;
+/// A run from its checks to its publication and manifest.
+pub mod run;
+
+pub use run::{DEFAULT_CONCURRENT_MODELS, RunOptions, STAGING_DIR, run};

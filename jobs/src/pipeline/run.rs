@@ -1,0 +1,216 @@
+//! `dfstore run`: raw → trusted (+ rejected) → analytic.
+//!
+//! First every raw file is checked against its extraction manifest, and its
+//! columns against the reference schema (see [`crate::lake::drift`]): breaking
+//! schema drift stops the run before anything is built. Then every model of
+//! [`MODELS`] is executed by the engine, as soon as the models it reads are
+//! built and a few at a time, and written into the run's staging folder,
+//! where the models after it read it. Then the run reconciles every
+//! source table and, only if all hold, publishes each table with one Delta
+//! commit (see [`crate::lake::delta`]) and writes its manifest. A run that fails at
+//! any point publishes nothing new and removes its staging folder; the
+//! previous versions stay as they were.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use datafusion::prelude::SessionContext;
+use dfstore_core::pii::PiiKey;
+use tracing::{info, warn};
+
+use crate::contract::layer::Layer;
+use crate::contract::period::Period;
+use crate::contract::source::SourceTable;
+use crate::engine::{self, EngineConfig, tables};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::delta::{self, Publish};
+use crate::lake::raw::{self, ExtractionManifest, published_extractions};
+use crate::lake::runs::{Input, Outcome, RunId, RunManifest};
+use crate::pipeline::build::{Built, Staged, build_all};
+use crate::pipeline::reconcile;
+
+/// Folder of the runs' work files, relative to the lake root.
+pub const STAGING_DIR: &str = "_staging";
+
+/// What `dfstore run` needs besides the lake.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Rewrite only this month's partitions of the partitioned tables.
+    pub period: Option<Period>,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// The personal-data hash key.
+    pub pii_key: PiiKey,
+    /// How many models may be built at once (at least 1).
+    pub concurrent_models: usize,
+}
+
+/// Models built at once unless told otherwise: one runs while another waits
+/// on its last partitions or writes its files, which keeps 2 cores busy.
+pub const DEFAULT_CONCURRENT_MODELS: usize = 2;
+
+/// Runs the pipeline over `lake` and returns the run's manifest (also saved
+/// under `logs/runs/`). On failure the manifest records the error and the
+/// error is returned.
+pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
+    lake.require().await?;
+    let started_at = Utc::now();
+    let run_id = RunId::new(started_at);
+    let engine = options
+        .engine
+        .scheduler
+        .as_ref()
+        .map_or_else(|| "embedded".into(), ToString::to_string);
+    let mut manifest =
+        RunManifest::started(run_id.clone(), started_at, engine, options.period.as_ref());
+    info!(run_id = %run_id, lake = %lake.url(), "run started");
+    let staging = format!("{STAGING_DIR}/{run_id}/");
+    let result = run_steps(lake, options, &staging, &mut manifest).await;
+    if let Err(e) = lake.delete_all(&staging).await {
+        warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
+    }
+    manifest.finished_at = Utc::now();
+    match result {
+        Ok(()) => {
+            manifest.outcome = Outcome::Succeeded;
+            manifest.save(lake).await?;
+            info!(run_id = %run_id, "run succeeded");
+            Ok(manifest)
+        }
+        Err(e) => {
+            manifest.error = Some(e.to_string());
+            // The manifest of a failed run is lineage, not output: if even it
+            // cannot be written, the run's own error is the one to report.
+            if let Err(save) = manifest.save(lake).await {
+                warn!(run_id = %run_id, error = %save, "could not save the failed run's manifest");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The run's four phases: check, build, reconcile, publish.
+async fn run_steps(
+    lake: &Lake,
+    options: &RunOptions,
+    staging: &str,
+    manifest: &mut RunManifest,
+) -> Result<()> {
+    let phase = Instant::now();
+    let ctx = check_inputs(lake, options, manifest).await?;
+    manifest.time("check", phase);
+
+    // Build every model into staging (and count the raw keys that the
+    // reconciliation needs meanwhile).
+    let phase = Instant::now();
+    let Built { models, raw_keys } = build_all(&ctx, lake, staging, options).await?;
+    let mut staged = Vec::with_capacity(models.len());
+    for (step, built) in models {
+        manifest.steps.push(step);
+        staged.push(built);
+    }
+    manifest.time("build", phase);
+
+    let phase = Instant::now();
+    manifest.rejected = reconcile::rejected_by_rule(&ctx).await?;
+    manifest.reconciliation = reconcile::reconcile(&staged, raw_keys)?;
+    manifest.time("reconcile", phase);
+    if let Some(bad) = manifest.reconciliation.iter().find(|r| !r.holds()) {
+        return Err(Error::Reconciliation {
+            table: bad.table.clone(),
+            raw: bad.raw_dedup,
+            trusted: bad.trusted,
+            rejected: bad.rejected,
+        });
+    }
+
+    let phase = Instant::now();
+    publish_all(lake, options, &staged, manifest).await?;
+    manifest.time("publish", phase);
+    Ok(())
+}
+
+/// Reads the published extractions and checks every raw file against its
+/// manifest and its columns against the reference schema: an added column
+/// flows through unread and is reported, breaking drift stops the run before
+/// anything is built. Returns the session with `raw.*` registered.
+async fn check_inputs(
+    lake: &Lake,
+    options: &RunOptions,
+    manifest: &mut RunManifest,
+) -> Result<SessionContext> {
+    let extractions = published_extractions(lake).await?;
+    if extractions.is_empty() {
+        return Err(Error::NoRawData {
+            lake: lake.url().to_string(),
+        });
+    }
+    manifest.inputs = inputs_of(&extractions);
+    for table in SourceTable::ALL {
+        let drift = raw::check(lake, table, &extractions).await?;
+        for d in drift.iter().filter(|d| !d.is_breaking()) {
+            warn!(table = %d.table, extraido = %d.extraido, change = %d.change, "schema drift");
+        }
+        manifest.schema_drift.extend(drift);
+    }
+    if let Some(e) = manifest
+        .schema_drift
+        .iter()
+        .find_map(|d| d.breaking_error(lake))
+    {
+        return Err(e);
+    }
+    let ctx = engine::session(lake, &options.engine, Some(&options.pii_key))?;
+    for table in SourceTable::ALL {
+        tables::register_raw(&ctx, lake, table, &extractions).await?;
+    }
+    Ok(ctx)
+}
+
+/// Publishes every table the run built, one Delta commit each.
+async fn publish_all(
+    lake: &Lake,
+    options: &RunOptions,
+    staged: &[Staged],
+    manifest: &mut RunManifest,
+) -> Result<()> {
+    for built in staged.iter().filter(|s| s.model.layer != Layer::Staging) {
+        let period = options.period.as_ref().filter(|_| built.model.partitioned);
+        let publication = delta::publish(
+            lake,
+            &Publish {
+                run_id: manifest.run_id.as_str(),
+                table: &built.model.table(),
+                schema: &built.schema,
+                partitioned: built.model.partitioned,
+                files: &built.files,
+                period: period.map(Period::as_str),
+            },
+        )
+        .await?;
+        info!(
+            table = %publication.table,
+            version = publication.version,
+            rows = publication.rows_added,
+            files = publication.files_added,
+            "published"
+        );
+        manifest.outputs.push(publication);
+    }
+    Ok(())
+}
+
+fn inputs_of(extractions: &[ExtractionManifest]) -> Vec<Input> {
+    extractions
+        .iter()
+        .map(|m| Input {
+            extraido: m.extraido,
+            rows: m
+                .tables
+                .iter()
+                .map(|(t, e)| (t.to_string(), e.rows))
+                .collect(),
+        })
+        .collect()
+}

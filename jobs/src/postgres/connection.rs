@@ -1,0 +1,265 @@
+//! The source PostgreSQL: its URL, where the password comes from, how the
+//! connection is shown (never with the password) and how it is opened.
+//!
+//! The password is taken, first found, from the URL, `PGPASSWORD`, the file
+//! given with `--pg-password-file` (its first line), or an AWS Secrets
+//! Manager secret (`--pg-secret`, a plain string or JSON with a `password`
+//! field, fetched with the standard AWS credential chain). It is kept in
+//! tokio-postgres's `Config`, which never prints it; every message names
+//! the database as `postgresql://USER@HOST:PORT/DB`. TLS follows the URL's
+//! `sslmode` ([`crate::postgres::tls`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config};
+use tracing::debug;
+
+use crate::error::{Error, Result};
+use crate::postgres::tls::{self, Verify};
+
+/// Where the password of a source connection may come from, besides the URL.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordSources {
+    /// A file whose first line is the password.
+    pub file: Option<PathBuf>,
+    /// An AWS Secrets Manager secret id or ARN.
+    pub secret: Option<String>,
+}
+
+/// A PostgreSQL database to read from (or, for the demo, write to).
+#[derive(Clone)]
+pub struct Postgres {
+    config: Config,
+    verify: Verify,
+    shown: String,
+    /// The flag that named it (`--pg`, `--warehouse`), for messages; its
+    /// password flags are this with `-password-file` and `-secret`.
+    flag: &'static str,
+}
+
+impl fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Display for Postgres {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl FromStr for Postgres {
+    type Err = String;
+
+    /// Parses `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]` (or
+    /// libpq's `key=value` form); the error never repeats the text, which
+    /// may hold a password.
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        let (text, verify) = tls::split_url(text)?;
+        let config = Config::from_str(&text).map_err(|e| {
+            format!(
+                "not a PostgreSQL URL ({e}); use postgresql://USER@HOST:PORT/DB and give the password with PGPASSWORD, --pg-password-file or --pg-secret"
+            )
+        })?;
+        if config.get_user().is_none() {
+            return Err(
+                "the PostgreSQL URL names no user; use postgresql://USER@HOST:PORT/DB".into(),
+            );
+        }
+        let shown = shown(&config);
+        Ok(Postgres {
+            config,
+            verify,
+            shown,
+            flag: "--pg",
+        })
+    }
+}
+
+/// `postgresql://USER@HOST:PORT/DB`, without the password.
+fn shown(config: &Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or(user);
+    format!("postgresql://{user}@{host}:{port}/{db}")
+}
+
+impl Postgres {
+    /// The same database, named by `flag` in messages (its password flags
+    /// then are `<flag>-password-file` and `<flag>-secret`).
+    pub fn for_flags(mut self, flag: &'static str) -> Self {
+        self.flag = flag;
+        self
+    }
+
+    /// Fills in the password when the URL has none: `PGPASSWORD`, then the
+    /// password file, then the Secrets Manager secret.
+    pub async fn with_password(mut self, sources: &PasswordSources) -> Result<Self> {
+        if self.config.get_password().is_some() {
+            return Ok(self);
+        }
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            self.config.password(password);
+        } else if let Some(file) = &sources.file {
+            let flag = format!("{}-password-file", self.flag);
+            self.config.password(read_password_file(file, &flag)?);
+        } else if let Some(secret) = &sources.secret {
+            let flag = format!("{}-secret", self.flag);
+            self.config.password(secret_password(secret, &flag).await?);
+        }
+        Ok(self)
+    }
+
+    /// Opens a connection; its driver runs on a background task.
+    pub async fn connect(&self) -> Result<Client> {
+        let tls = tls::connector(&self.verify).map_err(|reason| Error::InvalidArgument {
+            flag: self.flag.into(),
+            reason,
+        })?;
+        let (client, connection) = self.config.connect(tls).await.map_err(|e| self.error(&e))?;
+        let shown = self.shown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!(database = %shown, error = %e, "connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    /// A failure of this database, with its cause and what to check.
+    pub fn error(&self, e: &tokio_postgres::Error) -> Error {
+        let reason = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(e);
+                while let Some(inner) = source {
+                    text = format!("{text}: {inner}");
+                    source = inner.source();
+                }
+                text
+            }
+        };
+        let flag = self.flag;
+        let fix = if reason.contains("password") {
+            format!(
+                "check the user and password (URL, PGPASSWORD, {flag}-password-file or {flag}-secret)"
+            )
+        } else if reason.contains("refused")
+            || reason.contains("error connecting")
+            || reason.contains("lookup")
+        {
+            format!("check the host and port in {flag} and that the server accepts TCP connections")
+        } else if reason.contains("certificate") || reason.contains("TLS") || reason.contains("SSL")
+        {
+            format!(
+                "check sslmode and sslrootcert (the CA that signed the server's certificate) in {flag}, and that the host name matches the certificate"
+            )
+        } else if reason.contains("does not exist") {
+            format!("check the database name in {flag}")
+        } else if reason.contains("terminat") || reason.contains("closed") {
+            "the server ended the session; nothing was published, run the command again".into()
+        } else {
+            format!("check {flag} and the server's log")
+        };
+        Error::Source {
+            database: self.shown.clone(),
+            reason,
+            fix,
+        }
+    }
+}
+
+fn read_password_file(file: &Path, flag: &str) -> Result<String> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument {
+        flag: flag.into(),
+        reason: format!("cannot read {}: {e}", file.display()),
+    })?;
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if line.is_empty() {
+        return Err(Error::InvalidArgument {
+            flag: flag.into(),
+            reason: format!(
+                "{} is empty; put the password on its first line",
+                file.display()
+            ),
+        });
+    }
+    Ok(line.to_string())
+}
+
+/// The password held by a Secrets Manager secret: the whole string, or the
+/// `password` field of a JSON secret (the shape RDS and Redshift use).
+async fn secret_password(secret: &str, flag: &str) -> Result<String> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let value = client
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| Error::InvalidArgument {
+            flag: flag.into(),
+            reason: format!(
+                "cannot read secret `{secret}`: {}; check its id and the AWS credentials and region",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    let text = value.secret_string().unwrap_or_default();
+    password_of_secret(text).ok_or_else(|| Error::InvalidArgument {
+        flag: flag.into(),
+        reason: format!(
+            "secret `{secret}` holds no password; store it as plain text or as JSON with a `password` field"
+        ),
+    })
+}
+
+fn password_of_secret(text: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .get("password")
+            .and_then(|p| p.as_str())
+            .map(str::to_string),
+        _ if !text.is_empty() => Some(text.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_password() {
+        let pg: Postgres = "postgresql://ingest:s3cr3t@db.example:6543/retail?sslmode=disable"
+            .parse()
+            .unwrap();
+        assert_eq!(pg.to_string(), "postgresql://ingest@db.example:6543/retail");
+        assert!(!format!("{pg:?}").contains("s3cr3t"));
+        let err = "postgresql://ingest:s3cr3t@db:notaport/retail"
+            .parse::<Postgres>()
+            .unwrap_err();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!("postgresql://db/retail".parse::<Postgres>().is_err());
+    }
+
+    #[test]
+    fn secrets_hold_a_password_as_text_or_json() {
+        assert_eq!(password_of_secret("pw").as_deref(), Some("pw"));
+        assert_eq!(
+            password_of_secret(r#"{"username":"u","password":"pw"}"#).as_deref(),
+            Some("pw")
+        );
+        assert_eq!(password_of_secret(r#"{"username":"u"}"#), None);
+        assert_eq!(password_of_secret(""), None);
+    }
+}
