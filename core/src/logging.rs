@@ -2,10 +2,14 @@
 //! JSON lines with `json = true`; the level comes from `RUST_LOG` (default `info`
 //! for dfstore crates, `warn` for the rest).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Calling it twice is harmless (the second
 /// call is ignored), which keeps tests that start several components simple.
+/// Colours only when standard error is a terminal: a log redirected to a
+/// file or a pipe holds plain text.
 pub fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,dfstore=info,dfstore_jobs=info,dfstore_core=info")
@@ -13,6 +17,7 @@ pub fn init_logging(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
         builder.json().try_init()

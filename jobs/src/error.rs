@@ -134,6 +134,32 @@ pub enum Error {
         /// Its PostgreSQL type.
         pg_type: String,
     },
+    /// A raw file no longer has the bytes it was extracted with.
+    #[error(
+        "raw file {file} of extraction {extraction} changed after it was extracted (SHA-256 {found}, its manifest says {expected}); nothing was built or published: restore the file, or delete the extraction (raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json) and extract it again"
+    )]
+    RawFileChanged {
+        /// The file's URL.
+        file: String,
+        /// Its table.
+        table: SourceTable,
+        /// Its extraction.
+        extraction: ExtractionId,
+        /// The digest in the manifest.
+        expected: String,
+        /// The digest of the file now.
+        found: String,
+    },
+    /// A raw file's manifest has no digest to check it against.
+    #[error(
+        "raw file {file} of extraction {extraction} has no SHA-256 in its manifest (written by an older dfstore), so it cannot be verified; nothing was built: generate or extract that data again"
+    )]
+    RawFileUnverifiable {
+        /// The file's URL.
+        file: String,
+        /// Its extraction.
+        extraction: ExtractionId,
+    },
     /// A data file cannot be read.
     #[error(
         "corrupt Parquet file {file}: {reason}; delete that extraction (and its manifest) and extract it again"
@@ -233,6 +259,18 @@ pub enum Error {
         table: String,
         /// Why.
         reason: String,
+    },
+    /// An AWS service failed or refused us.
+    #[error("AWS {service}: {what}: {reason}; {fix}")]
+    Aws {
+        /// The service, e.g. `Glue`.
+        service: String,
+        /// What was being done.
+        what: String,
+        /// What the service or the SDK said.
+        reason: String,
+        /// What to check.
+        fix: String,
     },
     /// The object store failed.
     #[error("storage error at {location}: {source}{}", storage_hint(source))]

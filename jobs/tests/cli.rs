@@ -84,6 +84,26 @@ fn lake_with_a_good_run() -> (TestLake, Vec<String>) {
     (lake, report)
 }
 
+/// Records `file`'s new size and SHA-256 in its extraction's manifest, as
+/// an extractor that wrote it so would have.
+fn refresh_digest(lake: &TestLake, file: &std::path::Path) {
+    use sha2::Digest;
+    let manifest_path = lake.path().join("raw/_extracciones/20260102T060000Z.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let relative = file.strip_prefix(lake.path()).unwrap().to_str().unwrap();
+    let bytes = std::fs::read(file).unwrap();
+    for table in manifest["tables"].as_object_mut().unwrap().values_mut() {
+        for entry in table["files"].as_array_mut().unwrap() {
+            if entry["path"] == relative {
+                entry["bytes"] = bytes.len().into();
+                entry["sha256"] = hex::encode(sha2::Sha256::digest(&bytes)).into();
+            }
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
 fn first_raw_file(lake: &TestLake, table: &str) -> std::path::PathBuf {
     let dir = lake
         .path()
@@ -102,6 +122,16 @@ fn corrupt_parquet_fails_and_keeps_the_previous_output() {
     let victim = first_raw_file(&lake, "ventas");
     let len = std::fs::metadata(&victim).unwrap().len() as usize;
     std::fs::write(&victim, vec![b'x'; len]).unwrap();
+    let out = lake.cmd(&["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("changed after it was extracted")
+            && line.contains(&victim.display().to_string()),
+        "{line}"
+    );
+    // Even with a manifest that vouches for it, the file is no Parquet.
+    refresh_digest(&lake, &victim);
     let out = lake.cmd(&["run"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = one_line(&out.stderr);
@@ -148,6 +178,7 @@ fn raw_table_missing_a_column_is_named() {
         writer.write(b).unwrap();
     }
     writer.close().unwrap();
+    refresh_digest(&lake, &victim);
     let out = lake.cmd(&["run"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = one_line(&out.stderr);

@@ -9,6 +9,8 @@ pub mod crawler;
 pub mod diff;
 /// The crawl document and where crawls are kept.
 pub mod document;
+/// Registering the published tables in the AWS Glue Data Catalog.
+pub mod glue;
 
 pub use crawler::crawl;
 pub use document::{CatalogTable, Crawl, latest};

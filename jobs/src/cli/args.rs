@@ -229,6 +229,8 @@ pub enum CatalogCommand {
     Crawl(LakeArgs),
     /// Print the newest crawl: every table, or one table's columns and partitions.
     Show(CatalogShowArgs),
+    /// Register the published tables (trusted, rejected, analytic) in the AWS Glue Data Catalog, for Athena and Redshift Spectrum; rerunning updates them.
+    SyncGlue(SyncGlueArgs),
 }
 
 /// `dfstore catalog show`.
@@ -238,6 +240,17 @@ pub struct CatalogShowArgs {
     #[arg(value_name = "TABLE")]
     pub table: Option<TableRef>,
     /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// `dfstore catalog sync-glue`.
+#[derive(Debug, Args)]
+pub struct SyncGlueArgs {
+    /// The Glue database, created when missing.
+    #[arg(long, value_name = "NAME", env = "DFSTORE_GLUE_DATABASE")]
+    pub database: String,
+    /// The lake (on S3).
     #[command(flatten)]
     pub lake: LakeArgs,
 }

@@ -6,7 +6,7 @@ use dfstore_core::pii::PiiKey;
 use crate::catalog;
 use crate::cli::args::{
     ApplyChangesArgs, CatalogShowArgs, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs,
-    RunArgs, SourceInitArgs, SqlArgs,
+    RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs,
 };
 use crate::cli::render::{self, inventory};
 use crate::engine::EngineConfig;
@@ -201,6 +201,14 @@ pub async fn source_apply_changes(args: ApplyChangesArgs) -> Result<()> {
 pub async fn catalog_crawl(args: LakeArgs) -> Result<()> {
     let crawl = catalog::crawl(&args.open()?).await?;
     print!("{}", render::catalog::render_crawl(&crawl));
+    Ok(())
+}
+
+/// `dfstore catalog sync-glue`.
+pub async fn catalog_sync_glue(args: SyncGlueArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let synced = catalog::glue::sync(&lake, &args.database).await?;
+    print!("{}", render::catalog::render_glue(&args.database, &synced));
     Ok(())
 }
 

@@ -73,6 +73,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
         }
         Command::Catalog(CatalogCommand::Crawl(args)) => commands::catalog_crawl(args).await,
         Command::Catalog(CatalogCommand::Show(args)) => commands::catalog_show(args).await,
+        Command::Catalog(CatalogCommand::SyncGlue(args)) => commands::catalog_sync_glue(args).await,
     }
 }
 

@@ -32,8 +32,6 @@ impl Layer {
         Layer::Rejected,
         Layer::Analytic,
     ];
-    /// The layers published as Delta tables.
-    pub const PUBLISHED: [Layer; 3] = [Layer::Trusted, Layer::Rejected, Layer::Analytic];
 
     /// The layer's name: its folder in the lake and its SQL schema.
     pub fn name(self) -> &'static str {

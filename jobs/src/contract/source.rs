@@ -67,11 +67,6 @@ impl SourceTable {
         }
     }
 
-    /// Whether the table is a fact table (partitioned by business month in trusted).
-    pub fn is_fact(self) -> bool {
-        matches!(self, SourceTable::Ventas | SourceTable::DetalleVentas)
-    }
-
     /// The Arrow schema of the table as extracted into raw (spec section 1 types).
     pub fn schema(self) -> SchemaRef {
         let ts = timestamp_type;

@@ -6,7 +6,7 @@ use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::ingest::checksum::{self, Checksum};
 use crate::lake::Lake;
-use crate::lake::raw::published_extractions;
+use crate::lake::raw::{self, published_extractions};
 
 /// One table of one extraction, checked again.
 #[derive(Debug, Clone)]
@@ -15,12 +15,16 @@ pub struct Verified {
     pub extraction: ExtractionId,
     /// The table.
     pub table: SourceTable,
-    /// Rows and checksum of the files, equal to the manifest's.
-    pub checksum: Checksum,
+    /// Files whose SHA-256 matches the manifest's.
+    pub files: usize,
+    /// Rows and content checksum of the files, equal to the manifest's
+    /// (extractions from PostgreSQL only).
+    pub checksum: Option<Checksum>,
 }
 
-/// Re-reads the Parquet files of the PostgreSQL extractions of `lake` (or
-/// only `only`) and checks them against the checksums of their manifests.
+/// Re-reads the Parquet files of the extractions of `lake` (or only `only`)
+/// and checks them against their manifests: the content checksum of the
+/// rows (extractions from PostgreSQL), then every file's SHA-256.
 pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verified>> {
     let manifests = published_extractions(lake).await?;
     if let Some(id) = only
@@ -40,24 +44,31 @@ pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verif
             continue;
         }
         for (table, entry) in &manifest.tables {
-            let Some(expected) = &entry.checksum else {
-                continue;
+            let checksum = match &entry.checksum {
+                None => None,
+                Some(expected) => {
+                    let found = checksum::of_files(lake, &entry.files).await?;
+                    if found.rows != entry.rows || &found.text() != expected {
+                        return Err(Error::ChecksumMismatch {
+                            table: format!("raw.{table}"),
+                            extraction: manifest.extraido.to_string(),
+                            source_rows: entry.rows,
+                            source_sum: expected.clone(),
+                            lake_rows: found.rows,
+                            lake_sum: found.text(),
+                        });
+                    }
+                    Some(found)
+                }
             };
-            let found = checksum::of_files(lake, &entry.files).await?;
-            if found.rows != entry.rows || &found.text() != expected {
-                return Err(Error::ChecksumMismatch {
-                    table: format!("raw.{table}"),
-                    extraction: manifest.extraido.to_string(),
-                    source_rows: entry.rows,
-                    source_sum: expected.clone(),
-                    lake_rows: found.rows,
-                    lake_sum: found.text(),
-                });
+            for file in &entry.files {
+                raw::verify_digest(lake, manifest.extraido, *table, file).await?;
             }
             out.push(Verified {
                 extraction: manifest.extraido,
                 table: *table,
-                checksum: found,
+                files: entry.files.len(),
+                checksum,
             });
         }
     }

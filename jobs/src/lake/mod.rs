@@ -5,6 +5,8 @@
 
 /// Publishing and opening Delta tables; the commit protocol.
 pub mod delta;
+/// The SHA-256 of raw files, written and checked.
+pub mod digest;
 /// Schema drift of raw extractions against the reference schema.
 pub mod drift;
 /// Footers and readers of the lake's Parquet files.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::extraction::{ExtractionId, MANIFEST_DIR};
 use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
+use crate::lake::digest::{HashingWriter, sha256_of};
 use crate::lake::drift::{self, SchemaDrift};
 use crate::lake::{Lake, parquet_file};
 
@@ -31,6 +32,10 @@ pub struct RawFile {
     pub bytes: u64,
     /// Rows in the file.
     pub rows: u64,
+    /// SHA-256 of the file's bytes (hex), taken as it was written; a run
+    /// refuses a file that no longer matches it, or that has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// What an extraction holds for one table.
@@ -209,11 +214,61 @@ pub async fn check(
     Ok(found)
 }
 
+/// Checks every file of `extractions` against the SHA-256 its manifest
+/// recorded when it was written, a few files at a time; returns how many
+/// files were checked. A file that changed since, or whose manifest has no
+/// digest, is an error naming it.
+pub async fn verify_digests(lake: &Lake, extractions: &[ExtractionManifest]) -> Result<usize> {
+    use futures::{StreamExt, TryStreamExt};
+    let files: Vec<(ExtractionId, SourceTable, &RawFile)> = extractions
+        .iter()
+        .flat_map(|m| {
+            m.tables
+                .iter()
+                .flat_map(move |(table, t)| t.files.iter().map(move |f| (m.extraido, *table, f)))
+        })
+        .collect();
+    let count = files.len();
+    futures::stream::iter(files)
+        .map(|(extraction, table, file)| verify_digest(lake, extraction, table, file))
+        .buffer_unordered(4)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(count)
+}
+
+/// Checks one file against its manifest's SHA-256.
+pub async fn verify_digest(
+    lake: &Lake,
+    extraction: ExtractionId,
+    table: SourceTable,
+    file: &RawFile,
+) -> Result<()> {
+    let path = lake.path(&file.path);
+    let Some(expected) = &file.sha256 else {
+        return Err(Error::RawFileUnverifiable {
+            file: lake.display(&path),
+            extraction,
+        });
+    };
+    let found = sha256_of(lake, &path).await?;
+    if &found != expected {
+        return Err(Error::RawFileChanged {
+            file: lake.display(&path),
+            table,
+            extraction,
+            expected: expected.clone(),
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// Streams record batches of one table into a Parquet file of an extraction,
 /// through the object store (multipart on S3), never holding the table in memory.
 pub struct RawFileWriter {
     relative: String,
-    writer: AsyncArrowWriter<BufWriter>,
+    writer: AsyncArrowWriter<HashingWriter>,
     rows: u64,
     lake: Lake,
 }
@@ -252,7 +307,7 @@ impl RawFileWriter {
             // hashing; columns of few values keep theirs.
             .set_dictionary_page_size_limit(256 * 1024)
             .build();
-        let sink = BufWriter::new(Arc::clone(lake.store()), path);
+        let sink = HashingWriter::new(BufWriter::new(Arc::clone(lake.store()), path));
         let writer =
             AsyncArrowWriter::try_new(sink, schema, Some(props)).map_err(|e| Error::Parquet {
                 location: relative.clone(),
@@ -279,14 +334,15 @@ impl RawFileWriter {
     pub async fn finish(self) -> Result<RawFile> {
         let RawFileWriter {
             relative,
-            writer,
+            mut writer,
             rows,
             lake,
         } = self;
-        writer.close().await.map_err(|e| Error::Parquet {
+        writer.finish().await.map_err(|e| Error::Parquet {
             location: relative.clone(),
             source: e,
         })?;
+        let sha256 = writer.into_inner().digest();
         let path = lake.path(&relative);
         let meta = lake
             .store()
@@ -297,6 +353,7 @@ impl RawFileWriter {
             path: relative,
             bytes: meta.size,
             rows,
+            sha256: Some(sha256),
         })
     }
 }

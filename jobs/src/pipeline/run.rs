@@ -147,6 +147,14 @@ async fn check_inputs(
         });
     }
     manifest.inputs = inputs_of(&extractions);
+    let verified = Instant::now();
+    let files = raw::verify_digests(lake, &extractions).await?;
+    info!(
+        files,
+        seconds = verified.elapsed().as_secs_f64(),
+        "raw files match their digests"
+    );
+    manifest.time("verify", verified);
     for table in SourceTable::ALL {
         let drift = raw::check(lake, table, &extractions).await?;
         for d in drift.iter().filter(|d| !d.is_breaking()) {

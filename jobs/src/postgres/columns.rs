@@ -22,8 +22,8 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Decimal128Array,
     Decimal128Builder, Int16Array, Int16Builder, Int32Array, Int32Builder, Int64Array,
-    Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    Int64Builder, RecordBatch, StringArray, StringBuilder, StringViewArray,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -437,6 +437,9 @@ pub fn row_values(batch: &RecordBatch, row: usize) -> Result<Vec<Box<dyn ToSql +
                 .map(|a| Box::new((!null).then(|| a.value(row))) as _),
             DataType::Utf8 => any
                 .downcast_ref::<StringArray>()
+                .map(|a| Box::new((!null).then(|| a.value(row).to_string())) as _),
+            DataType::Utf8View => any
+                .downcast_ref::<StringViewArray>()
                 .map(|a| Box::new((!null).then(|| a.value(row).to_string())) as _),
             DataType::Boolean => any
                 .downcast_ref::<BooleanArray>()

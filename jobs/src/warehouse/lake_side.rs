@@ -16,7 +16,7 @@ use crate::lake::delta;
 use crate::lake::runs::list_runs;
 use crate::warehouse::redshift::ReportFile;
 use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, periods_filter, sums_sql};
-use crate::warehouse::table::{COLUMNS, Kind, REPORT};
+use crate::warehouse::table::{REPORT, column_list};
 
 /// One published version of `analytic.reporte_ventas_tienda`.
 pub struct ReportVersion {
@@ -115,16 +115,9 @@ impl ReportVersion {
 
     /// The rows of `periods`, in the warehouse's column order and types.
     pub async fn rows(&self, periods: &[String]) -> Result<SendableRecordBatchStream> {
-        let columns: Vec<String> = COLUMNS
-            .iter()
-            .map(|(name, kind)| match kind {
-                Kind::Text => format!("CAST({name} AS VARCHAR) AS {name}"),
-                _ => name.to_string(),
-            })
-            .collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {}",
-            columns.join(", "),
+            column_list(),
             report(),
             periods_filter(periods)
         );

@@ -22,6 +22,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
+use sha2::Digest;
 
 /// Parses an RFC 3339 instant, e.g. `2025-03-01T03:30:00Z`.
 pub fn ts(s: &str) -> DateTime<Utc> {
@@ -430,10 +431,12 @@ impl Extraction {
                         .unwrap();
                 writer.write(&slice).unwrap();
                 writer.close().unwrap();
+                let bytes = fs::read(&path).unwrap();
                 files.push(serde_json::json!({
                     "path": relative,
-                    "bytes": fs::metadata(&path).unwrap().len(),
+                    "bytes": bytes.len(),
                     "rows": slice.num_rows(),
+                    "sha256": hex::encode(sha2::Sha256::digest(&bytes)),
                 }));
             }
             tables.insert(

@@ -139,6 +139,39 @@ impl S3Server {
         stdout_lines(child.wait_with_output().unwrap()).remove(0)
     }
 
+    /// Every Glue table of `database`, read back with boto3, one line each:
+    /// `name \t columns \t partition keys \t location \t delta version \t
+    /// partitions \t manifest files`, where columns are `name type` joined
+    /// by `,`, partitions are counted, and manifest files are the files the
+    /// first partition's (or the table's) symlink manifest lists that exist.
+    pub fn glue_tables(&self, database: &str) -> Vec<String> {
+        let script = format!(
+            "import boto3\n\
+             kw = dict(endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n\
+             glue, s3 = boto3.client('glue', **kw), boto3.client('s3', **kw)\n\
+             def files(location):\n\
+             \x20   bucket, key = location[5:].split('/', 1)\n\
+             \x20   body = s3.get_object(Bucket=bucket, Key=key + 'manifest')['Body'].read().decode()\n\
+             \x20   urls = [u for u in body.split('\\n') if u]\n\
+             \x20   ok = [u for u in urls if s3.head_object(Bucket=u[5:].split('/', 1)[0], Key=u[5:].split('/', 1)[1])]\n\
+             \x20   return len(ok)\n\
+             for t in sorted(glue.get_tables(DatabaseName='{database}')['TableList'], key=lambda t: t['Name']):\n\
+             \x20   sd = t['StorageDescriptor']\n\
+             \x20   cols = ','.join(c['Name'] + ' ' + c['Type'] for c in sd['Columns'])\n\
+             \x20   keys = ','.join(k['Name'] for k in t.get('PartitionKeys', []))\n\
+             \x20   parts = glue.get_partitions(DatabaseName='{database}', TableName=t['Name'])['Partitions']\n\
+             \x20   where = parts[0]['StorageDescriptor']['Location'] if parts else sd['Location']\n\
+             \x20   print('\\t'.join([t['Name'], cols, keys, sd['Location'], t['Parameters']['dfstore.delta_version'], str(len(parts)), str(files(where))]))\n",
+            self.endpoint()
+        );
+        let out = Command::new(self.python())
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        stdout_lines(out)
+    }
+
     /// moto's own Python, which has boto3.
     fn python(&self) -> PathBuf {
         let python = self.server.with_file_name("python3");

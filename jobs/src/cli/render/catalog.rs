@@ -166,3 +166,31 @@ fn render_changes(changes: &[TableChange]) -> String {
 fn instant(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
+
+/// What `catalog sync-glue` registered.
+pub fn render_glue(database: &str, synced: &[crate::catalog::glue::SyncedTable]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} table(s) registered in Glue database {database}",
+        synced.len()
+    );
+    let _ = writeln!(
+        out,
+        "  {:36} {:>8} {:>10}  {:9}  changes",
+        "table", "version", "partitions", "action"
+    );
+    for t in synced {
+        let action = if t.created { "created" } else { "updated" };
+        let _ = writeln!(
+            out,
+            "  {:36} {:>8} {:>10}  {action:9}  +{} -{} partition(s)",
+            t.name,
+            format!("v{}", t.version),
+            t.partitions,
+            t.added,
+            t.removed
+        );
+    }
+    out
+}

@@ -150,13 +150,16 @@ pub fn render_ingest(summary: &crate::ingest::IngestSummary) -> String {
 pub fn render_verified(verified: &[crate::ingest::Verified]) -> String {
     let mut out = String::new();
     for v in verified {
+        let content = match &v.checksum {
+            Some(c) => format!("{:>11} rows  checksum {}", c.rows, c.text()),
+            None => format!("{:>11}", "-"),
+        };
         let _ = writeln!(
             out,
-            "ok  {}  {:16} {:>11} rows  checksum {}",
+            "ok  {}  {:16} {:>3} file(s) SHA-256  {content}",
             v.extraction,
             v.table.to_string(),
-            v.checksum.rows,
-            v.checksum.text()
+            v.files,
         );
     }
     let _ = writeln!(
