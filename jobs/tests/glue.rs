@@ -8,18 +8,8 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::cli::{TestLake, dfstore, one_line, stdout_lines};
+use common::cli::{TestLake, one_line, stdout_lines};
 use common::s3::S3Server;
-
-fn on_s3(s3: &S3Server, dir: &TestLake, lake: &str, args: &[&str]) -> Command {
-    let mut cmd = dfstore(dir.dir.path());
-    cmd.args(args).arg("--lake").arg(lake);
-    for (k, v) in s3.env() {
-        cmd.env(k, v);
-    }
-    cmd
-}
 
 #[test]
 fn published_tables_are_registered_in_glue_and_a_rerun_updates_them() {
@@ -27,25 +17,15 @@ fn published_tables_are_registered_in_glue_and_a_rerun_updates_them() {
     s3.create_bucket("dmc-lake");
     let dir = TestLake::new();
     let lake = "s3://dmc-lake/lake";
-    on_s3(
-        &s3,
-        &dir,
-        lake,
-        &["generate", "--scale", "0.002", "--seed", "5"],
-    )
-    .assert()
-    .success();
-    on_s3(&s3, &dir, lake, &["run"]).assert().success();
+    s3.dfstore(&dir, lake, &["generate", "--scale", "0.002", "--seed", "5"])
+        .assert()
+        .success();
+    s3.dfstore(&dir, lake, &["run"]).assert().success();
     let sync = |s3: &S3Server| {
         stdout_lines(
-            on_s3(
-                s3,
-                &dir,
-                lake,
-                &["catalog", "sync-glue", "--database", "dmc"],
-            )
-            .output()
-            .unwrap(),
+            s3.dfstore(&dir, lake, &["catalog", "sync-glue", "--database", "dmc"])
+                .output()
+                .unwrap(),
         )
     };
     let out = sync(&s3);
@@ -95,7 +75,7 @@ fn published_tables_are_registered_in_glue_and_a_rerun_updates_them() {
     assert!(tiendas[6].parse::<usize>().unwrap() >= 1);
 
     // A month rebuilt: the rerun updates the tables, never duplicates them.
-    on_s3(&s3, &dir, lake, &["run", "--period", "2025-03"])
+    s3.dfstore(&dir, lake, &["run", "--period", "2025-03"])
         .assert()
         .success();
     let out = sync(&s3);

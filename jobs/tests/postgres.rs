@@ -11,7 +11,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::cli::{TestLake, one_line, stdout_lines};
@@ -200,24 +199,10 @@ fn a_killed_connection_publishes_nothing_and_a_rerun_succeeds() {
     db.grant_reader();
 
     // Hold a lock that the extraction of detalle_ventas must wait for.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
-    let owner_url = db.owner_url();
-    let owner_password = db.owner_password.clone();
-    let holder = std::thread::spawn(move || {
-        common::postgres::with_client(&owner_url, &owner_password, move |c| {
-            Box::pin(async move {
-                c.batch_execute("BEGIN; LOCK TABLE retail.detalle_ventas IN ACCESS EXCLUSIVE MODE")
-                    .await
-                    .unwrap();
-                locked.send(()).unwrap();
-                let _ = tokio::task::spawn_blocking(move || released.recv()).await;
-                c.batch_execute("ROLLBACK").await.unwrap();
-            })
-        })
-    });
-    is_locked.recv().unwrap();
-
+    let held = db.hold(
+        "BEGIN; LOCK TABLE retail.detalle_ventas IN ACCESS EXCLUSIVE MODE".into(),
+        "ROLLBACK",
+    );
     let child = lake
         .std_cmd(&["ingest", "--pg", &db.reader_url()])
         .env("PGPASSWORD", &db.reader_password)
@@ -226,27 +211,12 @@ fn a_killed_connection_publishes_nothing_and_a_rerun_succeeds() {
         .spawn()
         .unwrap();
     // Wait until the extraction's COPY waits on the lock, then kill its backend.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let killed = loop {
-        let n: i64 = db.admin(|c| {
-            Box::pin(async move {
-                c.query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE query LIKE 'COPY (SELECT%detalle_ventas%' AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0)
-            })
-        });
-        if n > 0 || Instant::now() > deadline {
-            break n;
-        }
-        std::thread::yield_now();
-    };
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    let killed = db.wait_for(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE query LIKE 'COPY (SELECT%detalle_ventas%' AND wait_event_type = 'Lock'",
+        1,
+    );
+    held.release();
     assert_eq!(killed, 1, "the extraction never waited on the lock");
 
     let out = child.wait_with_output().unwrap();

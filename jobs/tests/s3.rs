@@ -9,21 +9,11 @@
 mod common;
 
 use assert_cmd::Command;
-use common::cli::{TEST_KEY, TestLake, dfstore, one_line, stdout_lines};
+use common::cli::{TEST_KEY, TestLake, one_line, stdout_lines};
 use common::cluster::TestCluster;
 use common::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 
 const REPORT: &str = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
-
-/// `dfstore ARGS… --lake URL` with the server's AWS environment.
-fn on_s3(s3: &S3Server, dir: &TestLake, lake: &str, args: &[&str]) -> Command {
-    let mut cmd = dfstore(dir.dir.path());
-    cmd.args(args).arg("--lake").arg(lake);
-    for (k, v) in s3.env() {
-        cmd.env(k, v);
-    }
-    cmd
-}
 
 fn csv(cmd: &mut Command) -> Vec<String> {
     stdout_lines(cmd.output().unwrap())
@@ -46,33 +36,23 @@ fn the_pipeline_runs_on_an_s3_lake_embedded_and_on_a_cluster() {
     let embedded = "s3://dmc-lake/embedded";
     let distributed = "s3://dmc-lake/teams/cluster";
     for lake in [embedded, distributed] {
-        on_s3(
-            &s3,
-            &dir,
-            lake,
-            &["generate", "--scale", "0.004", "--seed", "5"],
-        )
-        .assert()
-        .success();
+        s3.dfstore(&dir, lake, &["generate", "--scale", "0.004", "--seed", "5"])
+            .assert()
+            .success();
     }
-    let out = on_s3(&s3, &dir, embedded, &["run", "--s3-sse", "AES256"])
+    let out = s3
+        .dfstore(&dir, embedded, &["run", "--s3-sse", "AES256"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let text = stdout_lines(out).join("\n") + "\n" + &stderr;
     assert!(!text.contains(SECRET_KEY) && !text.contains(TEST_KEY));
     assert_eq!(
-        csv(&mut on_s3(
-            &s3,
-            &dir,
-            embedded,
-            &["sql", "--format", "csv", REPORT]
-        )),
+        csv(&mut s3.dfstore(&dir, embedded, &["sql", "--format", "csv", REPORT])),
         want
     );
 
-    on_s3(
-        &s3,
+    s3.dfstore(
         &dir,
         distributed,
         &["run", "--s3-sse", "AES256", "--scheduler", &cluster.url()],
@@ -84,8 +64,7 @@ fn the_pipeline_runs_on_an_s3_lake_embedded_and_on_a_cluster() {
         "the cluster run did not reach the scheduler"
     );
     assert_eq!(
-        csv(&mut on_s3(
-            &s3,
+        csv(&mut s3.dfstore(
             &dir,
             distributed,
             &[
@@ -124,7 +103,8 @@ fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
     s3.create_bucket("dmc-lake");
     let dir = TestLake::new();
 
-    let out = on_s3(&s3, &dir, "s3://no-such-bucket/lake", &["run"])
+    let out = s3
+        .dfstore(&dir, "s3://no-such-bucket/lake", &["run"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -139,7 +119,8 @@ fn a_wrong_bucket_or_endpoint_is_a_one_line_error_without_secrets() {
         "{err}"
     );
 
-    let out = on_s3(&s3, &dir, "s3://dmc-lake/lake", &["tables"])
+    let out = s3
+        .dfstore(&dir, "s3://dmc-lake/lake", &["tables"])
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .output()
         .unwrap();
@@ -160,22 +141,22 @@ fn missing_credentials_are_named_as_such() {
     let dir = TestLake::new();
     // No keys in the environment, and no instance metadata service to ask.
     let closed = common::cluster::free_port();
-    let out = on_s3(
-        &s3,
-        &dir,
-        "s3://dmc-lake/lake",
-        &["generate", "--scale", "0.001"],
-    )
-    .env_remove("AWS_ACCESS_KEY_ID")
-    .env_remove("AWS_SECRET_ACCESS_KEY")
-    .env_remove("AWS_PROFILE")
-    .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-    .env(
-        "AWS_METADATA_ENDPOINT",
-        format!("http://127.0.0.1:{closed}"),
-    )
-    .output()
-    .unwrap();
+    let out = s3
+        .dfstore(
+            &dir,
+            "s3://dmc-lake/lake",
+            &["generate", "--scale", "0.001"],
+        )
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env(
+            "AWS_METADATA_ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        )
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = one_line(&out.stderr);
     assert!(

@@ -13,7 +13,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::cli::{TestLake, one_line, stdout_lines};
@@ -161,25 +160,13 @@ fn a_load_killed_mid_copy_leaves_the_warehouse_as_it_was() {
 
     // Hold, uncommitted, a row with a key the COPY will insert: the COPY
     // waits for this transaction.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (held, is_held) = std::sync::mpsc::channel::<()>();
-    let (owner_url, owner_password) = (db.owner_url(), db.owner_password.clone());
-    let holder = std::thread::spawn(move || {
-        common::postgres::with_client(&owner_url, &owner_password, move |c| {
-            Box::pin(async move {
-                c.batch_execute(&format!(
-                    "BEGIN; INSERT INTO analytic.reporte_ventas_tienda \
-                     SELECT '{fecha}', '2025-02', {tienda}, 'X', 'X', 'X', 'X', 'X', 1, 1, 1, 1, 0, 1, 1, 0, 1"
-                ))
-                .await
-                .unwrap();
-                held.send(()).unwrap();
-                let _ = tokio::task::spawn_blocking(move || released.recv()).await;
-                c.batch_execute("ROLLBACK").await.unwrap();
-            })
-        })
-    });
-    is_held.recv().unwrap();
+    let held = db.hold(
+        format!(
+            "BEGIN; INSERT INTO analytic.reporte_ventas_tienda \
+             SELECT '{fecha}', '2025-02', {tienda}, 'X', 'X', 'X', 'X', 'X', 1, 1, 1, 1, 0, 1, 1, 0, 1"
+        ),
+        "ROLLBACK",
+    );
     let child = lake
         .std_cmd(&["load", "--warehouse", &db.owner_url()])
         .env("PGPASSWORD", &db.owner_password)
@@ -187,27 +174,12 @@ fn a_load_killed_mid_copy_leaves_the_warehouse_as_it_was() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let killed = loop {
-        let n: i64 = db.admin(|c| {
-            Box::pin(async move {
-                c.query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE query LIKE 'COPY analytic.reporte_ventas_tienda%' AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0)
-            })
-        });
-        if n > 0 || Instant::now() > deadline {
-            break n;
-        }
-        std::thread::yield_now();
-    };
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    let killed = db.wait_for(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE query LIKE 'COPY analytic.reporte_ventas_tienda%' AND wait_event_type = 'Lock'",
+        1,
+    );
+    held.release();
     assert_eq!(killed, 1, "the load's COPY never waited");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -233,24 +205,10 @@ fn two_loads_at_once_never_interleave() {
     load(&lake, &db, &["--period", "2025-01"]);
     // Hold the audit table as a load does, start two loads, and let them go
     // only once both wait for it.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (held, is_held) = std::sync::mpsc::channel::<()>();
-    let (owner_url, owner_password) = (db.owner_url(), db.owner_password.clone());
-    let holder = std::thread::spawn(move || {
-        common::postgres::with_client(&owner_url, &owner_password, move |c| {
-            Box::pin(async move {
-                c.batch_execute(
-                    "BEGIN; LOCK TABLE analytic.dfstore_cargas IN SHARE ROW EXCLUSIVE MODE",
-                )
-                .await
-                .unwrap();
-                held.send(()).unwrap();
-                let _ = tokio::task::spawn_blocking(move || released.recv()).await;
-                c.batch_execute("COMMIT").await.unwrap();
-            })
-        })
-    });
-    is_held.recv().unwrap();
+    let held = db.hold(
+        "BEGIN; LOCK TABLE analytic.dfstore_cargas IN SHARE ROW EXCLUSIVE MODE".into(),
+        "COMMIT",
+    );
     let start = || {
         lake.std_cmd(&["load", "--warehouse", &db.owner_url()])
             .env("PGPASSWORD", &db.owner_password)
@@ -260,28 +218,13 @@ fn two_loads_at_once_never_interleave() {
             .unwrap()
     };
     let (first, second) = (start(), start());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let waiting: i64 = db.admin(|c| {
-            Box::pin(async move {
-                c.query_one(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE query LIKE 'LOCK TABLE analytic.dfstore_cargas%' AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0)
-            })
-        });
-        assert!(Instant::now() < deadline, "the two loads never both waited");
-        if waiting == 2 {
-            break;
-        }
-        std::thread::yield_now();
-    }
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    let waiting = db.wait_for(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE query LIKE 'LOCK TABLE analytic.dfstore_cargas%' AND wait_event_type = 'Lock'",
+        2,
+    );
+    held.release();
+    assert_eq!(waiting, 2, "the two loads never both waited");
     let outs: Vec<String> = [first, second]
         .into_iter()
         .map(|child| {

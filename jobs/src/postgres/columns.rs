@@ -17,6 +17,7 @@
 //! JSON…) is refused with the table and column named: raw keeps values
 //! exactly, and money is decimal.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -29,11 +30,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use tokio_postgres::Client;
-use tokio_postgres::binary_copy::BinaryCopyOutRow;
+use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow};
 use tokio_postgres::types::{FromSql, ToSql, Type};
 
 use crate::contract::source::timestamp_type;
 use crate::error::{Error, Result};
+use crate::postgres::Postgres;
 
 /// The schema that holds the source tables.
 pub const SOURCE_SCHEMA: &str = "retail";
@@ -417,6 +419,24 @@ impl Wire<'_> {
         }
         Ok(if sign == 0x4000 { -value } else { value })
     }
+}
+
+/// Writes every row of `batch`, in column order, to a binary
+/// `COPY … FROM STDIN` of `pg`.
+pub async fn copy_batch(
+    pg: &Postgres,
+    mut writer: Pin<&mut BinaryCopyInWriter>,
+    batch: &RecordBatch,
+) -> Result<()> {
+    for row in 0..batch.num_rows() {
+        let values = row_values(batch, row)?;
+        writer
+            .as_mut()
+            .write_raw(values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)))
+            .await
+            .map_err(|e| pg.error(&e))?;
+    }
+    Ok(())
 }
 
 /// The values of one row of `batch` as `COPY` parameters, in column order.

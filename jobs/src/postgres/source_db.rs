@@ -24,7 +24,7 @@ use crate::generate::{GenerateOptions, generate};
 use crate::lake::Lake;
 use crate::lake::raw::{RawTable, read_file};
 use crate::postgres::Postgres;
-use crate::postgres::columns::{SourceColumn, quote_ident, row_values, source_columns};
+use crate::postgres::columns::{SourceColumn, copy_batch, quote_ident, source_columns};
 
 /// The DDL of the source schema.
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/source/schema.sql");
@@ -121,18 +121,7 @@ async fn copy_in(
     for file in &entry.files {
         let mut batches = read_file(lake, file).await?;
         while let Some(batch) = batches.try_next().await? {
-            for row in 0..batch.num_rows() {
-                let values = row_values(&batch, row)?;
-                writer
-                    .as_mut()
-                    .write_raw(
-                        values
-                            .iter()
-                            .map(|v| v.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)),
-                    )
-                    .await
-                    .map_err(|e| pg.error(&e))?;
-            }
+            copy_batch(pg, writer.as_mut(), &batch).await?;
         }
     }
     writer.finish().await.map_err(|e| pg.error(&e))

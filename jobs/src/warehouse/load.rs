@@ -13,7 +13,7 @@ use tracing::info;
 use crate::contract::period::Period;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::postgres::columns::row_values;
+use crate::postgres::columns::copy_batch;
 use crate::warehouse::lake_side::{ReportVersion, report};
 use crate::warehouse::redshift;
 use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, periods_filter, sums_sql};
@@ -350,18 +350,7 @@ impl Job<'_> {
             .await
             .map_err(|e| Error::engine(format!("reading {}", report()), e))?
         {
-            for row in 0..batch.num_rows() {
-                let values = row_values(&batch, row)?;
-                writer
-                    .as_mut()
-                    .write_raw(
-                        values
-                            .iter()
-                            .map(|v| v.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)),
-                    )
-                    .await
-                    .map_err(|e| self.wh.db.error(&e))?;
-            }
+            copy_batch(&self.wh.db, writer.as_mut(), &batch).await?;
         }
         writer.finish().await.map_err(|e| self.wh.db.error(&e))?;
         Ok(())

@@ -162,6 +162,60 @@ impl TestDb {
     }
 }
 
+/// A transaction of the owner's, held open on a thread of its own until
+/// released: what a test makes another session wait for.
+pub struct Held {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Held {
+    /// Ends the transaction (with the statement given to [`TestDb::hold`]).
+    pub fn release(self) {
+        self.release.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
+impl TestDb {
+    /// Runs `begin` as the owner (it should `BEGIN` and take a lock or
+    /// write a row) and keeps its transaction open until released, then
+    /// runs `end` (`ROLLBACK` or `COMMIT`).
+    pub fn hold(&self, begin: String, end: &'static str) -> Held {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (held, is_held) = std::sync::mpsc::channel::<()>();
+        let (url, password) = (self.owner_url(), self.owner_password.clone());
+        let thread = std::thread::spawn(move || {
+            with_client(&url, &password, move |c| {
+                Box::pin(async move {
+                    c.batch_execute(&begin).await.unwrap();
+                    held.send(()).unwrap();
+                    let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+                    c.batch_execute(end).await.unwrap();
+                })
+            })
+        });
+        is_held.recv().unwrap();
+        Held { release, thread }
+    }
+
+    /// Runs `count` (a query of one bigint, as the admin) until it gives at
+    /// least `n`, for at most a minute; returns the last count.
+    pub fn wait_for(&self, count: &str, n: i64) -> i64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let sql = count.to_string();
+            let found: i64 = self.admin(move |c| {
+                Box::pin(async move { c.query_one(&sql, &[]).await.unwrap().get(0) })
+            });
+            if found >= n || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();

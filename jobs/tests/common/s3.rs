@@ -172,6 +172,22 @@ impl S3Server {
         stdout_lines(out)
     }
 
+    /// `dfstore ARGS… --lake URL`, run in `dir`, with this server's AWS
+    /// environment.
+    pub fn dfstore(
+        &self,
+        dir: &super::cli::TestLake,
+        lake: &str,
+        args: &[&str],
+    ) -> assert_cmd::Command {
+        let mut cmd = super::cli::dfstore(dir.dir.path());
+        cmd.args(args).arg("--lake").arg(lake);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// moto's own Python, which has boto3.
     fn python(&self) -> PathBuf {
         let python = self.server.with_file_name("python3");
