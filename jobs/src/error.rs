@@ -79,6 +79,19 @@ pub enum Error {
         lake: String,
     },
 
+    /// Another nightly run holds the lake.
+    #[error(
+        "lake `{lake}` is held by {holder}; two nightly runs never overlap on one lake: wait for it to finish, or, if it died on another machine, delete {lock} from the lake"
+    )]
+    LakeLocked {
+        /// The lake URL.
+        lake: String,
+        /// Who holds it.
+        holder: String,
+        /// The lock's path in the lake.
+        lock: String,
+    },
+
     // ---- configuration ---------------------------------------------------------
     /// The lake URL is not usable.
     #[error(transparent)]

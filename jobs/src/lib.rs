@@ -9,7 +9,8 @@
 //!
 //! | layer | modules | what it knows |
 //! |---|---|---|
-//! | 5 | [`cli`] | flags, one function per subcommand, what they print |
+//! | 6 | [`cli`] | flags, one function per subcommand, what they print |
+//! | 5 | [`nightly`] | the nightly flow: ingest → run → load, retried, locked, notified |
 //! | 4 | [`ingest`], [`pipeline`], [`catalog`], [`query`], [`warehouse`] | the jobs: extraction, the run, the crawl, ad-hoc SQL, the warehouse load |
 //! | 3 | [`engine`], [`postgres`], [`generate`] | the DataFusion session (embedded or cluster), PostgreSQL, generated data |
 //! | 2 | [`lake`] | storage: raw extractions, Delta tables, run manifests |
@@ -37,6 +38,8 @@ pub mod generate;
 pub mod ingest;
 /// The lake's storage: raw extractions, Delta tables, run manifests.
 pub mod lake;
+/// `dfstore nightly`: ingest → run → load under a lock, retried, notified.
+pub mod nightly;
 /// `dfstore run`: the pipeline.
 pub mod pipeline;
 /// PostgreSQL: connections, column types, the demo source database.

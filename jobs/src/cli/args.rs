@@ -43,7 +43,7 @@ pub struct PgArgs {
         hide_env_values = true
     )]
     pub pg: Option<String>,
-    /// File whose first line is the database password [default: the URL's, then $PGPASSWORD].
+    /// File whose first line is the database password [default: the URL's, then --pg-secret, then $PGPASSWORD].
     #[arg(long, value_name = "PATH", env = "DFSTORE_PG_PASSWORD_FILE")]
     pub pg_password_file: Option<PathBuf>,
     /// AWS Secrets Manager secret (id or ARN) holding the password, as text or JSON with `password` [default: none].
@@ -82,7 +82,7 @@ pub struct WarehouseArgs {
         hide_env_values = true
     )]
     pub url: Option<String>,
-    /// File whose first line is the warehouse password [default: the URL's, then $PGPASSWORD].
+    /// File whose first line is the warehouse password [default: the URL's, then --warehouse-secret, then $PGPASSWORD].
     #[arg(long, value_name = "PATH", env = "DFSTORE_WAREHOUSE_PASSWORD_FILE")]
     pub warehouse_password_file: Option<PathBuf>,
     /// AWS Secrets Manager secret (id or ARN) holding the warehouse password, as text or JSON with `password` [default: none].
@@ -131,6 +131,46 @@ pub struct LoadArgs {
     /// The Delta version of analytic.reporte_ventas_tienda to load [default: the newest].
     #[arg(long, value_name = "N")]
     pub version: Option<u64>,
+}
+
+/// `dfstore nightly`.
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The source database to ingest first (incremental, or full the first time) [default: no ingest].
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// The warehouse to load the report into last [default: no load].
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
+    #[arg(long, value_name = "PATH")]
+    pub pii_key_file: Option<PathBuf>,
+    /// Retries of a step that failed for a passing reason (refused or dropped connection, throttling, a lost executor); data failures are never retried [default: 3].
+    #[arg(long, value_name = "N", env = "DFSTORE_RETRIES", default_value_t = 3, hide_default_value = true, value_parser = clap::value_parser!(u16).range(0..=20))]
+    pub retries: u16,
+    /// The wait before the first retry, doubling each time, e.g. 5s, 1m [default: 5s].
+    #[arg(long, value_name = "DURATION", env = "DFSTORE_RETRY_DELAY", default_value = "5s", hide_default_value = true, value_parser = parse_overlap)]
+    pub retry_delay: chrono::TimeDelta,
+    /// POST the nightly manifest as JSON to this URL, on success and on failure (never printed: only its host) [default: none].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DFSTORE_NOTIFY_URL",
+        hide_env_values = true
+    )]
+    pub notify_url: Option<String>,
+    /// Run this shell command with the manifest on its standard input and DFSTORE_NIGHTLY_OUTCOME set, on success and on failure [default: none].
+    #[arg(long, value_name = "COMMAND", env = "DFSTORE_NOTIFY_COMMAND")]
+    pub notify_command: Option<String>,
+    /// Models built at once [default: 2].
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_models: u16,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `dfstore ingest`.

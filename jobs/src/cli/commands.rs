@@ -6,7 +6,7 @@ use dfstore_core::pii::PiiKey;
 use crate::catalog;
 use crate::cli::args::{
     ApplyChangesArgs, CatalogShowArgs, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs,
-    RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs,
+    NightlyArgs, RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs,
 };
 use crate::cli::render::{self, inventory};
 use crate::engine::EngineConfig;
@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
 use crate::ingest::{self, IngestOptions};
 use crate::lake::runs::list_runs;
+use crate::nightly::NightlyOptions;
+use crate::nightly::notify::Notifier;
+use crate::nightly::retry::RetryPolicy;
 use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
 use crate::postgres::source_db;
 use crate::query::{self, Output, OutputFormat};
@@ -63,6 +66,47 @@ pub async fn run(args: RunArgs) -> Result<()> {
         println!();
         print!("{}", render::load::render_load(&loaded));
     }
+    Ok(())
+}
+
+/// `dfstore nightly`.
+pub async fn nightly(args: NightlyArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let pg = match args.pg.pg {
+        Some(_) => Some(args.pg.open("nightly").await?),
+        None => None,
+    };
+    let warehouse = match args.warehouse.url {
+        Some(_) => Some(args.warehouse.open("nightly").await?),
+        None => None,
+    };
+    let delay = args
+        .retry_delay
+        .to_std()
+        .map_err(|e| Error::InvalidArgument {
+            flag: "--retry-delay".into(),
+            reason: e.to_string(),
+        })?;
+    let options = NightlyOptions {
+        pg,
+        warehouse,
+        run: RunOptions {
+            period: None,
+            engine: EngineConfig::from(&args.engine),
+            pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
+            concurrent_models: usize::from(args.concurrent_models),
+        },
+        retry: RetryPolicy {
+            retries: usize::from(args.retries),
+            delay,
+        },
+        notifier: Notifier {
+            webhook: args.notify_url,
+            command: args.notify_command,
+        },
+    };
+    let manifest = crate::nightly::nightly(&lake, &options).await?;
+    print!("{}", render::nightly::render_nightly(&manifest));
     Ok(())
 }
 

@@ -11,8 +11,8 @@ pub mod render;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    CatalogCommand, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs, RunArgs, SourceCommand,
-    SqlArgs,
+    CatalogCommand, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs, NightlyArgs, RunArgs,
+    SourceCommand, SqlArgs,
 };
 use crate::error::Result;
 
@@ -49,6 +49,8 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Extract the source PostgreSQL into raw (full or incremental, verified by checksums).
     Ingest(IngestArgs),
+    /// The nightly flow in one command: ingest → run → load, each step retried when the failure is passing, under a lock, with notifications.
+    Nightly(NightlyArgs),
     /// Load the published report into the warehouse (PostgreSQL or Redshift), reconciled, once per version.
     Load(LoadArgs),
     /// The demo's source database: create and load it, or make a day of changes.
@@ -67,6 +69,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
         Command::Runs(args) => commands::runs(args).await,
         Command::Ingest(args) => commands::ingest(args).await,
         Command::Load(args) => commands::load(args).await,
+        Command::Nightly(args) => commands::nightly(args).await,
         Command::Source(SourceCommand::Init(args)) => commands::source_init(args).await,
         Command::Source(SourceCommand::ApplyChanges(args)) => {
             commands::source_apply_changes(args).await

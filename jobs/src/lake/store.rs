@@ -160,6 +160,15 @@ impl Lake {
             })
     }
 
+    /// Deletes the object at `relative`; one that is already gone is fine.
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        let path = self.path(relative);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
     /// Deletes every object under `relative` (and, in a local lake, the
     /// folders that held them: object stores have no empty folders to leave).
     pub async fn delete_all(&self, relative: &str) -> Result<()> {

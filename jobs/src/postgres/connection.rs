@@ -1,10 +1,12 @@
 //! The source PostgreSQL: its URL, where the password comes from, how the
 //! connection is shown (never with the password) and how it is opened.
 //!
-//! The password is taken, first found, from the URL, `PGPASSWORD`, the file
-//! given with `--pg-password-file` (its first line), or an AWS Secrets
-//! Manager secret (`--pg-secret`, a plain string or JSON with a `password`
-//! field, fetched with the standard AWS credential chain). It is kept in
+//! The password is taken, first found, from the URL, the file given with
+//! `--pg-password-file` (its first line), an AWS Secrets Manager secret
+//! (`--pg-secret`, a plain string or JSON with a `password` field, fetched
+//! with the standard AWS credential chain), or `PGPASSWORD`: a flag names
+//! one database, while `PGPASSWORD` is shared by every connection of the
+//! process (a nightly run reads the source and writes the warehouse). It is kept in
 //! tokio-postgres's `Config`, which never prints it; every message names
 //! the database as `postgresql://USER@HOST:PORT/DB`. TLS follows the URL's
 //! `sslmode` ([`crate::postgres::tls`]).
@@ -101,20 +103,20 @@ impl Postgres {
         self
     }
 
-    /// Fills in the password when the URL has none: `PGPASSWORD`, then the
-    /// password file, then the Secrets Manager secret.
+    /// Fills in the password when the URL has none: the password file, then
+    /// the Secrets Manager secret, then `PGPASSWORD`.
     pub async fn with_password(mut self, sources: &PasswordSources) -> Result<Self> {
         if self.config.get_password().is_some() {
             return Ok(self);
         }
-        if let Ok(password) = std::env::var("PGPASSWORD") {
-            self.config.password(password);
-        } else if let Some(file) = &sources.file {
+        if let Some(file) = &sources.file {
             let flag = format!("{}-password-file", self.flag);
             self.config.password(read_password_file(file, &flag)?);
         } else if let Some(secret) = &sources.secret {
             let flag = format!("{}-secret", self.flag);
             self.config.password(secret_password(secret, &flag).await?);
+        } else if let Ok(password) = std::env::var("PGPASSWORD") {
+            self.config.password(password);
         }
         Ok(self)
     }
@@ -166,7 +168,10 @@ impl Postgres {
             )
         } else if reason.contains("does not exist") {
             format!("check the database name in {flag}")
-        } else if reason.contains("terminat") || reason.contains("closed") {
+        } else if reason.contains("terminat")
+            || reason.contains("closed")
+            || reason.contains("early eof")
+        {
             "the server ended the session; nothing was published, run the command again".into()
         } else {
             format!("check {flag} and the server's log")

@@ -6,5 +6,7 @@ pub mod catalog;
 pub mod inventory;
 /// What a warehouse load did.
 pub mod load;
+/// What a nightly run did.
+pub mod nightly;
 /// The summaries of runs, generations, ingests and verifications.
 pub mod run;
