@@ -96,8 +96,23 @@ fn nightly(lake: &TestLake, db: &TestDb, warehouse: &str, hook: &str) -> Command
         .arg(&password_file)
         .arg("--notify-url")
         .arg(hook)
+        .arg("--metrics-file")
+        .arg(lake.dir.path().join("nightly.prom"))
         .env("PGPASSWORD", &db.reader_password);
     cmd
+}
+
+/// The samples of the metrics file whose line starts with `name{`, as
+/// (labels, value).
+fn samples(lake: &TestLake, name: &str) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(lake.dir.path().join("nightly.prom")).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}{{")))
+        .map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ").unwrap();
+            (labels.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
 
 fn source(db: &TestDb, dir: &TestLake, args: &[&str]) {
@@ -168,6 +183,38 @@ fn the_night_ingests_runs_loads_retries_what_passes_and_stops_on_bad_data() {
     let loaded = warehouse_rows(&db);
     let lake_rows = lake.csv("SELECT COUNT(*) AS n FROM analytic.reporte_ventas_tienda");
     assert_eq!(lake_rows[1].parse::<i64>().unwrap(), loaded);
+
+    // The night's metrics: success, the retried load, rows per rule, the
+    // reconciliation and the warehouse rows, in Prometheus's text format.
+    assert_eq!(samples(&lake, "dfstore_nightly_succeeded").len(), 1);
+    assert_eq!(samples(&lake, "dfstore_nightly_succeeded")[0].1, 1.0);
+    let attempts = samples(&lake, "dfstore_nightly_step_attempts");
+    assert!(
+        attempts
+            .iter()
+            .any(|(l, v)| l.ends_with("step=\"load\"") && *v == 2.0),
+        "{attempts:?}"
+    );
+    let rejected = samples(&lake, "dfstore_rows_rejected");
+    assert!(
+        rejected
+            .iter()
+            .any(|(l, v)| l.contains("rule=\"venta_desconocida\"") && *v > 0.0),
+        "{rejected:?}"
+    );
+    let reconciled = samples(&lake, "dfstore_reconciliation_ok");
+    assert_eq!(reconciled.len(), 5);
+    assert!(reconciled.iter().all(|(_, v)| *v == 1.0));
+    let in_warehouse: f64 = samples(&lake, "dfstore_warehouse_rows")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        in_warehouse as i64,
+        loaded,
+        "{}",
+        std::fs::read_to_string(lake.dir.path().join("nightly.prom")).unwrap()
+    );
 
     // A day of changes, then a source column dropped: the incremental
     // ingest carries the drift, the run refuses it once, nothing is

@@ -165,6 +165,9 @@ pub struct NightlyArgs {
     /// Run this shell command with the manifest on its standard input and DFSTORE_NIGHTLY_OUTCOME set, on success and on failure [default: none].
     #[arg(long, value_name = "COMMAND", env = "DFSTORE_NOTIFY_COMMAND")]
     pub notify_command: Option<String>,
+    /// Also write the night's metrics (Prometheus text) to this file, e.g. for node_exporter's textfile collector [default: only logs/nightly/<id>.prom in the lake].
+    #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Models built at once [default: 2].
     #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrent_models: u16,

@@ -104,6 +104,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             webhook: args.notify_url,
             command: args.notify_command,
         },
+        metrics_file: args.metrics_file,
     };
     let manifest = crate::nightly::nightly(&lake, &options).await?;
     print!("{}", render::nightly::render_nightly(&manifest));

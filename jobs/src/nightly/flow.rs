@@ -1,6 +1,7 @@
 //! The nightly flow: lock, ingest, run, load, notify, and the manifest
 //! (`logs/nightly/<id>.json`) that links each step's own manifest.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -12,12 +13,13 @@ use crate::ingest::{self, IngestOptions};
 use crate::lake::Lake;
 use crate::lake::runs::RunManifest;
 use crate::nightly::lock::LakeLock;
+use crate::nightly::metrics;
 use crate::nightly::notify::Notifier;
 use crate::nightly::retry::{RetryPolicy, with_retries};
 use crate::pipeline::{self, RunOptions};
 use crate::postgres::Postgres;
 use crate::warehouse::lake_side::report;
-use crate::warehouse::{self, LoadOptions, Warehouse};
+use crate::warehouse::{self, LoadOptions, LoadSummary, Warehouse};
 
 /// Folder of the nightly manifests, relative to the lake root.
 pub const NIGHTLY_DIR: &str = "logs/nightly";
@@ -35,6 +37,16 @@ pub struct NightlyOptions {
     pub retry: RetryPolicy,
     /// Where the outcome is sent.
     pub notifier: Notifier,
+    /// A local file the night's metrics are written to (Prometheus text),
+    /// besides `logs/nightly/<id>.prom` in the lake.
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// What the steps produced, for the metrics.
+#[derive(Debug, Default)]
+struct Produced {
+    run: Option<RunManifest>,
+    load: Option<LoadSummary>,
 }
 
 /// How a nightly run, or one of its steps, ended.
@@ -139,7 +151,8 @@ pub async fn nightly(lake: &Lake, options: &NightlyOptions) -> Result<NightlyMan
         notifications_failed: Vec::new(),
     };
     info!(pipeline = %manifest.pipeline_id, lake = %lake.url(), "nightly run started");
-    let result = steps(lake, options, &mut manifest).await;
+    let mut produced = Produced::default();
+    let result = steps(lake, options, &mut manifest, &mut produced).await;
     manifest.finished_at = Utc::now();
     if let Err(e) = &result {
         manifest.error = Some(e.to_string());
@@ -147,11 +160,41 @@ pub async fn nightly(lake: &Lake, options: &NightlyOptions) -> Result<NightlyMan
         manifest.outcome = NightlyOutcome::Succeeded;
     }
     manifest.notifications_failed = options.notifier.send(&manifest).await;
-    let saved = lake.put_json(&manifest.path(), &manifest).await;
+    let saved = save(lake, options, &manifest, &produced).await;
     lock.release().await?;
     result?;
     saved?;
     Ok(manifest)
+}
+
+/// Saves the manifest and the metrics in the lake, and the metrics in the
+/// local file when one is configured.
+async fn save(
+    lake: &Lake,
+    options: &NightlyOptions,
+    manifest: &NightlyManifest,
+    produced: &Produced,
+) -> Result<()> {
+    lake.put_json(&manifest.path(), manifest).await?;
+    let lake_url = lake.url().to_string();
+    let text = metrics::render(&metrics::Night {
+        lake: &lake_url,
+        nightly: manifest,
+        run: produced.run.as_ref(),
+        load: produced.load.as_ref(),
+    });
+    let path = lake.path(&format!("{NIGHTLY_DIR}/{}.prom", manifest.pipeline_id));
+    object_store::ObjectStoreExt::put(
+        lake.store().as_ref(),
+        &path,
+        text.clone().into_bytes().into(),
+    )
+    .await
+    .map_err(|e| lake.io(&path, e))?;
+    if let Some(file) = &options.metrics_file {
+        metrics::write_file(file, &text)?;
+    }
+    Ok(())
 }
 
 /// Ingest (when a source is given), run, load (when a warehouse is given).
@@ -159,6 +202,7 @@ async fn steps(
     lake: &Lake,
     options: &NightlyOptions,
     manifest: &mut NightlyManifest,
+    produced: &mut Produced,
 ) -> Result<()> {
     let policy = options.retry;
     if let Some(pg) = &options.pg {
@@ -168,9 +212,9 @@ async fn steps(
             ingest::ingest(pg, lake, &ingest_options)
         })
         .await;
-        let produced = result.as_ref().ok().map(|s| s.manifest.extraido);
+        let extraction = result.as_ref().ok().map(|s| s.manifest.extraido);
         record(manifest, "ingest", &result, attempts, started, |_| {
-            produced.map(|id| (id.to_string(), id.manifest_path()))
+            extraction.map(|id| (id.to_string(), id.manifest_path()))
         });
         result?;
     }
@@ -186,6 +230,7 @@ async fn steps(
         |run: &RunManifest| Some((run.run_id.to_string(), RunManifest::path(&run.run_id))),
     );
     let run = result?;
+    produced.run = Some(run.clone());
     if let Some(warehouse) = &options.warehouse {
         let started = Instant::now();
         let load_options = LoadOptions {
@@ -202,7 +247,7 @@ async fn steps(
                 format!("{} (warehouse audit)", load.table),
             ))
         });
-        result?;
+        produced.load = Some(result?);
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 pub mod flow;
 /// The lake's lock: one nightly run at a time.
 pub mod lock;
+/// The night's numbers as a Prometheus text file.
+pub mod metrics;
 /// Notifications: a webhook, a command.
 pub mod notify;
 /// Which failures are retried, and how.
