@@ -33,6 +33,12 @@ cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --locked
 
+# The AWS side of the nightly pipeline: cfn-lint on the CloudFormation
+# template, asl-validator on the state machine, and the state machine
+# executed on moto's Step Functions and EMR (its failure path, end to end).
+echo "== deploy/aws: template and state machine"
+DFSTORE_VENV="$venv" bash deploy/aws/validate.sh
+
 # The benchmark's answer check (never its timings): the report of dfstore
 # equals DuckDB's, and PySpark's where it is installed, at a tiny scale.
 echo "== benchmark answer check at scale 0.01"
