@@ -293,3 +293,30 @@ fn every_sql_file_runs_by_hand_with_dfstore_sql() {
         }
     }
 }
+
+#[test]
+fn run_writes_its_metrics_in_prometheus_text() {
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.001", "--seed", "5"])
+        .assert()
+        .success();
+    let file = lake.dir.path().join("run.prom");
+    lake.cmd(&["run", "--metrics-file", file.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let url = format!("file://{}", lake.path().display());
+    for line in [
+        format!("dfstore_run_succeeded{{lake=\"{url}\"}} 1"),
+        format!("dfstore_reconciliation_failed{{lake=\"{url}\"}} 0"),
+        "# TYPE dfstore_rows_rejected gauge".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "dfstore_rows_written{{lake=\"{url}\",table=\"analytic.reporte_ventas_tienda\"}} "
+        )),
+        "{text}"
+    );
+}

@@ -18,6 +18,7 @@ use crate::ingest::{
     DEFAULT_CHUNK_ROWS, DEFAULT_OVERLAP, DEFAULT_PARALLEL, IngestOptions, LoadKind, parse_overlap,
 };
 use crate::lake::Lake;
+use crate::nightly::metrics::Sinks;
 use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
 use crate::postgres::{PasswordSources, Postgres};
 use crate::query::OutputFormat;
@@ -131,6 +132,9 @@ pub struct LoadArgs {
     /// The Delta version of analytic.reporte_ventas_tienda to load [default: the newest].
     #[arg(long, value_name = "N")]
     pub version: Option<u64>,
+    /// Where the load's metrics go.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `dfstore nightly`.
@@ -165,15 +169,32 @@ pub struct NightlyArgs {
     /// Run this shell command with the manifest on its standard input and DFSTORE_NIGHTLY_OUTCOME set, on success and on failure [default: none].
     #[arg(long, value_name = "COMMAND", env = "DFSTORE_NOTIFY_COMMAND")]
     pub notify_command: Option<String>,
-    /// Also write the night's metrics (Prometheus text) to this file, e.g. for node_exporter's textfile collector [default: only logs/nightly/<id>.prom in the lake].
-    #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
-    pub metrics_file: Option<PathBuf>,
+    /// Where the metrics go.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Models built at once [default: 2].
     #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrent_models: u16,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Where a command's metrics go.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write the metrics (Prometheus text: rows, rejections per rule, seconds, reconciliation, warehouse rows) to this file, e.g. for node_exporter's textfile collector [default: none; nightly keeps logs/nightly/<id>.prom in the lake].
+    #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+impl MetricsArgs {
+    /// The sinks these flags ask for.
+    pub fn sinks(&self) -> Sinks {
+        Sinks {
+            file: self.metrics_file.clone(),
+        }
+    }
 }
 
 /// `dfstore ingest`.
@@ -389,6 +410,9 @@ pub struct RunArgs {
     /// The warehouse, for --load.
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
+    /// Where the run's metrics go.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
     #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrent_models: u16,

@@ -13,15 +13,18 @@ use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
 use crate::ingest::{self, IngestOptions};
+use crate::lake::Lake;
+use crate::lake::runs::RunManifest;
 use crate::lake::runs::list_runs;
 use crate::nightly::NightlyOptions;
+use crate::nightly::metrics;
 use crate::nightly::notify::Notifier;
 use crate::nightly::retry::RetryPolicy;
 use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
 use crate::postgres::source_db;
 use crate::query::{self, Output, OutputFormat};
 use crate::warehouse::lake_side::report;
-use crate::warehouse::{self, LoadOptions};
+use crate::warehouse::{self, LoadOptions, LoadSummary};
 
 /// `dfstore generate`.
 pub async fn generate_lake(args: GenerateArgs) -> Result<()> {
@@ -55,18 +58,69 @@ pub async fn run(args: RunArgs) -> Result<()> {
         true => Some(args.warehouse.open("--load").await?),
         false => None,
     };
-    let manifest = pipeline::run(&lake, &options).await?;
+    let sinks = args.metrics.sinks();
+    let manifest = match pipeline::run(&lake, &options).await {
+        Ok(manifest) => manifest,
+        Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
+    };
     print!("{}", render::run::render(&manifest));
-    if let Some(warehouse) = warehouse {
-        let options = LoadOptions {
-            period: args.period,
-            version: manifest.version_of(&report().to_string()),
-        };
-        let loaded = warehouse::load(&lake, &warehouse, &options).await?;
+    let loaded = match warehouse {
+        None => None,
+        Some(warehouse) => {
+            let options = LoadOptions {
+                period: args.period,
+                version: manifest.version_of(&report().to_string()),
+            };
+            match warehouse::load(&lake, &warehouse, &options).await {
+                Ok(loaded) => Some(loaded),
+                Err(e) => return Err(emitted(&lake, &sinks, Some(&manifest), None, e).await),
+            }
+        }
+    };
+    if let Some(loaded) = &loaded {
         println!();
-        print!("{}", render::load::render_load(&loaded));
+        print!("{}", render::load::render_load(loaded));
     }
-    Ok(())
+    let url = lake.url().to_string();
+    metrics::emit(
+        &night(&url, Some(&manifest), loaded.as_ref(), false),
+        &sinks,
+    )
+    .await
+}
+
+/// The metrics of a lone run or load.
+fn night<'a>(
+    lake_url: &'a str,
+    run: Option<&'a RunManifest>,
+    load: Option<&'a LoadSummary>,
+    reconciliation_failed: bool,
+) -> metrics::Night<'a> {
+    metrics::Night {
+        lake: lake_url.trim_end_matches('/'),
+        nightly: None,
+        run,
+        load,
+        reconciliation_failed,
+    }
+}
+
+/// Sends the metrics of a run or load that failed with `error`, and
+/// returns the error (a failure to send them is logged, never reported
+/// instead of it).
+async fn emitted(
+    lake: &Lake,
+    sinks: &metrics::Sinks,
+    run: Option<&RunManifest>,
+    load: Option<&LoadSummary>,
+    error: Error,
+) -> Error {
+    let url = lake.url().to_string();
+    let failed = metrics::is_reconciliation(&error);
+    if let Err(e) = metrics::emit(&night(&url, run, load, failed), sinks).await {
+        tracing::warn!(error = %e, "could not send the metrics");
+    }
+    error
 }
 
 /// `dfstore nightly`.
@@ -104,7 +158,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             webhook: args.notify_url,
             command: args.notify_command,
         },
-        metrics_file: args.metrics_file,
+        metrics: args.metrics.sinks(),
     };
     let manifest = crate::nightly::nightly(&lake, &options).await?;
     print!("{}", render::nightly::render_nightly(&manifest));
@@ -119,9 +173,14 @@ pub async fn load(args: LoadArgs) -> Result<()> {
         period: args.period,
         version: args.version,
     };
-    let loaded = warehouse::load(&lake, &warehouse, &options).await?;
+    let sinks = args.metrics.sinks();
+    let loaded = match warehouse::load(&lake, &warehouse, &options).await {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
+    };
     print!("{}", render::load::render_load(&loaded));
-    Ok(())
+    let url = lake.url().to_string();
+    metrics::emit(&night(&url, None, Some(&loaded), false), &sinks).await
 }
 
 /// `dfstore sql`.

@@ -1,7 +1,6 @@
 //! The nightly flow: lock, ingest, run, load, notify, and the manifest
 //! (`logs/nightly/<id>.json`) that links each step's own manifest.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -37,9 +36,9 @@ pub struct NightlyOptions {
     pub retry: RetryPolicy,
     /// Where the outcome is sent.
     pub notifier: Notifier,
-    /// A local file the night's metrics are written to (Prometheus text),
-    /// besides `logs/nightly/<id>.prom` in the lake.
-    pub metrics_file: Option<PathBuf>,
+    /// Where the night's metrics go besides `logs/nightly/<id>.prom` in the
+    /// lake: a local file, CloudWatch.
+    pub metrics: metrics::Sinks,
 }
 
 /// What the steps produced, for the metrics.
@@ -160,7 +159,11 @@ pub async fn nightly(lake: &Lake, options: &NightlyOptions) -> Result<NightlyMan
         manifest.outcome = NightlyOutcome::Succeeded;
     }
     manifest.notifications_failed = options.notifier.send(&manifest).await;
-    let saved = save(lake, options, &manifest, &produced).await;
+    let reconciliation_failed = result
+        .as_ref()
+        .err()
+        .is_some_and(metrics::is_reconciliation);
+    let saved = save(lake, options, &manifest, &produced, reconciliation_failed).await;
     lock.release().await?;
     result?;
     saved?;
@@ -174,15 +177,18 @@ async fn save(
     options: &NightlyOptions,
     manifest: &NightlyManifest,
     produced: &Produced,
+    reconciliation_failed: bool,
 ) -> Result<()> {
     lake.put_json(&manifest.path(), manifest).await?;
     let lake_url = lake.url().to_string();
-    let text = metrics::render(&metrics::Night {
-        lake: &lake_url,
-        nightly: manifest,
+    let night = metrics::Night {
+        lake: lake_url.trim_end_matches('/'),
+        nightly: Some(manifest),
         run: produced.run.as_ref(),
         load: produced.load.as_ref(),
-    });
+        reconciliation_failed,
+    };
+    let text = metrics::render(&night);
     let path = lake.path(&format!("{NIGHTLY_DIR}/{}.prom", manifest.pipeline_id));
     object_store::ObjectStoreExt::put(
         lake.store().as_ref(),
@@ -191,10 +197,7 @@ async fn save(
     )
     .await
     .map_err(|e| lake.io(&path, e))?;
-    if let Some(file) = &options.metrics_file {
-        metrics::write_file(file, &text)?;
-    }
-    Ok(())
+    metrics::emit(&night, &options.metrics).await
 }
 
 /// Ingest (when a source is given), run, load (when a warehouse is given).

@@ -13,24 +13,31 @@ use crate::lake::runs::{Outcome, RunManifest};
 use crate::nightly::flow::{NightlyManifest, NightlyOutcome};
 use crate::warehouse::LoadSummary;
 
-/// What the metrics are taken from: the night, and the run and load it did.
+/// What the metrics are taken from: the night (or a lone run or load), and
+/// the run and load it did.
 #[derive(Debug, Clone, Copy)]
 pub struct Night<'a> {
     /// The lake's URL, the `lake` label of every sample.
     pub lake: &'a str,
-    /// The nightly manifest.
-    pub nightly: &'a NightlyManifest,
+    /// The nightly manifest; none for a lone `run` or `load`.
+    pub nightly: Option<&'a NightlyManifest>,
     /// The run, when it got that far.
     pub run: Option<&'a RunManifest>,
     /// The load, when it got that far.
     pub load: Option<&'a LoadSummary>,
+    /// Whether a reconciliation (the run's, or the load's) failed.
+    pub reconciliation_failed: bool,
 }
 
 /// One metric family: name, help, samples of (labels, value).
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    samples: Vec<(Vec<(&'static str, String)>, f64)>,
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// `dfstore_…`.
+    pub name: &'static str,
+    /// What it measures.
+    pub help: &'static str,
+    /// (labels, value) pairs.
+    pub samples: Vec<(Vec<(&'static str, String)>, f64)>,
 }
 
 impl Family {
@@ -49,7 +56,58 @@ impl Family {
 
 /// The metrics of `night`, in Prometheus's text format.
 pub fn render(night: &Night<'_>) -> String {
+    let mut out = String::new();
+    for family in families(night).iter().filter(|f| !f.samples.is_empty()) {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} gauge", family.name);
+        for (labels, value) in &family.samples {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = writeln!(out, "{}{{{}}} {value}", family.name, labels.join(","));
+        }
+    }
+    out
+}
+
+/// The metric families of `night`.
+pub fn families(night: &Night<'_>) -> Vec<Family> {
     let lake = || ("lake", night.lake.to_string());
+    let mut families = Vec::new();
+    if let Some(n) = night.nightly {
+        families.extend(nightly_families(night.lake, n));
+    }
+    if let Some(run) = night.run {
+        families.extend(run_families(night.lake, run));
+    }
+    if let Some(load) = night.load {
+        let mut rows = Family::new(
+            "dfstore_warehouse_rows",
+            "Rows of each period in the warehouse after the last load.",
+        );
+        for p in &load.periods {
+            rows.add(
+                vec![lake(), ("periodo", p.period.clone())],
+                p.warehouse.rows as f64,
+            );
+        }
+        families.push(rows);
+    }
+    let mut failed = Family::new(
+        "dfstore_reconciliation_failed",
+        "1 when a run's or a load's reconciliation failed, 0 when every one held.",
+    );
+    failed.add(
+        vec![lake()],
+        f64::from(u8::from(night.reconciliation_failed)),
+    );
+    families.push(failed);
+    families
+}
+
+fn nightly_families(lake: &str, n: &NightlyManifest) -> Vec<Family> {
+    let lake = || ("lake", lake.to_string());
     let mut families = vec![
         Family::new(
             "dfstore_nightly_succeeded",
@@ -72,7 +130,6 @@ pub fn render(night: &Night<'_>) -> String {
             "Wall time of each step of the last nightly run, retries included.",
         ),
     ];
-    let n = night.nightly;
     let ok = |o: NightlyOutcome| f64::from(u8::from(o == NightlyOutcome::Succeeded));
     families[0].add(vec![lake()], ok(n.outcome));
     let seconds = (n.finished_at - n.started_at).num_milliseconds() as f64 / 1000.0;
@@ -85,35 +142,7 @@ pub fn render(night: &Night<'_>) -> String {
         );
         families[4].add(vec![lake(), ("step", step.step.clone())], step.seconds);
     }
-    if let Some(run) = night.run {
-        families.extend(run_families(night.lake, run));
-    }
-    if let Some(load) = night.load {
-        let mut rows = Family::new(
-            "dfstore_warehouse_rows",
-            "Rows of each period in the warehouse after the last load.",
-        );
-        for p in &load.periods {
-            rows.add(
-                vec![lake(), ("periodo", p.period.clone())],
-                p.warehouse.rows as f64,
-            );
-        }
-        families.push(rows);
-    }
-    let mut out = String::new();
-    for family in families.iter().filter(|f| !f.samples.is_empty()) {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} gauge", family.name);
-        for (labels, value) in &family.samples {
-            let labels: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                .collect();
-            let _ = writeln!(out, "{}{{{}}} {value}", family.name, labels.join(","));
-        }
-    }
-    out
+    families
 }
 
 fn run_families(lake: &str, run: &RunManifest) -> Vec<Family> {
@@ -197,6 +226,30 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Where metrics go besides the lake.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    /// A local file, rewritten whole (Prometheus text).
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// Sends the metrics of `night` to every sink configured.
+pub async fn emit(night: &Night<'_>, sinks: &Sinks) -> Result<()> {
+    if let Some(file) = &sinks.file {
+        write_file(file, &render(night))?;
+    }
+    Ok(())
+}
+
+/// Whether `error` is a reconciliation that did not hold (the run's, or a
+/// load's), for the `ReconciliationFailed` metric.
+pub fn is_reconciliation(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Reconciliation { .. } | Error::WarehouseMismatch { .. }
+    )
 }
 
 /// Writes `text` to `path` through a temporary file and a rename.
