@@ -115,16 +115,6 @@ fn samples(lake: &TestLake, name: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn source(db: &TestDb, dir: &TestLake, args: &[&str]) {
-    let mut cmd = common::cli::dfstore(dir.dir.path());
-    cmd.arg("source")
-        .args(args)
-        .arg("--pg")
-        .arg(db.owner_url())
-        .env("PGPASSWORD", &db.owner_password);
-    stdout_lines(cmd.output().unwrap());
-}
-
 fn warehouse_rows(db: &TestDb) -> i64 {
     db.owner(|c| {
         Box::pin(async move {
@@ -140,7 +130,7 @@ fn warehouse_rows(db: &TestDb) -> i64 {
 fn the_night_ingests_runs_loads_retries_what_passes_and_stops_on_bad_data() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.01"]);
+    db.source(&lake, &["init", "--scale", "0.01"]);
     db.grant_reader();
     let (hook, notified) = webhook();
 
@@ -219,7 +209,7 @@ fn the_night_ingests_runs_loads_retries_what_passes_and_stops_on_bad_data() {
     // A day of changes, then a source column dropped: the incremental
     // ingest carries the drift, the run refuses it once, nothing is
     // published, and the failure is notified.
-    source(&db, &lake, &["apply-changes", "--seed", "3"]);
+    db.source(&lake, &["apply-changes", "--seed", "3"]);
     db.owner(|c| {
         Box::pin(async move {
             c.batch_execute("ALTER TABLE retail.ventas DROP COLUMN canal")

@@ -26,17 +26,6 @@ fn with_pg(lake: &TestLake, args: &[&str], url: &str, password: &str) -> Command
     cmd
 }
 
-/// `dfstore source ARGS… --pg <owner>` (no lake).
-fn source(db: &TestDb, dir: &TestLake, args: &[&str]) -> Vec<String> {
-    let mut cmd = common::cli::dfstore(dir.dir.path());
-    cmd.arg("source")
-        .args(args)
-        .arg("--pg")
-        .arg(db.owner_url())
-        .env("PGPASSWORD", &db.owner_password);
-    stdout_lines(cmd.output().unwrap())
-}
-
 fn ingest(db: &TestDb, lake: &TestLake, extra: &[&str]) -> Vec<String> {
     let mut args = vec!["ingest"];
     args.extend_from_slice(extra);
@@ -65,7 +54,7 @@ fn manifests(lake: &TestLake) -> Vec<std::path::PathBuf> {
 fn a_full_ingest_gives_the_report_of_the_generated_lake() {
     let db = TestDb::new();
     let pg_lake = TestLake::new();
-    let loaded = source(&db, &pg_lake, &["init", "--scale", "0.01", "--seed", "42"]);
+    let loaded = db.source(&pg_lake, &["init", "--scale", "0.01", "--seed", "42"]);
     assert!(
         loaded[0].starts_with("created retail in postgresql://"),
         "{loaded:?}"
@@ -130,11 +119,11 @@ fn a_full_ingest_gives_the_report_of_the_generated_lake() {
 fn an_incremental_ingest_gives_the_report_of_a_full_ingest_of_the_final_state() {
     let db = TestDb::new();
     let daily = TestLake::new();
-    source(&db, &daily, &["init", "--scale", "0.01", "--seed", "7"]);
+    db.source(&daily, &["init", "--scale", "0.01", "--seed", "7"]);
     db.grant_reader();
     ingest(&db, &daily, &["--full"]);
 
-    let changed = source(&db, &daily, &["apply-changes", "--seed", "3"]);
+    let changed = db.source(&daily, &["apply-changes", "--seed", "3"]);
     assert!(
         changed[0].starts_with("applied one day of changes"),
         "{changed:?}"
@@ -175,7 +164,7 @@ fn an_incremental_ingest_gives_the_report_of_a_full_ingest_of_the_final_state() 
 fn incremental_without_a_previous_extraction_is_refused() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.source(&lake, &["init", "--scale", "0.001"]);
     db.grant_reader();
     let out = with_pg(
         &lake,
@@ -195,7 +184,7 @@ fn incremental_without_a_previous_extraction_is_refused() {
 fn a_killed_connection_publishes_nothing_and_a_rerun_succeeds() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.01"]);
+    db.source(&lake, &["init", "--scale", "0.01"]);
     db.grant_reader();
 
     // Hold a lock that the extraction of detalle_ventas must wait for.
@@ -302,7 +291,7 @@ fn wrong_password_host_or_url_give_one_line_without_the_secret() {
 fn the_password_can_come_from_a_file_or_aws_secrets_manager() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.source(&lake, &["init", "--scale", "0.001"]);
     db.grant_reader();
 
     let file = lake.dir.path().join("pg.password");
@@ -373,7 +362,7 @@ fn tls_is_used_and_the_server_certificate_checked() {
     let other = std::env::var("DFSTORE_TEST_PG_OTHER_CA").expect("DFSTORE_TEST_PG_OTHER_CA");
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.source(&lake, &["init", "--scale", "0.001"]);
     db.grant_reader();
     // The server accepts this reader over TLS only.
     let reader = format!("{}_reader", db.name);
@@ -425,7 +414,7 @@ fn tls_is_used_and_the_server_certificate_checked() {
 fn an_unsupported_column_names_table_and_column() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.source(&lake, &["init", "--scale", "0.001"]);
     db.owner(|c| {
         Box::pin(async move {
             c.batch_execute("ALTER TABLE retail.tiendas ADD COLUMN latitud double precision")
@@ -454,7 +443,7 @@ fn an_unsupported_column_names_table_and_column() {
 fn edge_values_and_key_ranges_pass_the_checksum() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.002"]);
+    db.source(&lake, &["init", "--scale", "0.002"]);
     db.owner(|c| {
         Box::pin(async move {
             c.batch_execute(
@@ -507,7 +496,7 @@ fn edge_values_and_key_ranges_pass_the_checksum() {
 fn a_changed_file_fails_verification() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.001"]);
+    db.source(&lake, &["init", "--scale", "0.001"]);
     db.grant_reader();
     ingest(&db, &lake, &[]);
 
@@ -552,7 +541,7 @@ fn a_changed_file_fails_verification() {
 fn a_new_source_column_flows_through_and_a_dropped_one_fails_the_run() {
     let db = TestDb::new();
     let lake = TestLake::new();
-    source(&db, &lake, &["init", "--scale", "0.002"]);
+    db.source(&lake, &["init", "--scale", "0.002"]);
     db.owner(|c| {
         Box::pin(async move {
             c.batch_execute("ALTER TABLE retail.ventas ADD COLUMN cupon text DEFAULT 'NINGUNO'")

@@ -216,6 +216,20 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// `dfstore source ARGS… --pg <owner>`, run in `dir` (no lake); the
+    /// lines it printed.
+    pub fn source(&self, dir: &super::cli::TestLake, args: &[&str]) -> Vec<String> {
+        let mut cmd = super::cli::dfstore(dir.dir.path());
+        cmd.arg("source")
+            .args(args)
+            .arg("--pg")
+            .arg(self.owner_url())
+            .env("PGPASSWORD", &self.owner_password);
+        super::cli::stdout_lines(cmd.output().unwrap())
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
