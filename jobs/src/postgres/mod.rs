@@ -6,6 +6,8 @@
 pub mod columns;
 /// The database URL, its password and the connection.
 pub mod connection;
+/// Arrow rows into PostgreSQL with binary `COPY`.
+pub mod copy_in;
 /// The demo's source database: `source init`, `source apply-changes`.
 pub mod source_db;
 /// TLS to PostgreSQL (`sslmode`, `sslrootcert`).

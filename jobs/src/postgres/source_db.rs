@@ -24,7 +24,8 @@ use crate::generate::{GenerateOptions, generate};
 use crate::lake::Lake;
 use crate::lake::raw::{RawTable, read_file};
 use crate::postgres::Postgres;
-use crate::postgres::columns::{SourceColumn, copy_batch, quote_ident, source_columns};
+use crate::postgres::columns::{SourceColumn, quote_ident, source_columns};
+use crate::postgres::copy_in::copy_batch;
 
 /// The DDL of the source schema.
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/source/schema.sql");

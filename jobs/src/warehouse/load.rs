@@ -13,7 +13,7 @@ use tracing::info;
 use crate::contract::period::Period;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::postgres::columns::copy_batch;
+use crate::postgres::copy_in::copy_batch;
 use crate::warehouse::lake_side::{ReportVersion, report};
 use crate::warehouse::redshift;
 use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, periods_filter, sums_sql};
