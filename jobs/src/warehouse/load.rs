@@ -16,7 +16,7 @@ use crate::lake::Lake;
 use crate::postgres::copy_in::copy_batch;
 use crate::warehouse::lake_side::{ReportVersion, report};
 use crate::warehouse::redshift;
-use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, periods_filter, sums_sql};
+use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, literal, periods_filter, sums_sql};
 use crate::warehouse::table::{self, AUDIT, COLUMNS, REPORT, column_list};
 use crate::warehouse::target::{Dialect, Warehouse};
 
@@ -358,20 +358,21 @@ impl Job<'_> {
 
     /// One audit row per period written: the lineage lake version → rows.
     async fn audit(&self, periods: &[PeriodLoad]) -> Result<()> {
-        let run_id = match &self.version.run_id {
-            Some(id) => format!("'{}'", id.replace('\'', "''")),
-            None => "NULL".into(),
-        };
+        let run_id = self
+            .version
+            .run_id
+            .as_deref()
+            .map_or_else(|| "NULL".into(), literal);
         for p in periods.iter().filter(|p| p.action != Action::Unchanged) {
             let sums: Vec<String> = p.lake.sums.iter().map(ToString::to_string).collect();
             self.execute(&format!(
                 "INSERT INTO {} (id_carga, cargado_en, version_lago, run_id, periodo, filas, {}) \
-                 VALUES ('{}', now(), {}, {run_id}, '{}', {}, {})",
+                 VALUES ({}, now(), {}, {run_id}, {}, {}, {})",
                 self.wh.qualified(AUDIT),
                 MEASURES.join(", "),
-                self.load_id,
+                literal(self.load_id),
                 self.version.version,
-                p.period,
+                literal(&p.period),
                 p.lake.rows,
                 sums.join(", ")
             ))

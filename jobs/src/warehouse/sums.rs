@@ -70,12 +70,18 @@ pub fn sums_sql(table: &str, filter: &str, text_type: &str) -> String {
     )
 }
 
-/// `periodo IN ('…', …)` for periods already checked to be `YYYY-MM`.
+/// `text` as an SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `periodo IN ('…', …)`, each period quoted as an SQL literal (the
+/// warehouse's own values are read back too, and are not trusted).
 pub fn periods_filter(periods: &[String]) -> String {
     if periods.is_empty() {
         return "false".into();
     }
-    let list: Vec<String> = periods.iter().map(|p| format!("'{p}'")).collect();
+    let list: Vec<String> = periods.iter().map(|p| literal(p)).collect();
     format!("periodo IN ({})", list.join(", "))
 }
 
@@ -101,5 +107,6 @@ mod tests {
             periods_filter(&["2025-01".into(), "2025-02".into()]),
             "periodo IN ('2025-01', '2025-02')"
         );
+        assert_eq!(periods_filter(&["x'y".into()]), "periodo IN ('x''y')");
     }
 }
