@@ -1,6 +1,8 @@
-//! `dfstore catalog sync-glue` against moto's Glue and S3: every published
-//! table registered with its columns, partition key and symlink manifests,
-//! read back with boto3; a rerun after a new run updates in place.
+//! The AWS side on moto: `dfstore catalog sync-glue` registers every
+//! published table in Glue with its columns, partition key and symlink
+//! manifests (read back with boto3), and a rerun after a new run updates in
+//! place; `dfstore nightly` on an S3 lake takes its lock with a conditional
+//! write there.
 
 // Tests may unwrap; long tests read as one story (the 80-line limit is for
 // the library).
@@ -93,4 +95,30 @@ fn published_tables_are_registered_in_glue_and_a_rerun_updates_them() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out.stderr).contains("local folder"));
+}
+
+#[test]
+fn the_nightly_lock_of_an_s3_lake_is_a_conditional_write() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let dir = TestLake::new();
+    let lake = "s3://dmc-lake/night";
+    s3.dfstore(&dir, lake, &["generate", "--scale", "0.001", "--seed", "5"])
+        .assert()
+        .success();
+    let out = stdout_lines(s3.dfstore(&dir, lake, &["nightly"]).output().unwrap());
+    assert!(out[0].contains(" succeeded in "), "{out:?}");
+    // A holder on another machine: the next run stops at once, naming it.
+    s3.put_object(
+        "dmc-lake",
+        "night/_locks/nightly.json",
+        r#"{"pipeline_id":"20261130T010000Z-abcdef","host":"other-host","pid":1,"since":"2026-11-30T01:00:00Z"}"#,
+    );
+    let out = s3.dfstore(&dir, lake, &["nightly"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("held by nightly run 20261130T010000Z-abcdef (pid 1 on other-host"),
+        "{line}"
+    );
 }

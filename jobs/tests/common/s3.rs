@@ -188,6 +188,30 @@ impl S3Server {
         cmd
     }
 
+    /// Writes `body` at `bucket/key`.
+    pub fn put_object(&self, bucket: &str, key: &str, body: &str) {
+        let script = format!(
+            "import boto3, sys\n\
+             s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n\
+             s3.put_object(Bucket='{bucket}', Key='{key}', Body=sys.stdin.read().encode())\n",
+            self.endpoint()
+        );
+        let mut child = Command::new(self.python())
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+
     /// moto's own Python, which has boto3.
     fn python(&self) -> PathBuf {
         let python = self.server.with_file_name("python3");
