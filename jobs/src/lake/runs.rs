@@ -22,7 +22,9 @@ use crate::lake::drift::SchemaDrift;
 /// Folder of the run manifests.
 pub const RUNS_DIR: &str = "logs/runs";
 
-/// The identity of a run: its start instant and a random suffix, sortable.
+/// The identity of a run: its start instant to the second, then its
+/// milliseconds and three random hex digits, so that ids sort in the order
+/// runs started (`20261130T092555Z-123abc`), also two in one second.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(String);
@@ -30,8 +32,12 @@ pub struct RunId(String);
 impl RunId {
     /// A fresh id for a run starting at `started`.
     pub fn new(started: DateTime<Utc>) -> Self {
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
-        RunId(format!("{}-{suffix}", started.format("%Y%m%dT%H%M%SZ")))
+        let random = &uuid::Uuid::new_v4().simple().to_string()[..3];
+        RunId(format!(
+            "{}-{:03}{random}",
+            started.format("%Y%m%dT%H%M%SZ"),
+            started.timestamp_subsec_millis().min(999)
+        ))
     }
 
     /// The id as text.
@@ -214,7 +220,8 @@ pub async fn list_runs(lake: &Lake) -> Result<Vec<RunManifest>> {
             runs.push(run);
         }
     }
-    runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    // By start, then id: ids of older lakes end in a random suffix only.
+    runs.sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
     Ok(runs)
 }
 
@@ -225,4 +232,31 @@ pub async fn latest_success(lake: &Lake) -> Result<Option<RunManifest>> {
         .into_iter()
         .rev()
         .find(|r| r.outcome == Outcome::Succeeded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_sort_in_start_order_within_a_second() {
+        let start = DateTime::parse_from_rfc3339("2026-11-30T09:25:55.120Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for later_ms in [1, 7, 300, 879] {
+            let later = start + chrono::TimeDelta::milliseconds(later_ms);
+            for _ in 0..20 {
+                assert!(RunId::new(start) < RunId::new(later), "{later_ms} ms");
+            }
+        }
+        assert!(
+            RunId::new(start)
+                .as_str()
+                .starts_with("20261130T092555Z-120")
+        );
+        assert_eq!(
+            RunId::new(start).as_str().len(),
+            "20261130T092555Z-123abc".len()
+        );
+    }
 }

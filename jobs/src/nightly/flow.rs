@@ -10,7 +10,7 @@ use tracing::info;
 use crate::error::{Error, Result};
 use crate::ingest::{self, IngestOptions};
 use crate::lake::Lake;
-use crate::lake::runs::RunManifest;
+use crate::lake::runs::{RunId, RunManifest};
 use crate::nightly::lock::LakeLock;
 use crate::nightly::metrics;
 use crate::nightly::notify::Notifier;
@@ -130,11 +130,8 @@ pub async fn nightly(lake: &Lake, options: &NightlyOptions) -> Result<NightlyMan
         _ => Err(e),
     })?;
     let started_at = Utc::now();
-    let pipeline_id = format!(
-        "{}-{}",
-        started_at.format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
+    // Sortable in start order, like run ids.
+    let pipeline_id = RunId::new(started_at).to_string();
     let lock = LakeLock::acquire(lake, &pipeline_id).await?;
     let mut manifest = NightlyManifest {
         pipeline_id,
