@@ -9,10 +9,15 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. Calling it twice is harmless (the second
 /// call is ignored), which keeps tests that start several components simple.
 /// Colours only when standard error is a terminal: a log redirected to a
-/// file or a pipe holds plain text.
-pub fn init_logging(json: bool) {
+/// file or a pipe holds plain text. `quiet` (for cron) logs warnings and
+/// errors only, unless `RUST_LOG` says otherwise.
+pub fn init_logging(json: bool, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("warn,dfstore=info,dfstore_jobs=info,dfstore_core=info")
+        EnvFilter::new(if quiet {
+            "warn"
+        } else {
+            "warn,dfstore=info,dfstore_jobs=info,dfstore_core=info"
+        })
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

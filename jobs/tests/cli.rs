@@ -320,3 +320,39 @@ fn run_writes_its_metrics_in_prometheus_text() {
         "{text}"
     );
 }
+
+#[test]
+fn quiet_prints_nothing_on_success_and_the_error_on_failure() {
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.001", "--seed", "5", "--quiet"])
+        .assert()
+        .success()
+        .stdout("");
+    let out = lake
+        .cmd(&["run", "--quiet"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("INFO"), "{log}");
+    // Query results are what `sql` is for: still printed.
+    assert_eq!(
+        common::cli::stdout_lines(
+            lake.cmd(&["sql", "-q", "--format", "csv", "SELECT 1 AS one"])
+                .output()
+                .unwrap()
+        ),
+        ["one", "1"]
+    );
+    // A failure still says what went wrong, in one line.
+    let out = TestLake::new().cmd(&["run", "--quiet"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line(&out.stderr).contains("does not exist"));
+    assert!(out.stdout.is_empty());
+}

@@ -8,7 +8,7 @@ use dfstore_jobs::cli::{Cli, execute};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    dfstore_core::logging::init_logging(cli.log_json);
+    dfstore_core::logging::init_logging(cli.log_json, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -34,7 +34,7 @@ pub async fn generate_lake(args: GenerateArgs) -> Result<()> {
         seed: args.seed,
     };
     let generated = generate(&lake, &options).await?;
-    print!("{}", render::run::render_generated(&generated));
+    render::say(&render::run::render_generated(&generated));
     Ok(())
 }
 
@@ -44,8 +44,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     if args.ingest {
         let pg = args.pg.open("--ingest").await?;
         let published = ingest::ingest(&pg, &lake, &IngestOptions::default()).await?;
-        print!("{}", render::run::render_ingest(&published));
-        println!();
+        render::say(&render::run::render_ingest(&published));
+        render::say("\n");
     }
     let options = RunOptions {
         period: args.period.clone(),
@@ -63,7 +63,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         Ok(manifest) => manifest,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
     };
-    print!("{}", render::run::render(&manifest));
+    render::say(&render::run::render(&manifest));
     let loaded = match warehouse {
         None => None,
         Some(warehouse) => {
@@ -78,8 +78,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     };
     if let Some(loaded) = &loaded {
-        println!();
-        print!("{}", render::load::render_load(loaded));
+        render::say("\n");
+        render::say(&render::load::render_load(loaded));
     }
     let url = lake.url().to_string();
     metrics::emit(
@@ -161,7 +161,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
         metrics: args.metrics.sinks(),
     };
     let manifest = crate::nightly::nightly(&lake, &options).await?;
-    print!("{}", render::nightly::render_nightly(&manifest));
+    render::say(&render::nightly::render_nightly(&manifest));
     Ok(())
 }
 
@@ -178,7 +178,7 @@ pub async fn load(args: LoadArgs) -> Result<()> {
         Ok(loaded) => loaded,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
     };
-    print!("{}", render::load::render_load(&loaded));
+    render::say(&render::load::render_load(&loaded));
     let url = lake.url().to_string();
     metrics::emit(&night(&url, None, Some(&loaded), false), &sinks).await
 }
@@ -267,11 +267,11 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
     let lake = args.lake.open()?;
     if args.verify {
         let verified = ingest::verify(&lake, args.extraction).await?;
-        print!("{}", render::run::render_verified(&verified));
+        render::say(&render::run::render_verified(&verified));
     } else {
         let pg = args.pg.open("ingest").await?;
         let published = ingest::ingest(&pg, &lake, &args.options()).await?;
-        print!("{}", render::run::render_ingest(&published));
+        render::say(&render::run::render_ingest(&published));
     }
     Ok(())
 }
@@ -288,7 +288,7 @@ pub async fn source_init(args: SourceInitArgs) -> Result<()> {
         "created retail in {pg} with generated data (scale {}, seed {})",
         args.scale, args.seed
     );
-    print!("{}", render::run::render_source(&summary, &what));
+    render::say(&render::run::render_source(&summary, &what));
     Ok(())
 }
 
@@ -297,14 +297,14 @@ pub async fn source_apply_changes(args: ApplyChangesArgs) -> Result<()> {
     let pg = args.pg.open("source apply-changes").await?;
     let summary = source_db::apply_changes(&pg, args.seed, args.day).await?;
     let what = format!("applied one day of changes (seed {}) to {pg}", args.seed);
-    print!("{}", render::run::render_source(&summary, &what));
+    render::say(&render::run::render_source(&summary, &what));
     Ok(())
 }
 
 /// `dfstore catalog crawl`.
 pub async fn catalog_crawl(args: LakeArgs) -> Result<()> {
     let crawl = catalog::crawl(&args.open()?).await?;
-    print!("{}", render::catalog::render_crawl(&crawl));
+    render::say(&render::catalog::render_crawl(&crawl));
     Ok(())
 }
 
@@ -312,7 +312,7 @@ pub async fn catalog_crawl(args: LakeArgs) -> Result<()> {
 pub async fn catalog_sync_glue(args: SyncGlueArgs) -> Result<()> {
     let lake = args.lake.open()?;
     let synced = catalog::glue::sync(&lake, &args.database).await?;
-    print!("{}", render::catalog::render_glue(&args.database, &synced));
+    render::say(&render::catalog::render_glue(&args.database, &synced));
     Ok(())
 }
 

@@ -24,6 +24,9 @@ pub struct Cli {
     /// Log as JSON lines instead of text (logs go to standard error).
     #[arg(long, global = true, env = "DFSTORE_LOG_JSON")]
     pub log_json: bool,
+    /// Print nothing on success (for cron): no summary, and only warnings and errors in the log; query results are still printed.
+    #[arg(long, short = 'q', global = true, env = "DFSTORE_QUIET")]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -60,6 +63,7 @@ pub enum Command {
 
 /// Runs a parsed command line; what it prints goes to standard output.
 pub async fn execute(cli: Cli) -> Result<()> {
+    render::set_quiet(cli.quiet);
     match cli.command {
         Command::Generate(args) => commands::generate_lake(args).await,
         Command::Run(args) => commands::run(args).await,

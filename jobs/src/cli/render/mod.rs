@@ -10,3 +10,20 @@ pub mod load;
 pub mod nightly;
 /// The summaries of runs, generations, ingests and verifications.
 pub mod run;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether `--quiet` was given: summaries are not printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Sets `--quiet` for the process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Prints a summary for people to standard output, unless `--quiet`.
+pub fn say(text: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        print!("{text}");
+    }
+}
