@@ -122,21 +122,7 @@ impl S3Server {
              print(sm.create_secret(Name='{name}', SecretString=sys.stdin.read())['ARN'])\n",
             self.endpoint()
         );
-        let mut child = Command::new(self.python())
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(value.as_bytes())
-            .unwrap();
-        stdout_lines(child.wait_with_output().unwrap()).remove(0)
+        self.python_with_input(&script, value).remove(0)
     }
 
     /// Every Glue table of `database`, read back with boto3, one line each:
@@ -196,10 +182,17 @@ impl S3Server {
              s3.put_object(Bucket='{bucket}', Key='{key}', Body=sys.stdin.read().encode())\n",
             self.endpoint()
         );
+        self.python_with_input(&script, body);
+    }
+
+    /// Runs a Python `script` of moto's Python with `input` on its standard
+    /// input; the lines it printed (it must succeed).
+    fn python_with_input(&self, script: &str, input: &str) -> Vec<String> {
         let mut child = Command::new(self.python())
             .arg("-c")
             .arg(script)
             .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         use std::io::Write;
@@ -207,9 +200,9 @@ impl S3Server {
             .stdin
             .take()
             .unwrap()
-            .write_all(body.as_bytes())
+            .write_all(input.as_bytes())
             .unwrap();
-        assert!(child.wait().unwrap().success());
+        stdout_lines(child.wait_with_output().unwrap())
     }
 
     /// moto's own Python, which has boto3.
