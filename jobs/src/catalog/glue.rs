@@ -130,11 +130,9 @@ async fn write_manifests(lake: &Lake, table: &CatalogTable) -> Result<BTreeMap<S
         } else {
             format!("{root}{PERIOD_COLUMN}={period}/")
         };
-        let path = lake.path(&format!("{folder}manifest"));
         let body = files.join("\n") + "\n";
-        object_store::ObjectStoreExt::put(lake.store().as_ref(), &path, body.into_bytes().into())
-            .await
-            .map_err(|e| lake.io(&path, e))?;
+        lake.put_bytes(&format!("{folder}manifest"), body.into_bytes())
+            .await?;
         out.insert(period, folder);
     }
     Ok(out)

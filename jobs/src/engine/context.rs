@@ -69,6 +69,20 @@ pub fn parse_memory(text: &str) -> std::result::Result<u64, String> {
     Ok((n * factor as f64) as u64)
 }
 
+/// Runs `sql` in `ctx` and collects its rows; an error says it was `what`.
+pub async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+    what: &str,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    ctx.sql(sql)
+        .await
+        .map_err(|e| Error::engine(what, e))?
+        .collect()
+        .await
+        .map_err(|e| Error::engine(what, e))
+}
+
 /// Where a session's plans run; kept in the session's configuration so
 /// that what writes a plan's output can tell without being told.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,4 +12,4 @@ pub mod tables;
 /// Writing a query's rows into the lake.
 pub mod write;
 
-pub use context::{DEFAULT_MEMORY_LIMIT, EngineConfig, parse_memory, session};
+pub use context::{DEFAULT_MEMORY_LIMIT, EngineConfig, collect, parse_memory, session};

@@ -10,8 +10,6 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use object_store::ObjectStoreExt;
-
 use crate::contract::extraction::ExtractionId;
 use crate::contract::period::Period;
 use crate::error::Result;
@@ -190,11 +188,7 @@ impl RunManifest {
                     self.run_id,
                     step.file.trim_start_matches("sql/")
                 );
-                let path_obj = lake.path(&path);
-                lake.store()
-                    .put(&path_obj, step.sql.clone().into_bytes().into())
-                    .await
-                    .map_err(|e| lake.io(&path_obj, e))?;
+                lake.put_bytes(&path, step.sql.clone().into_bytes()).await?;
             }
         }
         lake.put_json(&Self::path(&self.run_id), self).await

@@ -136,6 +136,11 @@ impl Lake {
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Internal {
             what: format!("serialising {relative}: {e}"),
         })?;
+        self.put_bytes(relative, bytes).await
+    }
+
+    /// Writes `bytes` at `relative` in one PUT (atomic, as for [`Lake::put_json`]).
+    pub async fn put_bytes(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         let path = self.path(relative);
         self.store
             .put(&path, PutPayload::from(bytes))

@@ -186,15 +186,12 @@ async fn save(
         reconciliation_failed,
     };
     let text = metrics::render(&night);
-    let path = lake.path(&format!("{NIGHTLY_DIR}/{}.prom", manifest.pipeline_id));
-    object_store::ObjectStoreExt::put(
-        lake.store().as_ref(),
-        &path,
-        text.clone().into_bytes().into(),
-    )
-    .await
-    .map_err(|e| lake.io(&path, e))?;
-    metrics::emit(&night, &options.metrics).await
+    let relative = format!("{NIGHTLY_DIR}/{}.prom", manifest.pipeline_id);
+    lake.put_bytes(&relative, text.clone().into_bytes()).await?;
+    match &options.metrics.file {
+        Some(file) => metrics::write_file(file, &text),
+        None => Ok(()),
+    }
 }
 
 /// Ingest (when a source is given), run, load (when a warehouse is given).

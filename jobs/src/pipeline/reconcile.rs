@@ -12,6 +12,7 @@ use tracing::info;
 use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::RULE_COLUMN;
 use crate::contract::source::SourceTable;
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::lake::runs::Reconciliation;
 use crate::pipeline::build::Staged;
@@ -63,13 +64,7 @@ pub async fn distinct_keys(ctx: &SessionContext, table: SourceTable) -> Result<u
 }
 
 async fn scalar_count(ctx: &SessionContext, sql: &str, what: &str) -> Result<u64> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| Error::engine(what, e))?
-        .collect()
-        .await
-        .map_err(|e| Error::engine(what, e))?;
+    let batches = engine::collect(ctx, sql, what).await?;
     let n = batches
         .iter()
         .find(|b| b.num_rows() > 0)
@@ -92,13 +87,7 @@ pub async fn rejected_by_rule(
         let sql =
             format!("SELECT {RULE_COLUMN}, COUNT(*) AS n FROM {table} GROUP BY {RULE_COLUMN}");
         let what = format!("counting {table} by rule");
-        let batches = ctx
-            .sql(&sql)
-            .await
-            .map_err(|e| Error::engine(&what, e))?
-            .collect()
-            .await
-            .map_err(|e| Error::engine(&what, e))?;
+        let batches = engine::collect(ctx, &sql, &what).await?;
         let mut rules = BTreeMap::new();
         for batch in &batches {
             let names = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)

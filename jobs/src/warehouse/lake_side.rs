@@ -136,13 +136,7 @@ impl ReportVersion {
 async fn lake_sums(ctx: &SessionContext, table: &TableRef) -> Result<PeriodSums> {
     let what = format!("summing {table} per periodo");
     let sql = sums_sql(&table.to_string(), "true", "VARCHAR");
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| Error::engine(&what, e))?
-        .collect()
-        .await
-        .map_err(|e| Error::engine(&what, e))?;
+    let batches = engine::collect(ctx, &sql, &what).await?;
     let mut out = PeriodSums::new();
     for batch in &batches {
         let text = |i: usize| {
