@@ -43,6 +43,7 @@ SUBSTITUTIONS = {
     "SourceSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dfstore/source-AbCdEf",
     "WarehouseUrl": "postgresql://loader@dw.dmc.local:5432/dw?sslmode=require",
     "WarehouseSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dfstore/warehouse-AbCdEf",
+    "PiiKeySecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dfstore/pii-key-AbCdEf",
     "GlueDatabase": "dmc",
     "BinariesUri": "s3://dmc-artifacts/dfstore/0.1.0/",
     "BootstrapScriptUri": "s3://dmc-artifacts/dfstore/0.1.0/bootstrap.sh",

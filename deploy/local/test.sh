@@ -16,12 +16,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The S3 tests start moto's S3 server (PyPI) from this virtual environment.
 venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3' 2>/dev/null; then
-  echo "== installing moto[server] into $venv"
+# The same environment holds the SQL endpoint's Python client (psycopg) and
+# the dashboard's browser driver (Playwright, driving Debian's Chromium).
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3, psycopg, playwright' 2>/dev/null; then
+  echo "== installing moto[server], psycopg and Playwright into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    'moto[server]==5.2.1' 'psycopg[binary]==3.3.9' 'playwright==1.65.2'
 fi
 export DFSTORE_MOTO_SERVER="$venv/bin/moto_server"
+if ! command -v chromium >/dev/null; then
+  echo "== installing chromium (Debian) for the dashboard's browser test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 # The PostgreSQL tests use a server of their own on loopback, started here
 # and stopped on exit; the admin password reaches them by environment only.
@@ -38,6 +45,21 @@ cargo test --workspace --locked
 # executed on moto's Step Functions and EMR (its failure path, end to end).
 echo "== deploy/aws: template and state machine"
 DFSTORE_VENV="$venv" bash deploy/aws/validate.sh
+
+# The EMR bootstrap action on this machine, against moto: a primary and two
+# core nodes form a cluster that must publish what the embedded engine does
+# and survive a killed executor; then the IAM policy documents (parliament),
+# and the glibc check package.sh applies, on a binary it must refuse (a
+# build on this Debian needs glibc 2.35; EMR's Amazon Linux 2023 has 2.34)
+# and on one it must accept.
+echo "== deploy/aws: EMR bootstrap, IAM policies, glibc check"
+DFSTORE_VENV="$venv" DFSTORE_BIN_DIR="$CARGO_TARGET_DIR/debug" bash deploy/aws/test_bootstrap.sh
+bash deploy/aws/check_iam.sh
+if bash deploy/aws/check_glibc.sh --max 2.34 "$CARGO_TARGET_DIR/debug/dfstore" 2>/dev/null; then
+  echo "check_glibc.sh accepted a binary that needs glibc 2.35" >&2
+  exit 1
+fi
+bash deploy/aws/check_glibc.sh --max 2.35 "$CARGO_TARGET_DIR/debug/dfstore"
 
 # The benchmark's answer check (never its timings): the report of dfstore
 # equals DuckDB's, and PySpark's where it is installed, at a tiny scale.

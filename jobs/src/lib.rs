@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | 6 | [`cli`] | flags, one function per subcommand, what they print |
 //! | 5 | [`nightly`] | the nightly flow: ingest → run → load, retried, locked, notified |
-//! | 4 | [`ingest`], [`pipeline`], [`catalog`], [`query`], [`warehouse`] | the jobs: extraction, the run, the crawl, ad-hoc SQL, the warehouse load |
+//! | 4 | [`ingest`], [`pipeline`], [`catalog`], [`query`], [`warehouse`], [`serve`], [`emr`] | the jobs: extraction, the run, the crawl, ad-hoc SQL, the warehouse load, BI access, EMR clusters |
 //! | 3 | [`engine`], [`postgres`], [`generate`] | the DataFusion session (embedded or cluster), PostgreSQL, generated data |
 //! | 2 | [`lake`] | storage: raw extractions, Delta tables, run manifests |
 //! | 1 | [`contract`], [`error`] | the spec's names and types, and the error type |
@@ -28,6 +28,8 @@ pub mod catalog;
 pub mod cli;
 /// The spec's vocabulary: source tables, layers, months, extraction ids.
 pub mod contract;
+/// `dfstore emr`: dfstore clusters on Amazon EMR.
+pub mod emr;
 /// The DataFusion session of a lake, embedded or on a cluster.
 pub mod engine;
 /// The library's error type.
@@ -46,6 +48,8 @@ pub mod pipeline;
 pub mod postgres;
 /// `dfstore sql`: queries over the lake.
 pub mod query;
+/// `dfstore serve`: a PostgreSQL-protocol endpoint and a dashboard.
+pub mod serve;
 
 /// `dfstore load`: the report into PostgreSQL or Redshift, reconciled.
 pub mod warehouse;

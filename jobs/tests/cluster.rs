@@ -11,7 +11,7 @@
 mod common;
 
 use common::cli::{TestLake, one_line, stdout_lines};
-use common::cluster::TestCluster;
+use common::cluster::{TestCluster, http};
 use common::oracle::expected_from_lake;
 
 const REPORT: &str = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
@@ -136,6 +136,18 @@ fn a_cluster_run_publishes_what_the_embedded_engine_publishes() {
     let lines = stdout_lines(out);
     assert_eq!(lines, report);
     assert_eq!(cluster.jobs().len(), before + 1);
+
+    // The scheduler's own metrics, in Prometheus text, count those jobs.
+    let (status, metrics) = http(cluster.port, "GET", "/api/metrics").unwrap();
+    assert_eq!(status, 200, "/api/metrics answered {status}: {metrics}");
+    let completed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("job_completed_total "))
+        .unwrap_or_else(|| panic!("no job_completed_total in {metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(completed as usize, cluster.jobs().len(), "{metrics}");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! published table in Glue with its columns, partition key and symlink
 //! manifests (read back with boto3), and a rerun after a new run updates in
 //! place; `dfstore nightly` on an S3 lake takes its lock with a conditional
-//! write there.
+//! write there, puts its metrics into CloudWatch and notifies an SNS topic
+//! (both read back).
 
 // Tests may unwrap; long tests read as one story (the 80-line limit is for
 // the library).
@@ -121,4 +122,97 @@ fn the_nightly_lock_of_an_s3_lake_is_a_conditional_write() {
         line.contains("held by nightly run 20261130T010000Z-abcdef (pid 1 on other-host"),
         "{line}"
     );
+}
+
+#[test]
+fn the_nightly_puts_its_metrics_into_cloudwatch_and_publishes_to_sns() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let dir = TestLake::new();
+    let lake = "s3://dmc-lake/watched";
+    s3.dfstore(&dir, lake, &["generate", "--scale", "0.001", "--seed", "5"])
+        .assert()
+        .success();
+    // A topic with a queue subscribed, to read what was published.
+    let made = s3.boto3(
+        "sns, sqs = client('sns'), client('sqs')\n\
+         topic = sns.create_topic(Name='dfstore-nightly')['TopicArn']\n\
+         queue = sqs.create_queue(QueueName='inbox')['QueueUrl']\n\
+         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         sns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=arn)\n\
+         print(topic); print(queue)\n",
+    );
+    let (topic, queue) = (&made[0], &made[1]);
+    let out = s3
+        .dfstore(
+            &dir,
+            lake,
+            &[
+                "nightly",
+                "--cloudwatch-namespace",
+                "dfstore",
+                "--notify-sns",
+                topic,
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every family is there, named the CloudWatch way, with its dimensions.
+    let metrics = s3.boto3(
+        "cw = client('cloudwatch')\n\
+         for m in sorted(cw.list_metrics(Namespace='dfstore')['Metrics'], key=lambda m: (m['MetricName'], str(m['Dimensions']))):\n\
+         \x20   print(m['MetricName'], ','.join(d['Name'] + '=' + d['Value'] for d in m['Dimensions']))\n",
+    );
+    let has = |name: &str, dims: &str| metrics.iter().any(|m| m == &format!("{name} {dims}"));
+    assert!(
+        has("ReconciliationFailed", &format!("Lake={lake}")),
+        "{metrics:#?}"
+    );
+    assert!(
+        has("NightlySucceeded", &format!("Lake={lake}")),
+        "{metrics:#?}"
+    );
+    assert!(
+        has("NightlyStepSeconds", &format!("Lake={lake},Step=run")),
+        "{metrics:#?}"
+    );
+    assert!(
+        metrics.iter().any(|m| m.starts_with(&format!(
+            "RowsRejected Lake={lake},Table=detalle_ventas,Rule="
+        ))),
+        "{metrics:#?}"
+    );
+    // The values read back: the night succeeded, its reconciliation held,
+    // and the rejected rows add up to what the run's manifest says.
+    let value = |name: &str| {
+        s3.boto3(&format!(
+            "cw = client('cloudwatch')\n\
+             now = datetime.datetime.now(datetime.timezone.utc)\n\
+             r = cw.get_metric_statistics(Namespace='dfstore', MetricName='{name}', Dimensions=[dict(Name='Lake', Value='{lake}')], StartTime=now - datetime.timedelta(hours=1), EndTime=now + datetime.timedelta(hours=1), Period=3600, Statistics=['Sum'])\n\
+             print(sum(p['Sum'] for p in r['Datapoints']))\n"
+        ))[0]
+        .clone()
+    };
+    assert_eq!(value("NightlySucceeded"), "1.0");
+    assert_eq!(value("ReconciliationFailed"), "0.0");
+
+    // SNS delivered the manifest, with the outcome in the subject.
+    let received = s3.boto3(&format!(
+        "m = client('sqs').receive_message(QueueUrl='{queue}', MaxNumberOfMessages=10, WaitTimeSeconds=5)['Messages']\n\
+         for x in m:\n\
+         \x20   body = json.loads(x['Body'])\n\
+         \x20   print(body['Subject']); print(json.loads(body['Message'])['outcome'])\n"
+    ));
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(
+        received[0].starts_with("dfstore nightly ") && received[0].ends_with(" succeeded"),
+        "{received:?}"
+    );
+    assert_eq!(received[1], "succeeded");
 }

@@ -169,6 +169,9 @@ pub struct NightlyArgs {
     /// Run this shell command with the manifest on its standard input and DFSTORE_NIGHTLY_OUTCOME set, on success and on failure [default: none].
     #[arg(long, value_name = "COMMAND", env = "DFSTORE_NOTIFY_COMMAND")]
     pub notify_command: Option<String>,
+    /// Publish the nightly manifest to this SNS topic (ARN), on success and on failure, on the AWS credential chain [default: none].
+    #[arg(long, value_name = "ARN", env = "DFSTORE_NOTIFY_SNS")]
+    pub notify_sns: Option<String>,
     /// Where the metrics go.
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -186,6 +189,9 @@ pub struct MetricsArgs {
     /// Write the metrics (Prometheus text: rows, rejections per rule, seconds, reconciliation, warehouse rows) to this file, e.g. for node_exporter's textfile collector [default: none; nightly keeps logs/nightly/<id>.prom in the lake].
     #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Also put the metrics into this CloudWatch namespace (PutMetricData, on the AWS credential chain; dimensions Lake, Table, Rule, Step), e.g. dfstore, which the template's alarms read [default: none].
+    #[arg(long, value_name = "NAMESPACE", env = "DFSTORE_CLOUDWATCH_NAMESPACE")]
+    pub cloudwatch_namespace: Option<String>,
 }
 
 impl MetricsArgs {
@@ -193,6 +199,7 @@ impl MetricsArgs {
     pub fn sinks(&self) -> Sinks {
         Sinks {
             file: self.metrics_file.clone(),
+            cloudwatch: self.cloudwatch_namespace.clone(),
         }
     }
 }

@@ -157,6 +157,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
         notifier: Notifier {
             webhook: args.notify_url,
             command: args.notify_command,
+            sns_topic: args.notify_sns,
         },
         metrics: args.metrics.sinks(),
     };

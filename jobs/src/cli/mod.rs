@@ -5,8 +5,12 @@
 pub mod args;
 /// One function per subcommand.
 pub mod commands;
+/// `dfstore emr`.
+pub mod emr;
 /// What the commands print for people.
 pub mod render;
+/// `dfstore serve`.
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +60,11 @@ pub enum Command {
     Nightly(NightlyArgs),
     /// Load the published report into the warehouse (PostgreSQL or Redshift), reconciled, once per version.
     Load(LoadArgs),
+    /// Clusters on Amazon EMR: up, submit a dfstore command as a step, status, down.
+    #[command(subcommand)]
+    Emr(emr::EmrCommand),
+    /// Serve the lake to BI tools (a PostgreSQL-protocol endpoint) and people (a dashboard of the report), read-only, until stopped.
+    Serve(serve::ServeArgs),
     /// The demo's source database: create and load it, or make a day of changes.
     #[command(subcommand)]
     Source(SourceCommand),
@@ -74,6 +83,8 @@ pub async fn execute(cli: Cli) -> Result<()> {
         Command::Ingest(args) => commands::ingest(args).await,
         Command::Load(args) => commands::load(args).await,
         Command::Nightly(args) => commands::nightly(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Emr(command) => emr::run(command).await,
         Command::Source(SourceCommand::Init(args)) => commands::source_init(args).await,
         Command::Source(SourceCommand::ApplyChanges(args)) => {
             commands::source_apply_changes(args).await

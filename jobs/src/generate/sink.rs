@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{Span, debug, info_span};
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
@@ -28,6 +29,8 @@ pub(super) struct TableSink {
     rows_in_part: usize,
     writer: RawFileWriter,
     done: RawTable,
+    /// The table's progress line, closed with the sink.
+    progress: Span,
 }
 
 impl TableSink {
@@ -42,6 +45,7 @@ impl TableSink {
             rows_in_part: 0,
             writer: RawFileWriter::create(lake, extraction, table, 0)?,
             done: RawTable::default(),
+            progress: info_span!("generate", table = %table, indicatif.pb_show = true),
         })
     }
 
@@ -55,6 +59,8 @@ impl TableSink {
             self.rows_in_part = 0;
         }
         self.rows_in_part += batch.num_rows();
+        self.progress
+            .in_scope(|| self.progress.pb_inc(batch.num_rows() as u64));
         self.writer.write(batch).await
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
-use tracing::info;
+use tracing::{Instrument as _, info, info_span};
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
@@ -226,7 +226,8 @@ async fn extract_all(
                 parallel,
                 chunk_rows,
             };
-            running.spawn(async move { job.extract().await });
+            let progress = info_span!("extract", table = %job.plan.table, indicatif.pb_show = true);
+            running.spawn(job.extract().instrument(progress));
         }
         match running.join_next().await {
             None => break Ok(()),

@@ -11,7 +11,8 @@ use futures::{TryStreamExt, pin_mut};
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
-use tracing::info;
+use tracing::{Span, info};
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
@@ -166,6 +167,7 @@ impl TableJob {
             columns: columns.to_vec(),
             filter: filter.to_string(),
             parts: AtomicUsize::new(0),
+            progress: Span::current(),
         });
         let mut running = JoinSet::new();
         let first = chunks.first().copied().flatten();
@@ -298,6 +300,8 @@ struct CopyJob {
     filter: String,
     /// The next free file number of the table's extraction.
     parts: AtomicUsize,
+    /// The table's progress line, counting the rows as they land.
+    progress: Span,
 }
 
 impl CopyJob {
@@ -355,6 +359,7 @@ impl CopyJob {
                     w.write(&batch).await?;
                 }
                 in_file += batch.num_rows() as u64;
+                self.progress.pb_inc(batch.num_rows() as u64);
                 if in_file >= FILE_ROWS {
                     if let Some(w) = writer.take() {
                         files.push(w.finish().await?);

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
@@ -95,9 +96,11 @@ pub async fn write(
     let mut routers = JoinSet::new();
     for mut stream in streams {
         let (files, kept, what) = (Arc::clone(&files), kept.clone(), what.to_string());
+        let progress = tracing::Span::current();
         routers.spawn(async move {
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| Error::engine(&what, e))?;
+                progress.pb_inc(batch.num_rows() as u64);
                 for (value, rows) in split(&batch, index, &files.column, &what)? {
                     let part = batch
                         .project(&kept)

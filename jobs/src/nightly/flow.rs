@@ -168,7 +168,8 @@ pub async fn nightly(lake: &Lake, options: &NightlyOptions) -> Result<NightlyMan
 }
 
 /// Saves the manifest and the metrics in the lake, and the metrics in the
-/// local file when one is configured.
+/// local file and CloudWatch when configured (CloudWatch failing is logged:
+/// it does not change how the night went).
 async fn save(
     lake: &Lake,
     options: &NightlyOptions,
@@ -188,10 +189,16 @@ async fn save(
     let text = metrics::render(&night);
     let relative = format!("{NIGHTLY_DIR}/{}.prom", manifest.pipeline_id);
     lake.put_bytes(&relative, text.clone().into_bytes()).await?;
-    match &options.metrics.file {
-        Some(file) => metrics::write_file(file, &text),
-        None => Ok(()),
+    if let Some(file) = &options.metrics.file {
+        metrics::write_file(file, &text)?;
     }
+    if let Some(namespace) = &options.metrics.cloudwatch {
+        match crate::nightly::cloudwatch::put(namespace, &metrics::families(&night)).await {
+            Ok(data) => tracing::info!(namespace = %namespace, data, "metrics put into CloudWatch"),
+            Err(e) => tracing::warn!(error = %e, "could not put the metrics into CloudWatch"),
+        }
+    }
+    Ok(())
 }
 
 /// Ingest (when a source is given), run, load (when a warehouse is given).

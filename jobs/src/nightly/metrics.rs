@@ -233,12 +233,18 @@ fn escape(value: &str) -> String {
 pub struct Sinks {
     /// A local file, rewritten whole (Prometheus text).
     pub file: Option<std::path::PathBuf>,
+    /// A CloudWatch namespace the metrics are put into.
+    pub cloudwatch: Option<String>,
 }
 
 /// Sends the metrics of `night` to every sink configured.
 pub async fn emit(night: &Night<'_>, sinks: &Sinks) -> Result<()> {
     if let Some(file) = &sinks.file {
         write_file(file, &render(night))?;
+    }
+    if let Some(namespace) = &sinks.cloudwatch {
+        let put = crate::nightly::cloudwatch::put(namespace, &families(night)).await?;
+        tracing::info!(namespace = %namespace, data = put, "metrics put into CloudWatch");
     }
     Ok(())
 }

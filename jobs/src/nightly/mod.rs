@@ -8,6 +8,8 @@
 //! and on success, and one manifest under `logs/nightly/` linking the step
 //! manifests.
 
+/// The metrics put into CloudWatch.
+pub mod cloudwatch;
 /// The flow and its manifest.
 pub mod flow;
 /// The lake's lock: one nightly run at a time.

@@ -1,6 +1,6 @@
 //! Telling someone how the night went: the nightly manifest as JSON, POSTed
 //! to a webhook (a chat or incident tool's incoming URL), piped to a command
-//! (`mail`, a pager script), or both. A failed notification is recorded in
+//! (`mail`, a pager script), published to an SNS topic, or all three. A failed notification is recorded in
 //! the manifest and logged; it never changes the run's outcome. A webhook's
 //! URL often carries a token, so only its host is ever printed.
 
@@ -20,6 +20,8 @@ pub struct Notifier {
     /// A shell command run with the manifest on its standard input and
     /// `DFSTORE_NIGHTLY_OUTCOME`, `DFSTORE_NIGHTLY_ID` in its environment.
     pub command: Option<String>,
+    /// An SNS topic's ARN the manifest is published to.
+    pub sns_topic: Option<String>,
 }
 
 impl Notifier {
@@ -49,8 +51,46 @@ impl Notifier {
                 }
             }
         }
+        if let Some(topic) = &self.sns_topic {
+            match publish(topic, manifest, &body).await {
+                Ok(()) => info!(topic = %topic, outcome = ?manifest.outcome, "notified"),
+                Err(e) => {
+                    warn!(topic = %topic, error = %e, "notification failed");
+                    failed.push(format!("SNS topic {topic}: {e}"));
+                }
+            }
+        }
         failed
     }
+}
+
+/// The subject of a notification: what an e-mail subscriber sees first.
+fn subject(manifest: &NightlyManifest) -> String {
+    format!(
+        "dfstore nightly {} {}",
+        manifest.pipeline_id,
+        manifest.outcome.as_str()
+    )
+}
+
+async fn publish(topic: &str, manifest: &NightlyManifest, body: &[u8]) -> Result<(), String> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_sns::Client::new(&config);
+    let outcome = aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(manifest.outcome.as_str())
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .publish()
+        .topic_arn(topic)
+        .subject(subject(manifest))
+        .message(String::from_utf8_lossy(body))
+        .message_attributes("outcome", outcome)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(&e).to_string())?;
+    Ok(())
 }
 
 /// The host (and port) of a URL, never its path or query.

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use tracing::warn;
+use tracing::{Instrument as _, info_span, warn};
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
+use tracing_indicatif::style::ProgressStyle;
 
 use crate::error::{Error, Result};
 
@@ -75,6 +77,12 @@ where
         .with_min_delay(policy.delay)
         .with_max_delay(policy.delay * 16)
         .with_max_times(policy.retries);
+    let progress = info_span!("step", step = name, indicatif.pb_show = true);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{span_child_prefix}{spinner} {span_name}{{{span_fields}}} {elapsed}",
+    ) {
+        progress.pb_set_style(&style);
+    }
     let result = (|| {
         attempts.set(attempts.get() + 1);
         step()
@@ -84,6 +92,7 @@ where
     .notify(|e: &Error, wait: Duration| {
         warn!(step = name, error = %e, wait_s = wait.as_secs_f64(), "transient failure, retrying");
     })
+    .instrument(progress)
     .await;
     (result, attempts.get())
 }

@@ -13,7 +13,7 @@ use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::SessionContext;
-use tracing::info;
+use tracing::{Instrument as _, info, info_span};
 
 use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::{PERIOD_COLUMN, Period};
@@ -122,16 +122,25 @@ pub async fn build_all(
                 _ => None,
             };
             let (ctx, lake, staging) = (ctx.clone(), lake.clone(), staging.to_string());
-            running.spawn(async move {
-                match work {
-                    Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], batches)
-                        .await
-                        .map(|built| Done::Model(i, Box::new(built))),
-                    Work::RawKeys(table) => distinct_keys(&ctx, table)
-                        .await
-                        .map(|n| Done::RawKeys(table, n)),
+            let progress = match work {
+                Work::Model(i) => {
+                    info_span!("model", table = %MODELS[i].table(), indicatif.pb_show = true)
                 }
-            });
+                Work::RawKeys(table) => info_span!("raw keys", table = %table),
+            };
+            running.spawn(
+                async move {
+                    match work {
+                        Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], batches)
+                            .await
+                            .map(|built| Done::Model(i, Box::new(built))),
+                        Work::RawKeys(table) => distinct_keys(&ctx, table)
+                            .await
+                            .map(|n| Done::RawKeys(table, n)),
+                    }
+                }
+                .instrument(progress),
+            );
         }
         match running.join_next().await {
             None => break Ok(()),

@@ -11,7 +11,7 @@ use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::published_extractions;
-use crate::lake::runs::latest_success;
+use crate::lake::runs::{RunManifest, latest_success};
 use crate::pipeline::model::{MODELS, published_tables};
 
 /// A session with every table of the lake registered; returns the session
@@ -33,17 +33,7 @@ pub async fn lake_session(
         }
     }
     let pinned = latest_success(lake).await?;
-    for table in published_tables() {
-        let version = pinned
-            .as_ref()
-            .and_then(|run| run.version_of(&table.to_string()));
-        if pinned.is_some() && version.is_none() {
-            continue;
-        }
-        if tables::register_published(&ctx, lake, &table, version).await? {
-            known.push(table);
-        }
-    }
+    known.extend(register_published(&ctx, lake, pinned.as_ref()).await?);
     // Staging models are views here, computed from raw and the published
     // layers, so that every SQL file under sql/ runs by hand as it is.
     for model in MODELS.iter().filter(|m| m.layer == Layer::Staging) {
@@ -58,6 +48,27 @@ pub async fn lake_session(
         }
     }
     Ok((ctx, known))
+}
+
+/// Registers the published layers (trusted, rejected, analytic) at the
+/// versions `pinned` (the newest successful run) published; returns their
+/// names. Without a successful run, the newest version of each.
+pub async fn register_published(
+    ctx: &SessionContext,
+    lake: &Lake,
+    pinned: Option<&RunManifest>,
+) -> Result<Vec<TableRef>> {
+    let mut known = Vec::new();
+    for table in published_tables() {
+        let version = pinned.and_then(|run| run.version_of(&table.to_string()));
+        if pinned.is_some() && version.is_none() {
+            continue;
+        }
+        if tables::register_published(ctx, lake, &table, version).await? {
+            known.push(table);
+        }
+    }
+    Ok(known)
 }
 
 /// Turns DataFusion's "table not found" into an error that lists the tables

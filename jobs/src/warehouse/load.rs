@@ -8,7 +8,8 @@ use std::time::Instant;
 use futures::{TryStreamExt, pin_mut};
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tracing::info;
+use tracing::{Instrument as _, Span, info, info_span};
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use crate::contract::period::Period;
 use crate::error::{Error, Result};
@@ -332,6 +333,11 @@ impl Job<'_> {
 
     /// Streams the rows of `periods` into the table with binary `COPY`.
     async fn copy_in(&self, periods: &[String]) -> Result<()> {
+        let progress = info_span!("load", table = REPORT, indicatif.pb_show = true);
+        self.copy_rows(periods).instrument(progress).await
+    }
+
+    async fn copy_rows(&self, periods: &[String]) -> Result<()> {
         let types: Vec<_> = COLUMNS.iter().map(|(_, kind)| kind.wire()).collect();
         let sink = self
             .client
@@ -351,6 +357,7 @@ impl Job<'_> {
             .map_err(|e| Error::engine(format!("reading {}", report()), e))?
         {
             copy_batch(&self.wh.db, writer.as_mut(), &batch).await?;
+            Span::current().pb_inc(batch.num_rows() as u64);
         }
         writer.finish().await.map_err(|e| self.wh.db.error(&e))?;
         Ok(())

@@ -12,3 +12,5 @@ pub mod postgres;
 pub mod rawlake;
 /// moto's S3 server on loopback.
 pub mod s3;
+/// `dfstore serve` and its clients.
+pub mod serve;

@@ -185,6 +185,18 @@ impl S3Server {
         self.python_with_input(&script, body);
     }
 
+    /// Runs `script` with boto3 in moto's Python, where `client(name)` makes
+    /// a boto3 client of this server; the lines it printed.
+    pub fn boto3(&self, script: &str) -> Vec<String> {
+        let preamble = format!(
+            "import boto3, json, sys, datetime\n\
+             def client(name):\n\
+             \x20   return boto3.client(name, endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1')\n",
+            self.endpoint()
+        );
+        self.python_with_input(&format!("{preamble}{script}"), "")
+    }
+
     /// Runs a Python `script` of moto's Python with `input` on its standard
     /// input; the lines it printed (it must succeed).
     fn python_with_input(&self, script: &str, input: &str) -> Vec<String> {

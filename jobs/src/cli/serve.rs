@@ -1,0 +1,129 @@
+//! `dfstore serve`: its flags and what it prints.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::args::{EngineArgs, LakeArgs};
+use crate::engine::EngineConfig;
+use crate::error::{Error, Result};
+use crate::serve::sql::TlsFiles;
+use crate::serve::{Bound, ServeOptions, serve};
+
+/// `dfstore serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The dashboard's address (port 0 picks a free one) [default: 127.0.0.1:8080].
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "DFSTORE_SERVE_HTTP",
+        default_value = "127.0.0.1:8080",
+        hide_default_value = true
+    )]
+    pub http: SocketAddr,
+    /// The PostgreSQL-protocol endpoint's address (port 0 picks a free one) [default: 127.0.0.1:5433].
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "DFSTORE_SERVE_SQL",
+        default_value = "127.0.0.1:5433",
+        hide_default_value = true
+    )]
+    pub sql: SocketAddr,
+    /// The SQL login's user name [default: dfstore].
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "DFSTORE_SERVE_USER",
+        default_value = "dfstore",
+        hide_default_value = true
+    )]
+    pub user: String,
+    /// File whose first line is the password of the SQL login (SCRAM-SHA-256) and the dashboard (HTTP Basic); required when an address is not loopback [default: $DFSTORE_SERVE_PASSWORD, else none].
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM) for the SQL endpoint [default: no TLS].
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How often to look for a newly published run, e.g. 2s, 1m [default: 2s].
+    #[arg(long, value_name = "DURATION", default_value = "2s", hide_default_value = true, value_parser = parse_refresh)]
+    pub refresh: Duration,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn parse_refresh(text: &str) -> std::result::Result<Duration, String> {
+    let delta = crate::ingest::extraction::parse_overlap(text)?;
+    delta
+        .to_std()
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text} is not a positive duration"))
+}
+
+impl ServeArgs {
+    fn password(&self) -> Result<Option<String>> {
+        let Some(file) = &self.password_file else {
+            return Ok(std::env::var("DFSTORE_SERVE_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()));
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument {
+            flag: "--password-file".into(),
+            reason: format!("cannot read {}: {e}", file.display()),
+        })?;
+        match text.lines().next().map(str::trim_end) {
+            Some(line) if !line.is_empty() => Ok(Some(line.to_string())),
+            _ => Err(Error::InvalidArgument {
+                flag: "--password-file".into(),
+                reason: format!(
+                    "{} is empty; put the password on its first line",
+                    file.display()
+                ),
+            }),
+        }
+    }
+}
+
+/// `dfstore serve`: serves until stopped.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let options = ServeOptions {
+        http: args.http,
+        sql: args.sql,
+        user: args.user.clone(),
+        password: args.password()?,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        refresh: args.refresh,
+        engine: EngineConfig::from(&args.engine),
+    };
+    let tls = options.tls.is_some();
+    let user = options.user.clone();
+    serve(lake, options, |bound: Bound| {
+        // Printed whatever --quiet says: it is how a script finds the ports.
+        println!("dashboard  http://{}/", bound.http);
+        println!(
+            "sql        postgresql://{user}@{}/datafusion{}",
+            bound.sql,
+            if tls { "?sslmode=require" } else { "" }
+        );
+        println!("serving the lake until stopped (Ctrl-C)");
+    })
+    .await
+}
