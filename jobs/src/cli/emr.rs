@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Subcommand)]
 pub enum EmrCommand {
     /// Create a cluster: the bootstrap installs dfstore and starts the scheduler on the primary and executors on the other nodes; prints the cluster id and the df:// address.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run a dfstore command on the cluster's primary as an EMR step, against its scheduler, and follow it to its end: `dfstore emr submit --cluster j-… -- run --lake s3://…`.
     Submit(SubmitArgs),
     /// The cluster's state, address and steps.
@@ -71,7 +71,7 @@ fn parse_wait(text: &str) -> std::result::Result<Duration, String> {
 /// Runs `dfstore emr …`.
 pub async fn run(command: EmrCommand) -> Result<()> {
     match command {
-        EmrCommand::Up(args) => up(args).await,
+        EmrCommand::Up(args) => up(*args).await,
         EmrCommand::Submit(args) => submit(args).await,
         EmrCommand::Status(args) => status(&args.cluster).await,
         EmrCommand::Down(args) => {

@@ -121,26 +121,14 @@ pub async fn build_all(
                 }
                 _ => None,
             };
-            let (ctx, lake, staging) = (ctx.clone(), lake.clone(), staging.to_string());
-            let progress = match work {
-                Work::Model(i) => {
-                    info_span!("model", table = %MODELS[i].table(), indicatif.pb_show = true)
-                }
-                Work::RawKeys(table) => info_span!("raw keys", table = %table),
-            };
-            running.spawn(
-                async move {
-                    match work {
-                        Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], batches)
-                            .await
-                            .map(|built| Done::Model(i, Box::new(built))),
-                        Work::RawKeys(table) => distinct_keys(&ctx, table)
-                            .await
-                            .map(|n| Done::RawKeys(table, n)),
-                    }
-                }
-                .instrument(progress),
+            let job = execute(
+                work,
+                ctx.clone(),
+                lake.clone(),
+                staging.to_string(),
+                batches,
             );
+            running.spawn(job.instrument(progress(work)));
         }
         match running.join_next().await {
             None => break Ok(()),
@@ -222,6 +210,32 @@ fn restrict_to_period(
         other => Ok(Transformed::no(other)),
     })
     .map(|transformed| transformed.data)
+}
+
+/// Does one piece of work.
+async fn execute(
+    work: Work,
+    ctx: SessionContext,
+    lake: Lake,
+    staging: String,
+    batches: Option<Batches>,
+) -> Result<Done> {
+    match work {
+        Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], batches)
+            .await
+            .map(|built| Done::Model(i, Box::new(built))),
+        Work::RawKeys(table) => distinct_keys(&ctx, table)
+            .await
+            .map(|n| Done::RawKeys(table, n)),
+    }
+}
+
+/// The span of a piece of work: a model shows as a progress line.
+fn progress(work: Work) -> tracing::Span {
+    match work {
+        Work::Model(i) => info_span!("model", table = %MODELS[i].table(), indicatif.pb_show = true),
+        Work::RawKeys(table) => info_span!("raw keys", table = %table),
+    }
 }
 
 /// Executes one model (one month at a time with `batches`), writes it to

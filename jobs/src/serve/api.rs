@@ -232,38 +232,14 @@ async fn check(view: &Lakeview, filters: &Filters) -> Result<Checked, ApiError> 
             })
             .unwrap_or_default()
     };
-    let months = listed("months");
-    let range = || {
-        format!(
-            "the report holds {} … {}",
-            months.first().map_or("nothing", String::as_str),
-            months.last().map_or("nothing", String::as_str)
-        )
-    };
-    let month = match &filters.month {
-        None => months
-            .last()
-            .cloned()
-            .ok_or_else(|| ApiError::bad("month", "the report is empty".into()))?,
-        Some(m) if months.contains(m) => m.clone(),
-        Some(m) => {
-            return Err(ApiError::bad(
-                "month",
-                format!("unknown month {m:?}: {}", range()),
-            ));
-        }
-    };
+    let month = checked_month(filters.month.as_deref(), &listed("months"))?;
     let mut conditions = Vec::new();
-    for (parameter, column, value) in [
-        ("region", "region", &filters.region),
-        ("format", "formato", &filters.format),
+    for (parameter, column, list, value) in [
+        ("region", "region", "regions", &filters.region),
+        ("format", "formato", "formats", &filters.format),
     ] {
         if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            let known = listed(if parameter == "region" {
-                "regions"
-            } else {
-                "formats"
-            });
+            let known = listed(list);
             if !known.contains(value) {
                 return Err(ApiError::bad(
                     parameter,
@@ -277,22 +253,10 @@ async fn check(view: &Lakeview, filters: &Filters) -> Result<Checked, ApiError> 
         }
     }
     if let Some(store) = filters.store.as_ref().filter(|v| !v.is_empty()) {
-        let id: i64 = store.parse().map_err(|_| {
-            ApiError::bad(
-                "store",
-                format!("store must be an id_tienda (a number), not {store:?}"),
-            )
-        })?;
-        let exists = known["stores"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["id_tienda"] == id));
-        if !exists {
-            return Err(ApiError::bad(
-                "store",
-                format!("unknown store {id}: no id_tienda {id} in the report"),
-            ));
-        }
-        conditions.push(format!("id_tienda = {id}"));
+        conditions.push(format!(
+            "id_tienda = {}",
+            checked_store(store, &known["stores"])?
+        ));
     }
     let condition = if conditions.is_empty() {
         "TRUE".to_string()
@@ -305,6 +269,49 @@ async fn check(view: &Lakeview, filters: &Filters) -> Result<Checked, ApiError> 
         condition,
         key,
     })
+}
+
+/// The month asked for, one the report holds; the newest when none is.
+fn checked_month(month: Option<&str>, months: &[String]) -> Result<String, ApiError> {
+    let range = || {
+        format!(
+            "the report holds {} … {}",
+            months.first().map_or("nothing", String::as_str),
+            months.last().map_or("nothing", String::as_str)
+        )
+    };
+    match month {
+        None => months
+            .last()
+            .cloned()
+            .ok_or_else(|| ApiError::bad("month", "the report is empty".into())),
+        Some(m) if months.iter().any(|k| k == m) => Ok(m.to_string()),
+        Some(m) => Err(ApiError::bad(
+            "month",
+            format!("unknown month {m:?}: {}", range()),
+        )),
+    }
+}
+
+/// The store asked for, an `id_tienda` the report holds.
+fn checked_store(store: &str, stores: &Value) -> Result<i64, ApiError> {
+    let id: i64 = store.parse().map_err(|_| {
+        ApiError::bad(
+            "store",
+            format!("store must be an id_tienda (a number), not {store:?}"),
+        )
+    })?;
+    let exists = stores
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["id_tienda"] == id));
+    if exists {
+        Ok(id)
+    } else {
+        Err(ApiError::bad(
+            "store",
+            format!("unknown store {id}: no id_tienda {id} in the report"),
+        ))
+    }
 }
 
 /// The month before `month` (`YYYY-MM`).

@@ -181,44 +181,32 @@ fn register_listings(
         .ok_or_else(|| Error::Internal {
             what: "the session has no default catalog".into(),
         })?;
-    let text = |values: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(values)) };
-    let runs_batch = RecordBatch::try_from_iter(vec![
-        (
-            "run_id",
-            text(runs.iter().map(|r| Some(r.run_id.to_string())).collect()),
-        ),
-        (
-            "started_at",
-            text(
-                runs.iter()
-                    .map(|r| Some(r.started_at.to_rfc3339()))
-                    .collect(),
-            ),
-        ),
-        (
-            "finished_at",
-            text(
-                runs.iter()
-                    .map(|r| Some(r.finished_at.to_rfc3339()))
-                    .collect(),
-            ),
-        ),
-        (
-            "outcome",
-            text(
-                runs.iter()
-                    .map(|r| Some(outcome(r.outcome).into()))
-                    .collect(),
-            ),
-        ),
-        (
-            "engine",
-            text(runs.iter().map(|r| Some(r.engine.clone())).collect()),
-        ),
-        (
-            "periodo",
-            text(runs.iter().map(|r| r.period.clone()).collect()),
-        ),
+    let runs_batch = runs_listing(runs).map_err(|e| fail(e.into()))?;
+    let tables_batch = tables_listing(tables).map_err(|e| fail(e.into()))?;
+    for (name, batch) in [("runs", runs_batch), ("tables", tables_batch)] {
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(fail)?;
+        ctx.register_table(TableReference::partial(LISTINGS, name), Arc::new(table))
+            .map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn text(values: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+/// One row per run.
+fn runs_listing(
+    runs: &[RunManifest],
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let column = |f: &dyn Fn(&RunManifest) -> Option<String>| text(runs.iter().map(f).collect());
+    RecordBatch::try_from_iter(vec![
+        ("run_id", column(&|r| Some(r.run_id.to_string()))),
+        ("started_at", column(&|r| Some(r.started_at.to_rfc3339()))),
+        ("finished_at", column(&|r| Some(r.finished_at.to_rfc3339()))),
+        ("outcome", column(&|r| Some(outcome(r.outcome).into()))),
+        ("engine", column(&|r| Some(r.engine.clone()))),
+        ("periodo", column(&|r| r.period.clone())),
         (
             "rejected_rows",
             Arc::new(Int64Array::from_iter_values(runs.iter().map(|r| {
@@ -234,19 +222,21 @@ fn register_listings(
                 Some(!r.reconciliation.is_empty() && r.reconciliation.iter().all(|x| x.holds()))
             }))) as ArrayRef,
         ),
-        (
-            "error",
-            text(runs.iter().map(|r| r.error.clone()).collect()),
-        ),
+        ("error", column(&|r| r.error.clone())),
     ])
-    .map_err(|e| fail(e.into()))?;
-    let tables_schema = Arc::new(Schema::new(vec![
+}
+
+/// One row per table served, with its version.
+fn tables_listing(
+    tables: &[(TableRef, Option<u64>)],
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = Arc::new(Schema::new(vec![
         Field::new("table_name", DataType::Utf8, false),
         Field::new("layer", DataType::Utf8, false),
         Field::new("version", DataType::Int64, true),
     ]));
-    let tables_batch = RecordBatch::try_new(
-        Arc::clone(&tables_schema),
+    RecordBatch::try_new(
+        schema,
         vec![
             text(tables.iter().map(|(t, _)| Some(t.to_string())).collect()),
             text(
@@ -260,13 +250,6 @@ fn register_listings(
             )),
         ],
     )
-    .map_err(|e| fail(e.into()))?;
-    for (name, batch) in [("runs", runs_batch), ("tables", tables_batch)] {
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(fail)?;
-        ctx.register_table(TableReference::partial(LISTINGS, name), Arc::new(table))
-            .map_err(fail)?;
-    }
-    Ok(())
 }
 
 fn outcome(outcome: Outcome) -> &'static str {
