@@ -17,9 +17,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::serve::filters::{Filters, check, previous_month};
 use crate::serve::snapshot::{Lakeview, Snapshot};
 
 const REPORT: &str = "analytic.reporte_ventas_tienda";
@@ -34,7 +34,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(parameter: &'static str, error: String) -> Self {
+    pub(super) fn bad(parameter: &'static str, error: String) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error,
@@ -59,19 +59,6 @@ impl IntoResponse for ApiError {
 }
 
 type Answer = Result<Json<Arc<Value>>, ApiError>;
-
-/// The filters every chart takes.
-#[derive(Debug, Default, Deserialize)]
-pub struct Filters {
-    /// `YYYY-MM`; the newest month when absent.
-    pub month: Option<String>,
-    /// A region of the report.
-    pub region: Option<String>,
-    /// A store format (`formato`).
-    pub format: Option<String>,
-    /// A store (`id_tienda`).
-    pub store: Option<String>,
-}
 
 /// Rows of `sql` as JSON objects: integers as numbers, everything else
 /// (decimals, dates, text) as strings.
@@ -118,7 +105,7 @@ async fn rows(snapshot: &Snapshot, sql: &str) -> Result<Vec<Map<String, Value>>,
 }
 
 /// Answers from the cache of the current snapshot, or computes and keeps.
-async fn cached<F, Fut>(view: &Lakeview, key: String, compute: F) -> Answer
+pub(super) async fn cached<F, Fut>(view: &Lakeview, key: String, compute: F) -> Answer
 where
     F: FnOnce(Arc<Snapshot>) -> Fut,
     Fut: std::future::Future<Output = Result<Value, ApiError>>,
@@ -163,7 +150,7 @@ pub async fn filters(State(view): State<Arc<Lakeview>>) -> Answer {
     .await
 }
 
-async fn filter_values(snapshot: &Snapshot) -> Result<Value, ApiError> {
+pub(super) async fn filter_values(snapshot: &Snapshot) -> Result<Value, ApiError> {
     require_report(snapshot)?;
     let months = column(
         snapshot,
@@ -207,122 +194,6 @@ async fn column(snapshot: &Snapshot, sql: &str) -> Result<Vec<String>, ApiError>
             _ => None,
         })
         .collect())
-}
-
-/// The filters checked against the report's values: the month, and the
-/// SQL condition of the others.
-struct Checked {
-    month: String,
-    condition: String,
-    key: String,
-}
-
-async fn check(view: &Lakeview, filters: &Filters) -> Result<Checked, ApiError> {
-    let Json(known) = cached(view, "filters".into(), |s| async move {
-        filter_values(&s).await
-    })
-    .await?;
-    let listed = |name: &str| -> Vec<String> {
-        known[name]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let month = checked_month(filters.month.as_deref(), &listed("months"))?;
-    let mut conditions = Vec::new();
-    for (parameter, column, list, value) in [
-        ("region", "region", "regions", &filters.region),
-        ("format", "formato", "formats", &filters.format),
-    ] {
-        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            let known = listed(list);
-            if !known.contains(value) {
-                return Err(ApiError::bad(
-                    parameter,
-                    format!(
-                        "unknown {parameter} {value:?}: the report has {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
-            conditions.push(format!("{column} = '{}'", value.replace('\'', "''")));
-        }
-    }
-    if let Some(store) = filters.store.as_ref().filter(|v| !v.is_empty()) {
-        conditions.push(format!(
-            "id_tienda = {}",
-            checked_store(store, &known["stores"])?
-        ));
-    }
-    let condition = if conditions.is_empty() {
-        "TRUE".to_string()
-    } else {
-        conditions.join(" AND ")
-    };
-    let key = format!("{month}|{condition}");
-    Ok(Checked {
-        month,
-        condition,
-        key,
-    })
-}
-
-/// The month asked for, one the report holds; the newest when none is.
-fn checked_month(month: Option<&str>, months: &[String]) -> Result<String, ApiError> {
-    let range = || {
-        format!(
-            "the report holds {} … {}",
-            months.first().map_or("nothing", String::as_str),
-            months.last().map_or("nothing", String::as_str)
-        )
-    };
-    match month {
-        None => months
-            .last()
-            .cloned()
-            .ok_or_else(|| ApiError::bad("month", "the report is empty".into())),
-        Some(m) if months.iter().any(|k| k == m) => Ok(m.to_string()),
-        Some(m) => Err(ApiError::bad(
-            "month",
-            format!("unknown month {m:?}: {}", range()),
-        )),
-    }
-}
-
-/// The store asked for, an `id_tienda` the report holds.
-fn checked_store(store: &str, stores: &Value) -> Result<i64, ApiError> {
-    let id: i64 = store.parse().map_err(|_| {
-        ApiError::bad(
-            "store",
-            format!("store must be an id_tienda (a number), not {store:?}"),
-        )
-    })?;
-    let exists = stores
-        .as_array()
-        .is_some_and(|s| s.iter().any(|s| s["id_tienda"] == id));
-    if exists {
-        Ok(id)
-    } else {
-        Err(ApiError::bad(
-            "store",
-            format!("unknown store {id}: no id_tienda {id} in the report"),
-        ))
-    }
-}
-
-/// The month before `month` (`YYYY-MM`).
-fn previous_month(month: &str) -> Option<String> {
-    let (year, m) = month.split_once('-')?;
-    let (year, m): (i32, u32) = (year.parse().ok()?, m.parse().ok()?);
-    Some(if m == 1 {
-        format!("{}-12", year - 1)
-    } else {
-        format!("{year}-{:02}", m - 1)
-    })
 }
 
 /// `GET /api/kpis`.

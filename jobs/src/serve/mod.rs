@@ -8,6 +8,8 @@
 
 /// The dashboard's JSON API.
 pub mod api;
+/// The dashboard's filters, checked.
+pub mod filters;
 /// The SQL endpoint's read-only guard.
 pub mod guard;
 /// The lake as served: snapshots, refreshed when a run publishes.
