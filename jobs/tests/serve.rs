@@ -4,7 +4,7 @@
 //! refused while the server keeps serving), the dashboard's API (answers
 //! equal SQL over the lake, bad parameters named) and the dashboard itself
 //! in headless Chromium; a run publishing while clients query; a password
-//! and TLS beyond loopback.
+//! and TLS beyond loopback; with `--scheduler`, queries run on the cluster.
 
 // Tests may unwrap; long tests read as one story (the 80-line limit is for
 // the library).
@@ -374,4 +374,22 @@ fn beyond_loopback_a_password_is_required_and_tls_is_served_when_asked() {
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn with_a_scheduler_the_queries_run_on_the_cluster() {
+    let lake = lake("0.002");
+    let cluster = common::cluster::TestCluster::start(1, &[]);
+    let served = Served::start(&lake, &["--scheduler", &cluster.url()], &[]);
+    let before = cluster.jobs().len();
+    assert_eq!(
+        served.psql_lines(BY_MONTH_AND_REGION),
+        lake.csv(BY_MONTH_AND_REGION)[1..]
+    );
+    let kpis = served.json("/api/kpis");
+    assert!(kpis["current"]["tickets"].as_i64().unwrap() > 0, "{kpis}");
+    assert!(
+        cluster.jobs().len() >= before + 2,
+        "the queries did not reach the scheduler"
+    );
 }
