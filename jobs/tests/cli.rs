@@ -356,3 +356,22 @@ fn quiet_prints_nothing_on_success_and_the_error_on_failure() {
     assert!(one_line(&out.stderr).contains("does not exist"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn help_states_each_default_once() {
+    for command in [
+        "generate", "run", "sql", "demo", "ingest", "load", "nightly", "serve", "tables", "runs",
+    ] {
+        let out = dfstore(std::env::temp_dir().as_path())
+            .args(["help", command])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for line in text.lines() {
+            assert!(
+                line.matches("[default:").count() <= 1,
+                "dfstore help {command}: {line}"
+            );
+        }
+    }
+}

@@ -176,7 +176,7 @@ pub struct NightlyArgs {
     #[command(flatten)]
     pub metrics: MetricsArgs,
     /// Models built at once [default: 2].
-    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..), hide_default_value = true)]
     pub concurrent_models: u16,
     /// Engine settings.
     #[command(flatten)]
@@ -330,7 +330,7 @@ pub struct SyncGlueArgs {
 #[derive(Debug, Args)]
 pub struct LakeArgs {
     /// The lake: a folder, file:///path or s3://bucket/prefix [default: ./lake].
-    #[arg(long, value_name = "URL", env = "DFSTORE_LAKE", default_value = "./lake", value_parser = parse_lake)]
+    #[arg(long, value_name = "URL", env = "DFSTORE_LAKE", default_value = "./lake", value_parser = parse_lake, hide_default_value = true)]
     pub lake: LakeUrl,
     /// S3 server-side encryption sent on every write: AES256 (SSE-S3) or aws:kms (SSE-KMS) [default: none].
     #[arg(long, value_name = "MODE", env = "DFSTORE_S3_SSE", value_parser = ["AES256", "aws:kms"])]
@@ -383,10 +383,15 @@ impl From<&EngineArgs> for EngineConfig {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Scale factor: 1 = 50 stores, 5,000 products, 100,000 customers, ~1M tickets, ~3M lines [default: 1].
-    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale)]
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale, hide_default_value = true)]
     pub scale: f64,
     /// Random seed; the same seed and scale give the same data [default: 42].
-    #[arg(long, value_name = "N", default_value_t = 42)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 42,
+        hide_default_value = true
+    )]
     pub seed: u64,
     /// The lake.
     #[command(flatten)]
@@ -421,7 +426,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub metrics: MetricsArgs,
     /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
-    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..), hide_default_value = true)]
     pub concurrent_models: u16,
     /// Engine settings.
     #[command(flatten)]
@@ -442,7 +447,12 @@ pub struct SqlArgs {
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// Output format: table, csv, json (one object per line) or parquet [default: table].
-    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "table",
+        hide_default_value = true
+    )]
     pub format: OutputFormat,
     /// Write the result to this file instead of standard output (required for parquet) [default: stdout].
     #[arg(short = 'o', long, value_name = "PATH")]
@@ -459,10 +469,15 @@ pub struct SqlArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Scale factor of the generated data [default: 0.1, ~100,000 tickets].
-    #[arg(long, value_name = "S", default_value_t = 0.1, value_parser = parse_scale)]
+    #[arg(long, value_name = "S", default_value_t = 0.1, value_parser = parse_scale, hide_default_value = true)]
     pub scale: f64,
     /// Random seed [default: 42].
-    #[arg(long, value_name = "N", default_value_t = 42)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 42,
+        hide_default_value = true
+    )]
     pub seed: u64,
     /// The lake.
     #[command(flatten)]
