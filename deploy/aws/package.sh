@@ -45,7 +45,7 @@ fi
 export PATH="$venv/bin:$PATH"
 if ! command -v cargo-zigbuild >/dev/null; then
   echo "== installing cargo-zigbuild"
-  cargo install --locked cargo-zigbuild
+  cargo install --locked cargo-zigbuild@0.24.1
 fi
 if ! rustup target list --installed | grep -qx "$target"; then
   echo "the Rust target $target is missing: rustup target add $target" >&2
