@@ -5,6 +5,8 @@
 pub mod args;
 /// One function per subcommand.
 pub mod commands;
+/// The source database's and the warehouse's flags.
+pub mod databases;
 /// `dfstore emr`.
 pub mod emr;
 /// What the commands print for people.

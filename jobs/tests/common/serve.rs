@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
-use super::cli::TestLake;
+use super::cli::{TestLake, stdout_lines};
 use super::cluster::http_with;
 
 /// A running `dfstore serve`, stopped when dropped.
@@ -100,17 +100,7 @@ impl Served {
 
     /// [`Served::psql`] that must succeed: its lines.
     pub fn psql_lines(&self, sql: &str) -> Vec<String> {
-        let out = self.psql("", sql);
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        stdout_lines(self.psql("", sql))
     }
 }
 
