@@ -17,6 +17,9 @@
 # start-up, CPU and peak resident memory of all the engine's processes), and
 # benches/RESULTS.md is written.
 #
+#   sail      benches/spark/job.py through Spark Connect on Sail (pysail from PyPI,
+#             the other DataFusion-based Spark replacement), in $BENCH_SAIL_VENV
+#
 #   --check-only   run each engine once and compare the answers; no timing, no RESULTS.md
 #   --engines      an engine followed by `?` (e.g. spark?) is used only if already
 #                  installed, and is reported, not failed, when it is not
@@ -34,6 +37,10 @@ cd "$(dirname "$0")/.."
 
 DUCKDB_VERSION=2.0.0
 PYSPARK_VERSION=4.3.0
+# pysail 0.7.2 speaks to the pyspark 4.2 client (shared/ENVIRONMENT.md).
+SAIL_VERSION=0.7.2
+SAIL_PYSPARK_VERSION=4.2.1
+export BENCH_SAIL_VENV="${BENCH_SAIL_VENV:-/var/tmp/dfstore-sail-venv}"
 
 usage() { sed -n '2,30p' "$0" >&2; exit 2; }
 # The command as run, with the settings that change what it measures.
@@ -59,7 +66,7 @@ done
 requested=() optional=()
 for e in ${engines//,/ }; do
   name="${e%\?}"
-  case "$name" in dfstore|cluster|duckdb|spark) ;; *) echo "unknown engine \`$name\`; expected dfstore, cluster, duckdb or spark" >&2; exit 2 ;; esac
+  case "$name" in dfstore|cluster|duckdb|spark|sail) ;; *) echo "unknown engine \`$name\`; expected dfstore, cluster, duckdb, spark or sail" >&2; exit 2 ;; esac
   requested+=("$name")
   [ "$name" = "$e" ] || optional+=("$name")
 done
@@ -111,9 +118,30 @@ ensure_python_package() { # engine dist version
   fi
 }
 
+# Sail and its pyspark client live in a venv of their own (their pyspark is
+# older than the one the spark engine runs).
+ensure_sail() {
+  local log="$work/status/pip-pysail.log"
+  if "$BENCH_SAIL_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('pysail') != '$SAIL_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  if is_optional sail; then
+    cannot sail "pysail $SAIL_VERSION is not installed in $BENCH_SAIL_VENV (run benches/compare.sh --engines sail to install it)"
+    return 0
+  fi
+  echo "== installing pysail==$SAIL_VERSION into $BENCH_SAIL_VENV" >&2
+  if python3 -m venv "$BENCH_SAIL_VENV" > "$log" 2>&1 && "$BENCH_SAIL_VENV/bin/pip" install --quiet \
+      "pysail==$SAIL_VERSION" "pyspark[connect]==$SAIL_PYSPARK_VERSION" 'pandas<3' >> "$log" 2>&1; then
+    rm -f "$log"
+  else
+    cannot sail "pip install pysail==$SAIL_VERSION into $BENCH_SAIL_VENV failed: $(tail -n 1 "$log") (log: $log)"
+  fi
+}
+
 for engine in "${requested[@]}"; do
   case "$engine" in
     dfstore) ;;
+    sail) ensure_sail ;;
     cluster)
       for b in dfstore-scheduler dfstore-executor; do
         [ -x "$BENCH_BIN_DIR/$b" ] || { cannot cluster "no $b binary in $BENCH_BIN_DIR"; break; }

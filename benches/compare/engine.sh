@@ -9,10 +9,13 @@
 #             1 vcore and a 1 GiB pool each), started and stopped here
 #   duckdb    benches/duckdb/run.py                  writes OUT
 #   spark     benches/spark/job.py, local[2]         writes OUT
+#   sail      benches/spark/job.py through Spark Connect on Sail (pysail's
+#             `sail spark server`, started and stopped here)   writes OUT
 #
 # With EXPORT_DIR, the engine then writes EXPORT_DIR/report.csv and summary.csv
 # (benches/compare/report.sql and summary.sql over what it wrote).
 # Environment: BENCH_BIN_DIR (dfstore binaries), BENCH_VENV (duckdb, pyspark),
+# BENCH_SAIL_VENV (pysail and its pyspark client; BENCH_CLUSTER_PORT is its port),
 # DFSTORE_PII_KEY_FILE, and for the cluster BENCH_CLUSTER_PORT and
 # DFSTORE_CLUSTER_DIR; BENCH_READY_FILE receives the epoch at which the
 # engine's start-up (cluster up, JVM and SparkSession up) is over.
@@ -51,6 +54,29 @@ case "$engine" in
   duckdb)
     exec "$venv/bin/python" "$repo/benches/duckdb/run.py" --lake "$lake" --out "$out" \
       ${export_dir:+--export "$export_dir"}
+    ;;
+  sail)
+    port="${BENCH_CLUSTER_PORT:?set BENCH_CLUSTER_PORT to a free port for the Sail server}"
+    sail_venv="${BENCH_SAIL_VENV:-/var/tmp/dfstore-sail-venv}"
+    "$sail_venv/bin/sail" spark server --ip 127.0.0.1 --port "$port" >&2 &
+    server=$!
+    trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+    # Up when its port accepts a connection (30 s at most).
+    "$sail_venv/bin/python" - "$port" <<'PY'
+import socket, sys, time
+deadline = time.time() + 30
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.time() > deadline:
+            sys.exit("the Sail server did not open its port in 30 s")
+        time.sleep(0.05)
+PY
+    ready
+    "$sail_venv/bin/python" "$repo/benches/spark/job.py" --lake "$lake" --out "$out" \
+      --remote "sc://127.0.0.1:$port" ${export_dir:+--export "$export_dir"}
     ;;
   spark)
     # The machine's Java 17, whatever else is installed.

@@ -21,6 +21,7 @@ DESCRIPTION = {
     "cluster": "dfstore, local cluster (1+2)",
     "duckdb": "DuckDB",
     "spark": "PySpark, local[2]",
+    "sail": "Sail (Spark Connect)",
 }
 
 
@@ -49,6 +50,8 @@ def versions(bin_dir, venv):
     commit = output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
     dirty = output("git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no")
     python = f"{venv}/bin/python"
+    sail = f"{os.environ.get('BENCH_SAIL_VENV', '/var/tmp/dfstore-sail-venv')}/bin/python"
+    sail_version = output(sail, "-c", "import importlib.metadata as m; print(m.version('pysail'))")
     java = output("/usr/bin/java", "-version").splitlines()
     return {
         "dfstore": f"{output(f'{bin_dir}/dfstore', '--version')} (commit {commit}"
@@ -58,6 +61,8 @@ def versions(bin_dir, venv):
                   f"(PyPI, {output(python, '--version')})",
         "spark": f"PySpark {output(python, '-c', 'import pyspark; print(pyspark.__version__)')} "
                  f"(PyPI) on {java[1] if len(java) > 1 else 'unknown Java'}",
+        "sail": f"pysail {sail_version} "
+                f"with the pyspark {output(sail, '-c', 'import pyspark; print(pyspark.__version__)')} Spark Connect client (PyPI)",
     }
 
 
@@ -110,6 +115,10 @@ def main():
     if "spark" in engines:
         print(f"- **Spark:** {v['spark']}; local[2], driver heap 4g, adaptive execution on, "
               "16 shuffle partitions before AQE coalescing, zstd Parquet")
+    if "sail" in engines:
+        print(f"- **Sail:** {v['sail']}; `sail spark server` on loopback (its defaults), "
+              "the PySpark job unchanged but for reading each extraction apart (Sail derives no "
+              "partition column from a file list); the server's start is start-up")
     print("- **Job:** the same on every engine: raw Parquet of two extractions "
           "(`dfstore generate --seed 42`) → deduplicated trusted tables (+ rejected rows with their rule) "
           "→ `reporte_ventas_tienda`, written as Parquet partitioned by `periodo` "

@@ -3,8 +3,11 @@
 raw Parquet of a dfstore lake -> trusted (+ rejected) -> reporte_ventas_tienda,
 by the rules of the spec (shared/spec/retail-model.md), DataFrame API only.
 
-    job.py --lake LAKE --out OUT [--master local[2]] [--shuffle-partitions 16]
-           [--driver-memory 4g] [--export DIR]
+    job.py --lake LAKE --out OUT [--master local[2] | --remote sc://HOST:PORT]
+           [--shuffle-partitions 16] [--driver-memory 4g] [--export DIR]
+
+With --remote the same job runs through Spark Connect on that server (Sail's
+`sail spark server`, or a Spark Connect server) instead of a local Spark.
 
 Reads every published extraction of LAKE/raw (the `extraido` column comes from
 the folder name) and writes Parquet (zstd) under OUT: trusted/<table>/,
@@ -25,6 +28,7 @@ BENCH_READY_FILE, when set, receives the epoch at which the SparkSession is up.
 """
 
 import argparse
+from functools import reduce
 import csv
 import os
 import sys
@@ -55,6 +59,7 @@ def parse_args():
     p.add_argument("--out", required=True, help="folder for trusted/, rejected/, analytic/ (replaced)")
     p.add_argument("--export", help="also write report.csv and summary.csv here, read back from --out")
     p.add_argument("--master", default="local[2]", help="Spark master [local[2]]")
+    p.add_argument("--remote", help="a Spark Connect server, e.g. sc://127.0.0.1:50051 (Sail) [none: local Spark]")
     p.add_argument("--shuffle-partitions", type=int, default=16,
                    help="spark.sql.shuffle.partitions before AQE coalesces them [16]")
     p.add_argument("--driver-memory", default="4g", help="JVM heap of the local-mode driver [4g]")
@@ -62,6 +67,14 @@ def parse_args():
 
 
 def session(args, out: Path) -> SparkSession:
+    if args.remote:
+        # Spark Connect: the server owns memory, scratch space and partitions.
+        return (
+            SparkSession.builder.remote(args.remote)
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
+            .getOrCreate()
+        )
     scratch = out.parent / f".{out.name}-spark"
     return (
         SparkSession.builder.master(args.master)
@@ -91,7 +104,18 @@ def read_raw(spark: SparkSession, lake: Path, table: str, files) -> DataFrame:
     """One source table over all its extractions; `extraido` is the folder's
     name (YYYYMMDDTHHMMSSZ, a string that sorts in time order) until
     latest() has used it to prune and rank."""
-    return spark.read.option("basePath", str(lake / "raw" / table)).parquet(*files)
+    if not REMOTE:
+        return spark.read.option("basePath", str(lake / "raw" / table)).parquet(*files)
+    # Spark Connect servers (Sail) do not derive partition columns from an
+    # explicit file list: each extraction is read alone and named.
+    by_extraction = {}
+    for f in files:
+        by_extraction.setdefault(Path(f).parent.name.split("=", 1)[1], []).append(f)
+    parts = [
+        spark.read.parquet(*paths).withColumn("extraido", F.lit(extraido))
+        for extraido, paths in sorted(by_extraction.items())
+    ]
+    return reduce(DataFrame.unionByName, parts)
 
 
 def latest(raw: DataFrame, keys, first_extraction) -> DataFrame:
@@ -332,11 +356,17 @@ def export(spark: SparkSession, out: Path, directory: Path):
                 w.writerow(["" if v is None else str(v) for v in row])
 
 
+REMOTE = False
+
+
 def main():
+    global REMOTE
     args = parse_args()
+    REMOTE = bool(args.remote)
     out = Path(args.out).resolve()
     spark = session(args, out)
-    spark.sparkContext.setLogLevel("WARN")
+    if not args.remote:
+        spark.sparkContext.setLogLevel("WARN")
     ready = os.environ.get("BENCH_READY_FILE")
     if ready:
         Path(ready).write_text(f"{time.time()}\n")
