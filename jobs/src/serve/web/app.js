@@ -492,8 +492,18 @@
       { name: 'calidad', fetch: () => api('quality'), render: renderQuality },
       { name: 'linaje', fetch: () => api('lineage'), render: renderLineage },
     ];
-    const results = await Promise.allSettled(sections.map((section) => section.fetch()));
-    if (mine !== generation) return;
+    let results;
+    for (let attempt = 1; ; attempt++) {
+      results = await Promise.allSettled(sections.map((section) => section.fetch()));
+      if (mine !== generation) return;
+      // Every answer names the run it was computed from: a run published
+      // between two of these requests would put two runs on one screen, so
+      // they are fetched again (twice at most; the next run is minutes away).
+      const runs = new Set(results
+        .filter((result) => result.status === 'fulfilled' && result.value)
+        .map((result) => result.value.run_id));
+      if (runs.size <= 1 || attempt >= 3) break;
+    }
 
     const errors = [];
     const drawing = sections.map((section, index) => {
