@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::cli::args::{EngineArgs, LakeArgs};
 use crate::engine::EngineConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::postgres::connection::read_password_file;
 use crate::serve::sql::TlsFiles;
 use crate::serve::{Bound, ServeOptions, serve};
 
@@ -78,20 +79,7 @@ impl ServeArgs {
                 .ok()
                 .filter(|p| !p.is_empty()));
         };
-        let text = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument {
-            flag: "--password-file".into(),
-            reason: format!("cannot read {}: {e}", file.display()),
-        })?;
-        match text.lines().next().map(str::trim_end) {
-            Some(line) if !line.is_empty() => Ok(Some(line.to_string())),
-            _ => Err(Error::InvalidArgument {
-                flag: "--password-file".into(),
-                reason: format!(
-                    "{} is empty; put the password on its first line",
-                    file.display()
-                ),
-            }),
-        }
+        read_password_file(file, "--password-file").map(Some)
     }
 }
 

@@ -192,11 +192,10 @@ async fn save(
     if let Some(file) = &options.metrics.file {
         metrics::write_file(file, &text)?;
     }
-    if let Some(namespace) = &options.metrics.cloudwatch {
-        match crate::nightly::cloudwatch::put(namespace, &metrics::families(&night)).await {
-            Ok(data) => tracing::info!(namespace = %namespace, data, "metrics put into CloudWatch"),
-            Err(e) => tracing::warn!(error = %e, "could not put the metrics into CloudWatch"),
-        }
+    if let Some(namespace) = &options.metrics.cloudwatch
+        && let Err(e) = metrics::to_cloudwatch(&night, namespace).await
+    {
+        tracing::warn!(error = %e, "could not put the metrics into CloudWatch");
     }
     Ok(())
 }

@@ -243,9 +243,15 @@ pub async fn emit(night: &Night<'_>, sinks: &Sinks) -> Result<()> {
         write_file(file, &render(night))?;
     }
     if let Some(namespace) = &sinks.cloudwatch {
-        let put = crate::nightly::cloudwatch::put(namespace, &families(night)).await?;
-        tracing::info!(namespace = %namespace, data = put, "metrics put into CloudWatch");
+        to_cloudwatch(night, namespace).await?;
     }
+    Ok(())
+}
+
+/// Puts the metrics of `night` into the CloudWatch `namespace`.
+pub async fn to_cloudwatch(night: &Night<'_>, namespace: &str) -> Result<()> {
+    let put = crate::nightly::cloudwatch::put(namespace, &families(night)).await?;
+    tracing::info!(namespace = %namespace, data = put, "metrics put into CloudWatch");
     Ok(())
 }
 

@@ -184,7 +184,9 @@ impl Postgres {
     }
 }
 
-fn read_password_file(file: &Path, flag: &str) -> Result<String> {
+/// The password on the first line of `file`; an unreadable or empty file
+/// is an error naming `flag`.
+pub fn read_password_file(file: &Path, flag: &str) -> Result<String> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument {
         flag: flag.into(),
         reason: format!("cannot read {}: {e}", file.display()),
