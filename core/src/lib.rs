@@ -5,14 +5,15 @@
 //! more, so the scheduler and executor do not depend on the pipeline library:
 //! lake URLs and object stores, the `pii_hash` function every node must
 //! evaluate alike, the codec of the plan nodes dfstore adds, logging, and
-//! the wiring of the scheduler and executor nodes (features `scheduler` and
-//! `executor`, which the CLI does not build).
+//! what the scheduler's and executor's flags share. The nodes' own wiring
+//! lives in `dfstore-scheduler` and `dfstore-executor`, so that this crate
+//! is built with one feature set whichever binary asks for it.
 
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.
 pub mod logging;
-/// The scheduler's and the executor's wiring, one function each.
+/// What the scheduler's and the executor's flags share.
 pub mod node;
 /// Writing each partition where it is computed, and the codec that ships it.
 pub mod parallel_sink;

@@ -19,7 +19,7 @@
 # "N passed, M failed"; the exit status is 0 only if M = 0.
 #
 # Needs the three binaries (DFSTORE_BIN_DIR, default
-# $CARGO_TARGET_DIR/debug, i.e. `cargo build --workspace --bins` first), and
+# $CARGO_TARGET_DIR/release, i.e. `cargo build --release --workspace --bins` first), and
 # installs once, outside the repository:
 #   ${DFSTORE_VENV:-/var/tmp/dfstore-venv}          moto[server]==5.2.1 (shared with the Rust tests)
 #   ${DFSTORE_AWS_VENV:-/var/tmp/dfstore-aws-venv}  awscli==1.46.2 (bootstrap.sh runs `aws`)
@@ -29,7 +29,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bootstrap="$here/bootstrap.sh"
 moto_venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
 aws_venv="${DFSTORE_AWS_VENV:-/var/tmp/dfstore-aws-venv}"
-bin_dir="${DFSTORE_BIN_DIR:-${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}/debug}"
+bin_dir="${DFSTORE_BIN_DIR:-${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}/release}"
 awscli_version=1.46.2
 moto_spec='moto[server]==5.2.1'
 binaries=(dfstore dfstore-scheduler dfstore-executor)

@@ -11,6 +11,19 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
+# One build, shared with the README's first command: the release profile and,
+# through the workspace-hack crate (cargo hakari), one feature set whichever
+# package is asked for. The cluster tests start these binaries.
+echo "== cargo build --release (the binaries; the cluster tests start them)"
+cargo build --release --workspace --bins --locked
+echo "== the README's first command reuses that build"
+readme_build=$(cargo build --release -p dfstore-jobs --bin dfstore --locked 2>&1)
+if grep -q "Compiling" <<<"$readme_build"; then
+  echo "$readme_build" >&2
+  echo "cargo run --release -p dfstore-jobs recompiled crates after the workspace build: the feature sets differ; run \`cargo hakari generate\` and commit workspace-hack/" >&2
+  exit 1
+fi
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -34,11 +47,8 @@ fi
 # and stopped on exit; the admin password reaches them by environment only.
 . deploy/local/postgres.sh
 
-echo "== cargo build (the cluster tests start the real binaries)"
-cargo build --workspace --bins --locked
-
-echo "== cargo test"
-cargo test --workspace --locked
+echo "== cargo test --release"
+cargo test --release --workspace --locked
 
 # The AWS side of the nightly pipeline: cfn-lint on the CloudFormation
 # template, asl-validator on the state machine, and the state machine
@@ -53,18 +63,18 @@ DFSTORE_VENV="$venv" bash deploy/aws/validate.sh
 # build on this Debian needs glibc 2.35; EMR's Amazon Linux 2023 has 2.34)
 # and on one it must accept.
 echo "== deploy/aws: EMR bootstrap, IAM policies, glibc check"
-DFSTORE_VENV="$venv" DFSTORE_BIN_DIR="$CARGO_TARGET_DIR/debug" bash deploy/aws/test_bootstrap.sh
+DFSTORE_VENV="$venv" DFSTORE_BIN_DIR="$CARGO_TARGET_DIR/release" bash deploy/aws/test_bootstrap.sh
 bash deploy/aws/check_iam.sh
-if bash deploy/aws/check_glibc.sh --max 2.34 "$CARGO_TARGET_DIR/debug/dfstore" 2>/dev/null; then
+if bash deploy/aws/check_glibc.sh --max 2.34 "$CARGO_TARGET_DIR/release/dfstore" 2>/dev/null; then
   echo "check_glibc.sh accepted a binary that needs glibc 2.35" >&2
   exit 1
 fi
-bash deploy/aws/check_glibc.sh --max 2.35 "$CARGO_TARGET_DIR/debug/dfstore"
+bash deploy/aws/check_glibc.sh --max 2.35 "$CARGO_TARGET_DIR/release/dfstore"
 
 # The benchmark's answer check (never its timings): the report of dfstore
 # equals DuckDB's, and PySpark's where it is installed, at a tiny scale.
 echo "== benchmark answer check at scale 0.01"
 compare_dir=$(mktemp -d)
-BENCH_BIN_DIR="$CARGO_TARGET_DIR/debug" BENCH_DIR="$compare_dir" \
+BENCH_BIN_DIR="$CARGO_TARGET_DIR/release" BENCH_DIR="$compare_dir" \
   benches/compare.sh --check-only --scale 0.01 --engines 'dfstore,duckdb,spark?'
 rm -rf "$compare_dir"

@@ -1,6 +1,8 @@
 //! `dfstore-executor`: a worker of a dfstore cluster. Parses Ballista's
-//! flags, sets up logging and runs [`dfstore_core::node::executor::start`]
+//! flags, sets up logging and runs [`node::start`]
 //! (`dfstore-executor --help`).
+
+mod node;
 
 use ballista_executor::config::Config;
 use ballista_executor::executor_process::ExecutorProcessConfig;
@@ -27,5 +29,5 @@ async fn main() -> ballista_core::error::Result<()> {
         config.log_dir.as_deref(),
         &config.log_file_name_prefix(),
     )?;
-    dfstore_core::node::executor::start(config, health).await
+    node::start(config, health).await
 }

@@ -1,6 +1,8 @@
 //! `dfstore-scheduler`: the scheduler of a dfstore cluster. Parses
 //! Ballista's flags, sets up logging and runs
-//! [`dfstore_core::node::scheduler::start`] (`dfstore-scheduler --help`).
+//! [`node::start`] (`dfstore-scheduler --help`).
+
+mod node;
 
 use ballista_scheduler::config::Config;
 use clap::{CommandFactory, FromArgMatches};
@@ -19,5 +21,5 @@ async fn main() -> ballista_core::error::Result<()> {
         opt.log_dir.as_deref(),
         &format!("scheduler_{}", opt.bind_port),
     )?;
-    dfstore_core::node::scheduler::start(opt).await
+    node::start(opt).await
 }

@@ -1,20 +1,11 @@
-//! The wiring every dfstore node shares: what `dfstore-scheduler` and
-//! `dfstore-executor` add to Ballista's own scheduler and executor (the
-//! object stores of dfstore lakes, `pii_hash`, the codec of dfstore's plan
-//! nodes). Each binary parses Ballista's flags, sets up logging and calls
-//! one function here; a test can call the same function to start a node in
-//! its own process.
+//! What `dfstore-scheduler` and `dfstore-executor` share when they read
+//! Ballista's flags. Their wiring (the object stores of dfstore lakes,
+//! `pii_hash`, the codec of dfstore's plan nodes) lives in each binary's
+//! `node` module.
 
 use std::net::SocketAddr;
 
 use ballista_core::error::BallistaError;
-
-/// The executor: [`executor::start`].
-#[cfg(feature = "executor")]
-pub mod executor;
-/// The scheduler: [`scheduler::start`].
-#[cfg(feature = "scheduler")]
-pub mod scheduler;
 
 /// The socket address of `host` and `port`; an error names `flags`.
 pub fn bind_address(host: &str, port: u16, flags: &str) -> Result<SocketAddr, BallistaError> {

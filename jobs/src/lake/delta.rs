@@ -14,15 +14,18 @@
 //! killed between the two) are unreferenced and invisible.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::Utc;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, MetadataExt, StructType};
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -100,6 +103,44 @@ pub fn table_url(lake: &Lake, table: &TableRef) -> url::Url {
     lake.url().join(&table.folder())
 }
 
+/// Delta Lake's default log store (commits by conditional put) for `s3://`
+/// tables. dfstore hands Delta Lake the lake's own object store, so the
+/// `s3` feature of `deltalake` (its own S3 client, with a second AWS SDK
+/// and TLS stack to build) is not needed; only this registration is, and
+/// it is the same log store that feature registers.
+#[derive(Debug)]
+struct ConditionalPutLogStores;
+
+impl LogStoreFactory for ConditionalPutLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &url::Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn builder(url: url::Url) -> std::result::Result<DeltaTableBuilder, DeltaTableError> {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        let factory: Arc<dyn LogStoreFactory> = Arc::new(ConditionalPutLogStores);
+        for scheme in ["s3://", "s3a://"] {
+            if let Ok(scheme) = url::Url::parse(scheme) {
+                logstore_factories().insert(scheme, Arc::clone(&factory));
+            }
+        }
+    });
+    DeltaTableBuilder::from_url(url)
+}
+
 /// Opens a table's Delta log; `Ok(None)` when the table was never published.
 pub async fn open(
     lake: &Lake,
@@ -115,7 +156,7 @@ pub async fn open(
         return Ok(None);
     }
     let url = table_url(lake, table);
-    let mut builder = DeltaTableBuilder::from_url(url.clone())
+    let mut builder = builder(url.clone())
         .map_err(|e| Error::delta(table.to_string(), e))?
         .with_storage_backend(Arc::clone(lake.store()), url);
     if let Some(v) = version {
@@ -244,7 +285,7 @@ async fn create(
 ) -> Result<u64> {
     let table = what.table;
     let delta_err = |e| Error::delta(table.to_string(), e);
-    let created = DeltaTableBuilder::from_url(table_url(lake, table))
+    let created = builder(table_url(lake, table))
         .map_err(delta_err)?
         .with_storage_backend(Arc::clone(lake.store()), table_url(lake, table))
         .build()

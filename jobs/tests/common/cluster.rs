@@ -18,7 +18,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dfstore.with_file_name(name);
     assert!(
         path.exists(),
-        "{} is missing: build the cluster binaries first with `cargo build --workspace --bins` (deploy/local/test.sh does)",
+        "{} is missing: build the cluster binaries first with `cargo build --release --workspace --bins` and test with `--release` (deploy/local/test.sh does)",
         path.display()
     );
     path

@@ -17,8 +17,8 @@ use ballista_executor::health::spawn_health_server;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
-use crate::registry::LakeOptions;
-use crate::{LakeCodec, LakeStoreRegistry, pii};
+use dfstore_core::registry::LakeOptions;
+use dfstore_core::{LakeCodec, LakeStoreRegistry, pii};
 
 /// Runs a dfstore executor configured by `config` (from Ballista's flags),
 /// with its health probes on `health`, until it stops.

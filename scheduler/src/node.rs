@@ -19,9 +19,9 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::SessionConfig;
 
-use crate::node::bind_address;
-use crate::registry::LakeOptions;
-use crate::{LakeCodec, LakeStoreRegistry, pii};
+use dfstore_core::node::bind_address;
+use dfstore_core::registry::LakeOptions;
+use dfstore_core::{LakeCodec, LakeStoreRegistry, pii};
 
 /// The session every job is planned in on the scheduler.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
