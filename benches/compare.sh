@@ -8,7 +8,8 @@
 # by the rules of shared/spec/retail-model.md -- on each engine:
 #   dfstore   dfstore run, embedded
 #   cluster   dfstore run on a local cluster: 1 scheduler + 2 executors (1 vcore, 1 GiB pool each)
-#   duckdb    benches/duckdb/ (DuckDB from PyPI): the single-node reference
+#   duckdb    benches/duckdb/ (DuckDB from PyPI): the single-node reference, a port
+#             of dfstore's own SQL (sql/staging ... sql/analytic) to DuckDB
 #   spark     benches/spark/job.py (PySpark from PyPI, local[2], Java 17)
 # Each engine's report and row counts are exported as CSV and compared, value
 # by value as text, with dfstore's (benches/compare/compare.py): any difference
@@ -19,6 +20,10 @@
 #
 #   sail      benches/spark/job.py through Spark Connect on Sail (pysail from PyPI,
 #             the other DataFusion-based Spark replacement), in $BENCH_SAIL_VENV
+#   duckdb-plain  benches/duckdb/plain/ on the same DuckDB: the job as a plain
+#             DuckDB user writes it (QUALIFY ROW_NUMBER() over every raw row,
+#             one CASE per table for the first failing rule, COUNT(DISTINCT)
+#             over the joined lines), none of dfstore's hand-tuned shapes
 #
 #   --check-only   run each engine once and compare the answers; no timing, no RESULTS.md
 #   --engines      an engine followed by `?` (e.g. spark?) is used only if already
@@ -42,7 +47,7 @@ SAIL_VERSION=0.7.2
 SAIL_PYSPARK_VERSION=4.2.1
 export BENCH_SAIL_VENV="${BENCH_SAIL_VENV:-/var/tmp/dfstore-sail-venv}"
 
-usage() { sed -n '2,30p' "$0" >&2; exit 2; }
+usage() { sed -n '2,35p' "$0" >&2; exit 2; }
 # The command as run, with the settings that change what it measures.
 command_line="benches/compare.sh${*:+ $*}"
 for v in BENCH_VENV BENCH_BIN_DIR BENCH_DIR; do
@@ -66,7 +71,7 @@ done
 requested=() optional=()
 for e in ${engines//,/ }; do
   name="${e%\?}"
-  case "$name" in dfstore|cluster|duckdb|spark|sail) ;; *) echo "unknown engine \`$name\`; expected dfstore, cluster, duckdb, spark or sail" >&2; exit 2 ;; esac
+  case "$name" in dfstore|cluster|duckdb|duckdb-plain|spark|sail) ;; *) echo "unknown engine \`$name\`; expected dfstore, cluster, duckdb, duckdb-plain, spark or sail" >&2; exit 2 ;; esac
   requested+=("$name")
   [ "$name" = "$e" ] || optional+=("$name")
 done
@@ -146,7 +151,7 @@ for engine in "${requested[@]}"; do
       for b in dfstore-scheduler dfstore-executor; do
         [ -x "$BENCH_BIN_DIR/$b" ] || { cannot cluster "no $b binary in $BENCH_BIN_DIR"; break; }
       done ;;
-    duckdb) ensure_python_package duckdb duckdb "$DUCKDB_VERSION" ;;
+    duckdb|duckdb-plain) ensure_python_package "$engine" duckdb "$DUCKDB_VERSION" ;;
     spark)
       if [ ! -x /usr/bin/java ] || ! java_version=$(/usr/bin/java -version 2>&1 | head -n 1); then
         cannot spark "no Java at /usr/bin/java (PySpark $PYSPARK_VERSION needs Java 17 or 21: apt-get install openjdk-17-jre-headless)"

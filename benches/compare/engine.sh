@@ -8,6 +8,7 @@
 #   cluster   dfstore run on a local Ballista cluster (1 scheduler + 2 executors of
 #             1 vcore and a 1 GiB pool each), started and stopped here
 #   duckdb    benches/duckdb/run.py                  writes OUT
+#   duckdb-plain  benches/duckdb/run.py --sql benches/duckdb/plain   writes OUT
 #   spark     benches/spark/job.py, local[2]         writes OUT
 #   sail      benches/spark/job.py through Spark Connect on Sail (pysail's
 #             `sail spark server`, started and stopped here)   writes OUT
@@ -22,7 +23,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-[ $# -ge 3 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,21p' "$0" >&2; exit 2; }
 engine="$1" lake="$2" out="$3" export_dir="${4:-}"
 bin="${BENCH_BIN_DIR:?set BENCH_BIN_DIR to the folder of the dfstore binaries}"
 venv="${BENCH_VENV:-/var/tmp/dfstore-bench-venv}"
@@ -55,6 +56,10 @@ case "$engine" in
     exec "$venv/bin/python" "$repo/benches/duckdb/run.py" --lake "$lake" --out "$out" \
       ${export_dir:+--export "$export_dir"}
     ;;
+  duckdb-plain)
+    exec "$venv/bin/python" "$repo/benches/duckdb/run.py" --sql "$repo/benches/duckdb/plain" \
+      --lake "$lake" --out "$out" ${export_dir:+--export "$export_dir"}
+    ;;
   sail)
     port="${BENCH_CLUSTER_PORT:?set BENCH_CLUSTER_PORT to a free port for the Sail server}"
     sail_venv="${BENCH_SAIL_VENV:-/var/tmp/dfstore-sail-venv}"
@@ -85,5 +90,5 @@ PY
     exec "$venv/bin/python" "$repo/benches/spark/job.py" --lake "$lake" --out "$out" \
       ${export_dir:+--export "$export_dir"}
     ;;
-  *) echo "unknown engine \`$engine\`; expected dfstore, cluster, duckdb or spark" >&2; exit 2 ;;
+  *) echo "unknown engine \`$engine\`; expected dfstore, cluster, duckdb, duckdb-plain, spark or sail" >&2; exit 2 ;;
 esac

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """The DMC Retail job on DuckDB, the single-node reference of benches/compare.sh:
 raw Parquet of a dfstore lake -> trusted (+ rejected) -> reporte_ventas_tienda,
-by the rules of the spec, with the SQL of this folder.
+by the rules of the spec, with the SQL of this folder (engine duckdb: a port
+of dfstore's own sql/) or of plain/ (engine duckdb-plain: the same job as a
+plain DuckDB user writes it).
 
-    run.py --lake LAKE --out OUT [--export DIR] [--threads N] [--memory-limit SIZE]
+    run.py --lake LAKE --out OUT [--sql DIR] [--export DIR] [--threads N] [--memory-limit SIZE]
 
 Reads every published extraction of LAKE/raw (the `extraido` column comes from
 the folder name), runs tiendas.sql ... detalle_ventas.sql and
-reporte_ventas_tienda.sql in order, and writes Parquet (zstd) under OUT:
-trusted/<table>/, rejected/<table>/ and analytic/reporte_ventas_tienda/, the
-facts and the report partitioned by periodo. The personal-data key comes from
-DFSTORE_PII_KEY_FILE (or DFSTORE_PII_KEY), as for dfstore.
+reporte_ventas_tienda.sql of the --sql folder in order (each creates its
+trusted, rejected or analytic tables or views), and writes Parquet (zstd)
+under OUT: trusted/<table>/, rejected/<table>/ and
+analytic/reporte_ventas_tienda/, the facts and the report partitioned by
+periodo. The personal-data key comes from DFSTORE_PII_KEY_FILE (or
+DFSTORE_PII_KEY), as for dfstore.
 
 --export DIR, after the job, reads the report and the row counts back from
 OUT and writes DIR/report.csv and DIR/summary.csv for benches/compare/compare.py.
@@ -50,6 +54,8 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lake", required=True, help="the dfstore lake whose raw/ is read")
     p.add_argument("--out", required=True, help="folder for trusted/, rejected/, analytic/ (replaced)")
+    p.add_argument("--sql", type=Path, default=HERE, metavar="DIR",
+                   help="folder of the job's SQL, one file per model [benches/duckdb]")
     p.add_argument("--export", help="also write report.csv and summary.csv here, read back from --out")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="DuckDB threads [all cores]")
     p.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit [4GB]")
@@ -95,11 +101,11 @@ def define_pii_hash(con):
     """)
 
 
-def run_job(con, out):
+def run_job(con, sql, out):
     for schema in ("staging", "trusted", "rejected", "analytic"):
         con.execute(f"CREATE SCHEMA {schema}")
     for model in MODELS:
-        con.execute((HERE / f"{model}.sql").read_text())
+        con.execute((sql / f"{model}.sql").read_text())
     for layer, table, partitioned in OUTPUTS:
         target = out / layer / table
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +148,7 @@ def main():
         Path(ready).write_text(f"{time.time()}\n")
     define_raw(con, Path(args.lake).resolve())
     define_pii_hash(con)
-    run_job(con, out)
+    run_job(con, args.sql, out)
     con.close()
     shutil.rmtree(out / ".tmp", ignore_errors=True)
     if args.export:

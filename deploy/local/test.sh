@@ -76,5 +76,5 @@ bash deploy/aws/check_glibc.sh --max 2.35 "$CARGO_TARGET_DIR/release/dfstore"
 echo "== benchmark answer check at scale 0.01"
 compare_dir=$(mktemp -d)
 BENCH_BIN_DIR="$CARGO_TARGET_DIR/release" BENCH_DIR="$compare_dir" \
-  benches/compare.sh --check-only --scale 0.01 --engines 'dfstore,duckdb,spark?'
+  benches/compare.sh --check-only --scale 0.01 --engines 'dfstore,duckdb,duckdb-plain,spark?'
 rm -rf "$compare_dir"
