@@ -410,11 +410,24 @@ fn mismatch_text(expected: &str, found: Option<&str>) -> String {
 /// A DataFusion error as one readable clause: its root cause, without the
 /// `External error:` wrapper that our own messages get inside DataFusion.
 fn engine_text(e: &datafusion::error::DataFusionError) -> String {
-    match e.find_root() {
+    let text = match e.find_root() {
         datafusion::error::DataFusionError::External(inner) => inner.to_string(),
         root => root.to_string(),
+    };
+    // A cluster reports an executor's exhausted pool as text.
+    if matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ResourcesExhausted(_)
+    ) || text.contains("Resources exhausted")
+    {
+        format!("{text}{MEMORY_HINT}")
+    } else {
+        text
     }
 }
+
+/// What to do when a plan needs more memory than its pool holds.
+const MEMORY_HINT: &str = "; the memory pool is too small for this model: raise it with --memory-limit (env DFSTORE_MEMORY_LIMIT, e.g. --memory-limit 4G) for the embedded engine, or each executor's --memory-pool-size on a cluster";
 
 /// What to do about the object-store failures users cause most.
 fn storage_hint(e: &object_store::Error) -> &'static str {

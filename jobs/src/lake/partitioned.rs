@@ -1,5 +1,5 @@
 //! Writing a query's rows as Parquet files partitioned by one column, Hive
-//! style (`periodo=2025-03/part-00001.parquet`), in the embedded engine.
+//! style (`periodo=2025-03/part-<call>-00001.parquet`), in the embedded engine.
 //!
 //! DataFusion 55's partitioned sink routes rows to their partitions in a
 //! single task and one row at a time, building a `Vec<String>` key for every
@@ -89,6 +89,8 @@ pub async fn write(
         open: Mutex::new(HashMap::new()),
         writers: Mutex::new(JoinSet::new()),
         sequence: AtomicUsize::new(0),
+        // A model built in batches writes the same folders once per batch.
+        call: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
     };
     let files = Arc::new(files);
 
@@ -230,6 +232,8 @@ struct Files {
     open: Mutex<HashMap<String, mpsc::Sender<RecordBatch>>>,
     writers: Mutex<JoinSet<Result<u64>>>,
     sequence: AtomicUsize,
+    /// Random, per call: the files of two calls into one folder never clash.
+    call: String,
 }
 
 impl Files {
@@ -292,7 +296,10 @@ impl Files {
 
     fn create(&self, value: &str) -> Result<(String, AsyncArrowWriter<BufWriter>, u64)> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let relative = format!("{}{}={value}/part-{n:05}.parquet", self.folder, self.column);
+        let relative = format!(
+            "{}{}={value}/part-{}-{n:05}.parquet",
+            self.folder, self.column, self.call
+        );
         let sink = BufWriter::new(Arc::clone(self.lake.store()), self.lake.path(&relative));
         let writer = AsyncArrowWriter::try_new(
             sink,

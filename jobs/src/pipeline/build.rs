@@ -2,20 +2,16 @@
 //! into the run's staging folder, as soon as the models it reads are built
 //! and a few at a time; a model built by period one month at a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::common::Column;
-use datafusion::common::tree_node::Transformed;
 use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::SessionContext;
 use tracing::{Instrument as _, info, info_span};
 
-use crate::contract::layer::{Layer, TableRef};
+use crate::contract::layer::Layer;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
 use crate::engine::{tables, write};
@@ -23,11 +19,13 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
 use crate::lake::runs::Step;
+use crate::pipeline::batches::{self, Batches};
 use crate::pipeline::model::{MODELS, Model};
 use crate::pipeline::reconcile::distinct_keys;
 use crate::pipeline::run::RunOptions;
 
 /// A model written to staging, waiting to be published.
+#[derive(Clone)]
 pub struct Staged {
     /// The model.
     pub model: &'static Model,
@@ -115,18 +113,20 @@ pub async fn build_all(
             });
             let Some(ready) = ready else { break };
             let work = pending.remove(ready);
-            let batches = match work {
-                Work::Model(i) if MODELS[i].by_period => {
-                    Some(Batches::of(&reads[i], &models, options.period.as_ref()))
-                }
-                _ => None,
+            let inputs: Vec<Staged> = match work {
+                Work::Model(i) => reads[i]
+                    .iter()
+                    .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged.clone()))
+                    .collect(),
+                Work::RawKeys(_) => Vec::new(),
             };
             let job = execute(
                 work,
                 ctx.clone(),
                 lake.clone(),
                 staging.to_string(),
-                batches,
+                inputs,
+                options.period.clone(),
             );
             running.spawn(job.instrument(progress(work)));
         }
@@ -158,72 +158,31 @@ pub async fn build_all(
     Ok(Built { models, raw_keys })
 }
 
-/// The months a model built by period is built for, and the partitioned
-/// models it reads, whose rows each month's query is restricted to.
-#[derive(Debug)]
-struct Batches {
-    tables: Vec<TableRef>,
-    periods: Vec<String>,
-}
-
-impl Batches {
-    /// The batches of a model that reads `reads` (indexes into `built`, all
-    /// built): every month of the partitioned ones, or only `period`.
-    fn of(reads: &[usize], built: &[Option<(Step, Staged)>], period: Option<&Period>) -> Self {
-        let inputs: Vec<&Staged> = reads
-            .iter()
-            .filter_map(|&d| built[d].as_ref().map(|(_, staged)| staged))
-            .filter(|staged| staged.model.partitioned)
-            .collect();
-        let periods = match period {
-            Some(period) => vec![period.as_str().to_string()],
-            None => inputs
-                .iter()
-                .flat_map(|staged| staged.files.iter().filter_map(|f| f.period.clone()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-        };
-        Batches {
-            tables: inputs.iter().map(|staged| staged.model.table()).collect(),
-            periods,
-        }
-    }
-}
-
-/// `plan` with the rows of every scan of `tables` restricted to `periodo =
-/// period`; the filter reaches the scans' file listing, so only that
-/// month's files are read.
-fn restrict_to_period(
-    plan: LogicalPlan,
-    tables: &[TableRef],
-    period: &str,
-) -> datafusion::error::Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::TableScan(scan) if tables.iter().any(|t| t.is_named_by(&scan.table_name)) => {
-            let column = Column::new(Some(scan.table_name.clone()), PERIOD_COLUMN);
-            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
-                .filter(Expr::Column(column).eq(lit(period)))?
-                .build()
-                .map(Transformed::yes)
-        }
-        other => Ok(Transformed::no(other)),
-    })
-    .map(|transformed| transformed.data)
-}
-
-/// Does one piece of work.
+/// Does one piece of work; a model reads the staged models `inputs`.
 async fn execute(
     work: Work,
     ctx: SessionContext,
     lake: Lake,
     staging: String,
-    batches: Option<Batches>,
+    inputs: Vec<Staged>,
+    period: Option<Period>,
 ) -> Result<Done> {
     match work {
-        Work::Model(i) => build_model(&ctx, &lake, &staging, &MODELS[i], batches)
-            .await
-            .map(|built| Done::Model(i, Box::new(built))),
+        Work::Model(i) => {
+            let model = &MODELS[i];
+            let inputs: Vec<&Staged> = inputs.iter().collect();
+            let batches = if model.by_period {
+                Some(Batches::of_periods(&inputs, period.as_ref()))
+            } else if let Some(column) = model.by_key {
+                let what = format!("{} ({})", model.table(), model.file);
+                Batches::of_key_ranges(&ctx, column, &inputs, &what).await?
+            } else {
+                None
+            };
+            build_model(&ctx, &lake, &staging, model, batches)
+                .await
+                .map(|built| Done::Model(i, Box::new(built)))
+        }
         Work::RawKeys(table) => distinct_keys(&ctx, table)
             .await
             .map(|n| Done::RawKeys(table, n)),
@@ -264,7 +223,7 @@ async fn build_model(
     };
     match &batches {
         None => write::parquet(ctx, df, lake, &target).await?,
-        Some(batches) => write_by_period(ctx, df, lake, &target, batches).await?,
+        Some(batches) => batches::write(ctx, df, lake, &target, batches).await?,
     }
     tables::register_staged(
         ctx,
@@ -292,7 +251,7 @@ async fn build_model(
         table = %table,
         rows = step.rows,
         files = step.files,
-        months = batches.map(|b| b.periods.len()),
+        batches = batches.as_ref().map(Batches::len),
         seconds = step.seconds,
         "model built"
     );
@@ -316,40 +275,14 @@ fn parquet_options(ctx: &SessionContext, model: &Model) -> TableParquetOptions {
     parquet
 }
 
-/// Writes `df` one month of `batches` at a time; a batch that writes a file
-/// under another month's folder fails, naming the model and the file. The
-/// check lists the folder after each batch, so it holds on a cluster too.
-async fn write_by_period(
-    ctx: &SessionContext,
-    df: DataFrame,
-    lake: &Lake,
-    target: &write::Target,
-    batches: &Batches,
-) -> Result<()> {
-    let mut written = BTreeSet::new();
-    for period in &batches.periods {
-        let plan = restrict_to_period(df.logical_plan().clone(), &batches.tables, period)
-            .map_err(|e| Error::engine(&target.what, e))?;
-        write::parquet(ctx, DataFrame::new(ctx.state(), plan), lake, target).await?;
-        for file in lake.list(&target.folder).await? {
-            let of_period = delta::period_of(&file.location);
-            if written.insert(file.location.clone()) && of_period.as_ref() != Some(period) {
-                return Err(Error::ModelLeaksPeriod {
-                    model: target.what.clone(),
-                    period: period.clone(),
-                    file: lake.display(&file.location),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use arrow::util::pretty::pretty_format_batches;
+    use datafusion::dataframe::DataFrame;
+
+    use crate::contract::layer::TableRef;
 
     /// A session with `trusted.ventas` (two months), `trusted.detalle` (the
     /// same two months) and `trusted.tiendas` (no months).
@@ -374,7 +307,7 @@ mod tests {
             TableRef::new(Layer::Trusted, "detalle"),
         ];
         let plan = ctx.sql(sql).await.unwrap().logical_plan().clone();
-        let plan = restrict_to_period(plan, &tables, period).unwrap();
+        let plan = batches::restrict_to_period(plan, &tables, period).unwrap();
         let batches = DataFrame::new(ctx.state(), plan).collect().await.unwrap();
         pretty_format_batches(&batches).unwrap().to_string()
     }
@@ -412,6 +345,7 @@ mod tests {
             source: None,
             partitioned: true,
             by_period: true,
+            by_key: None,
             file: "test",
             sql,
         }
@@ -434,7 +368,7 @@ mod tests {
         .unwrap();
         let ctx = session().await;
         ctx.sql("CREATE SCHEMA analytic").await.unwrap();
-        let batches = || Batches {
+        let batches = || Batches::Periods {
             tables: vec![TableRef::new(Layer::Trusted, "ventas")],
             periods: vec!["2025-01".into(), "2025-02".into()],
         };
@@ -477,5 +411,70 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("periodo=2025-02"), "{error}");
+    }
+
+    /// A model of lines joined to their headers on `id`, built by key.
+    static LINES: Model = Model {
+        layer: Layer::Analytic,
+        name: "lineas",
+        source: None,
+        partitioned: true,
+        by_period: false,
+        by_key: Some("id"),
+        file: "test",
+        sql: "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
+              (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
+              (SELECT COUNT(*) FROM trusted.canales) AS canales \
+              FROM trusted.detalle AS d LEFT JOIN trusted.ventas AS v ON v.id = d.id",
+    };
+
+    #[tokio::test]
+    async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let lake = Lake::open(
+            dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        let ctx = session().await;
+        ctx.sql("CREATE SCHEMA analytic").await.unwrap();
+        // Three ranges: id < 2, 2 <= id < 3, id >= 3; a line of id 9 (no
+        // header) falls in the last, open range.
+        for sql in [
+            "INSERT INTO trusted.detalle VALUES (9, '2025-02')",
+            "CREATE TABLE trusted.canales (nombre VARCHAR) AS VALUES ('TIENDA'), ('WEB')",
+        ] {
+            ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        }
+        let ranges = batches::split_for_tests(1, 3, 3);
+        assert_eq!(ranges.len(), 3);
+        let by_key = Batches::KeyRanges {
+            column: "id",
+            ranges,
+        };
+        let (step, staged) = build_model(&ctx, &lake, "_staging/k/", &LINES, Some(by_key))
+            .await
+            .unwrap();
+        // Every line once, with its header's month; one set of files per range.
+        assert_eq!(step.rows, 4);
+        assert_eq!(staged.files.len(), 3, "{:?}", staged.files);
+        let read = ctx
+            .sql("SELECT id, periodo, ventas, canales FROM analytic.lineas ORDER BY id, periodo")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let read = pretty_format_batches(&read).unwrap().to_string();
+        // Within a range, the subquery counts that range's headers only;
+        // the table without the key is read whole.
+        for row in [
+            "| 1  | 2025-01 | 1      | 2       |",
+            "| 3  | 2025-02 | 1      | 2       |",
+            "| 9  | ninguno | 1      | 2       |",
+        ] {
+            assert!(read.contains(row), "{read}");
+        }
+        assert_eq!(read.matches("| 3  | 2025-02 |").count(), 2, "{read}");
     }
 }

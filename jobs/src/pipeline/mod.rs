@@ -1,6 +1,8 @@
 //! `dfstore run`: the SQL models under `sql/` built from raw into trusted,
 //! rejected and analytic, reconciled and published.
 
+/// Building a model as several queries: by month, or by ranges of a key.
+pub mod batches;
 /// Building the models into staging, a few at a time and by month.
 pub mod build;
 /// The SQL models under `sql/`.

@@ -30,6 +30,13 @@ pub struct Model {
     /// others). Only for a model whose every row comes from one month; its
     /// joins and aggregations then hold a month in memory, not the history.
     pub by_period: bool,
+    /// The key every join of the model matches on, when the model is built
+    /// one range of that key at a time ([`crate::pipeline::batches`]): each
+    /// range reads the rows of that range of every table with the key, so
+    /// its hash tables hold a range of the history, not all of it. The
+    /// number of ranges follows the rows of the models it reads and the
+    /// memory pool; a small run is one range.
+    pub by_key: Option<&'static str>,
     /// Path of the SQL file, relative to the repository root.
     pub file: &'static str,
     /// The SQL.
@@ -67,18 +74,22 @@ impl Model {
 
 macro_rules! model {
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr) => {
-        model!(@ $layer, $name, $source, $partitioned, false)
+        model!(@ $layer, $name, $source, $partitioned, false, None)
     };
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_period) => {
-        model!(@ $layer, $name, $source, $partitioned, true)
+        model!(@ $layer, $name, $source, $partitioned, true, None)
     };
-    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr) => {
+    ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_key($key:literal)) => {
+        model!(@ $layer, $name, $source, $partitioned, false, Some($key))
+    };
+    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr, $by_key:expr) => {
         Model {
             layer: Layer::$layer,
             name: $name,
             source: $source,
             partitioned: $partitioned,
             by_period: $by_period,
+            by_key: $by_key,
             file: concat!("sql/", model!(@dir $layer), "/", $name, ".sql"),
             sql: include_str!(concat!("../../../sql/", model!(@dir $layer), "/", $name, ".sql")),
         }
@@ -102,7 +113,14 @@ pub const MODELS: [Model; 13] = [
     model!(Staging, "ventas", Some(Ventas), true),
     model!(Trusted, "ventas", Some(Ventas), true),
     model!(Rejected, "ventas", Some(Ventas), true),
-    model!(Staging, "detalle_ventas", Some(DetalleVentas), true),
+    // Its joins match lines to headers on id_venta: built a range at a time.
+    model!(
+        Staging,
+        "detalle_ventas",
+        Some(DetalleVentas),
+        true,
+        by_key("id_venta")
+    ),
     model!(Trusted, "detalle_ventas", Some(DetalleVentas), true),
     model!(Rejected, "detalle_ventas", Some(DetalleVentas), true),
     // Every row is a day of one store: built a month at a time.

@@ -1,0 +1,307 @@
+//! Building one model as several queries, each over a slice of its inputs,
+//! so that its joins and aggregations hold a slice in memory, not the
+//! history: one month at a time (a model built by period, as dbt builds its
+//! "microbatch" models), or one range of a key at a time (a model whose
+//! joins all match on that key, as a Grace hash join partitions both sides
+//! by the key). Every batch writes its files into the model's staging
+//! folder; together they are the model's rows.
+
+use std::collections::BTreeSet;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+
+use datafusion::common::Column;
+use datafusion::common::tree_node::Transformed;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::prelude::SessionContext;
+
+use crate::contract::layer::TableRef;
+use crate::contract::period::{PERIOD_COLUMN, Period};
+use crate::engine::{self, DEFAULT_MEMORY_LIMIT, write};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::delta;
+use crate::pipeline::build::Staged;
+
+/// Bytes a row of a join's build side takes in memory, keys, the columns
+/// carried and the hash table together (measured on `trusted.ventas` as the
+/// build side of `staging.detalle_ventas`, rounded up).
+const BUILD_BYTES_PER_ROW: u64 = 80;
+
+/// The share of the memory pool one batch's build sides may take: the rest
+/// is for the models built alongside it and the writer's buffers.
+const BUILD_SHARE_OF_POOL: u64 = 2;
+
+/// How a model is split into queries.
+#[derive(Debug)]
+pub enum Batches {
+    /// One query per month, over that month of the partitioned `tables`.
+    Periods {
+        /// The partitioned models read; every scan of them is restricted.
+        tables: Vec<TableRef>,
+        /// The months, in order.
+        periods: Vec<String>,
+    },
+    /// One query per range of `column`, over the rows of every scan that has
+    /// the column; scans without it are read whole by every batch.
+    KeyRanges {
+        /// The key every join of the model matches on.
+        column: &'static str,
+        /// Half-open ranges covering every value, lowest first.
+        ranges: Vec<KeyRange>,
+    },
+}
+
+/// `from <= key < to`; an open end is unbounded, so that the first and last
+/// ranges also take keys outside what the bounds were computed from (lines
+/// of tickets no header has, for instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Lowest key, inclusive.
+    pub from: Option<i64>,
+    /// Highest key, exclusive.
+    pub to: Option<i64>,
+}
+
+impl Batches {
+    /// The batches of a model built by period that reads the models `reads`
+    /// (all built): every month of the partitioned ones, or only `period`.
+    pub fn of_periods(reads: &[&Staged], period: Option<&Period>) -> Self {
+        let inputs: Vec<&Staged> = reads
+            .iter()
+            .copied()
+            .filter(|staged| staged.model.partitioned)
+            .collect();
+        let periods = match period {
+            Some(period) => vec![period.as_str().to_string()],
+            None => inputs
+                .iter()
+                .flat_map(|staged| staged.files.iter().filter_map(|f| f.period.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        Batches::Periods {
+            tables: inputs.iter().map(|staged| staged.model.table()).collect(),
+            periods,
+        }
+    }
+
+    /// The key ranges of a model whose joins all match on `column`, sized so
+    /// that the rows of the models it reads with that column (the build
+    /// sides of its joins: the raw tables it reads are the probe sides) take
+    /// at most half the memory pool per range. `None` when one range holds
+    /// them all: the model is then one query, as any other.
+    pub async fn of_key_ranges(
+        ctx: &SessionContext,
+        column: &'static str,
+        reads: &[&Staged],
+        what: &str,
+    ) -> Result<Option<Self>> {
+        let keyed: Vec<&Staged> = reads
+            .iter()
+            .copied()
+            .filter(|staged| staged.schema.column_with_name(column).is_some())
+            .collect();
+        let rows: u64 = keyed.iter().map(|staged| staged.rows()).sum();
+        let pool = match ctx.runtime_env().memory_pool.memory_limit() {
+            MemoryLimit::Finite(bytes) => bytes as u64,
+            _ => DEFAULT_MEMORY_LIMIT,
+        };
+        let per_range = (pool / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
+        let count = rows.div_ceil(per_range);
+        if count <= 1 {
+            return Ok(None);
+        }
+        let union = keyed
+            .iter()
+            .map(|staged| format!("SELECT {column} FROM {}", staged.model.table()))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!("SELECT MIN({column}), MAX({column}) FROM ({union}) AS k");
+        let batches = engine::collect(ctx, &sql, &format!("{what}: the range of {column}")).await?;
+        let bound = |i: usize| {
+            let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+            let value = arrow::compute::cast(batch.column(i), &DataType::Int64).ok()?;
+            let value = value.as_primitive_opt::<Int64Type>()?;
+            value.is_valid(0).then(|| value.value(0))
+        };
+        let (Some(min), Some(max)) = (bound(0), bound(1)) else {
+            return Ok(None);
+        };
+        Ok(Some(Batches::KeyRanges {
+            column,
+            ranges: split(min, max, count),
+        }))
+    }
+
+    /// How many queries the model takes.
+    pub fn len(&self) -> usize {
+        match self {
+            Batches::Periods { periods, .. } => periods.len(),
+            Batches::KeyRanges { ranges, .. } => ranges.len(),
+        }
+    }
+
+    /// Whether there is no batch at all (a model by period with no month).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `count` ranges of equal width over `min..=max`, the first open below and
+/// the last open above.
+fn split(min: i64, max: i64, count: u64) -> Vec<KeyRange> {
+    let width = i128::from(max) - i128::from(min) + 1;
+    let count = i128::from(count).min(width).max(1);
+    let step = (width + count - 1) / count;
+    let bounds: Vec<i64> = (1..count)
+        .filter_map(|i| i64::try_from(i128::from(min) + i * step).ok())
+        .filter(|&b| b <= max)
+        .collect();
+    let mut ranges = Vec::with_capacity(bounds.len() + 1);
+    let mut from = None;
+    for &b in &bounds {
+        ranges.push(KeyRange { from, to: Some(b) });
+        from = Some(b);
+    }
+    ranges.push(KeyRange { from, to: None });
+    ranges
+}
+
+/// [`split`], for the tests of the modules that build with key ranges.
+#[cfg(test)]
+pub fn split_for_tests(min: i64, max: i64, count: u64) -> Vec<KeyRange> {
+    split(min, max, count)
+}
+
+/// Writes `df` one batch at a time into `target`. A batch of a model by
+/// period that writes a file under another month's folder fails, naming the
+/// model and the file; the check lists the folder after each batch, so it
+/// holds on a cluster too.
+pub async fn write(
+    ctx: &SessionContext,
+    df: DataFrame,
+    lake: &Lake,
+    target: &write::Target,
+    batches: &Batches,
+) -> Result<()> {
+    match batches {
+        Batches::Periods { tables, periods } => {
+            let mut written = BTreeSet::new();
+            for period in periods {
+                let plan = restrict_to_period(df.logical_plan().clone(), tables, period)
+                    .map_err(|e| Error::engine(&target.what, e))?;
+                write::parquet(ctx, DataFrame::new(ctx.state(), plan), lake, target).await?;
+                for file in lake.list(&target.folder).await? {
+                    let of_period = delta::period_of(&file.location);
+                    if written.insert(file.location.clone()) && of_period.as_ref() != Some(period) {
+                        return Err(Error::ModelLeaksPeriod {
+                            model: target.what.clone(),
+                            period: period.clone(),
+                            file: lake.display(&file.location),
+                        });
+                    }
+                }
+            }
+        }
+        Batches::KeyRanges { column, ranges } => {
+            for range in ranges {
+                let plan = restrict_to_range(df.logical_plan().clone(), column, *range)
+                    .map_err(|e| Error::engine(&target.what, e))?;
+                write::parquet(ctx, DataFrame::new(ctx.state(), plan), lake, target).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `plan` with the rows of every scan of `tables` restricted to `periodo =
+/// period`; the filter reaches the scans' file listing, so only that
+/// month's files are read.
+pub fn restrict_to_period(
+    plan: LogicalPlan,
+    tables: &[TableRef],
+    period: &str,
+) -> datafusion::error::Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::TableScan(scan) if tables.iter().any(|t| t.is_named_by(&scan.table_name)) => {
+            let column = Column::new(Some(scan.table_name.clone()), PERIOD_COLUMN);
+            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
+                .filter(Expr::Column(column).eq(lit(period)))?
+                .build()
+                .map(Transformed::yes)
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// `plan` with the rows of every scan that has `column` restricted to
+/// `range`; the filter reaches the Parquet reader, whose row-group and page
+/// statistics skip what lies outside the range.
+pub fn restrict_to_range(
+    plan: LogicalPlan,
+    column: &str,
+    range: KeyRange,
+) -> datafusion::error::Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::TableScan(scan) if scan.source.schema().column_with_name(column).is_some() => {
+            let key = || Expr::Column(Column::new(Some(scan.table_name.clone()), column));
+            let conditions = [
+                range.from.map(|from| key().gt_eq(lit(from))),
+                range.to.map(|to| key().lt(lit(to))),
+            ];
+            let Some(filter) = conditions.into_iter().flatten().reduce(Expr::and) else {
+                return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+            };
+            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
+                .filter(filter)?
+                .build()
+                .map(Transformed::yes)
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|transformed| transformed.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_key_once() {
+        let ranges = split(1, 100, 4);
+        assert_eq!(ranges.len(), 4);
+        assert_eq!(
+            ranges[0],
+            KeyRange {
+                from: None,
+                to: Some(26)
+            }
+        );
+        assert_eq!(
+            ranges[3],
+            KeyRange {
+                from: Some(76),
+                to: None
+            }
+        );
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].to, pair[1].from);
+        }
+        // Never more ranges than keys, never an empty one.
+        assert_eq!(split(5, 6, 10).len(), 2);
+        assert_eq!(
+            split(7, 7, 3),
+            [KeyRange {
+                from: None,
+                to: None
+            }]
+        );
+        assert_eq!(split(i64::MIN, i64::MAX, 2).len(), 2);
+    }
+}
