@@ -51,7 +51,15 @@ SELECT
         WHEN l.precio_unitario < 0 THEN 'precio_invalido'
         WHEN l.descuento < 0 OR l.descuento > l.cantidad * l.precio_unitario THEN 'descuento_invalido'
     END AS regla
-FROM latest AS l
-LEFT JOIN trusted.ventas AS v ON v.id_venta = l.id_venta
-LEFT JOIN rejected.ventas AS h ON h.id_venta = l.id_venta
-LEFT JOIN trusted.productos AS p ON p.id_producto = l.id_producto
+-- Every line once, with its header if any: each join names the headers or
+-- products first, and that side becomes the hash table while the lines
+-- stream past it (the model runs in ranges of id_venta with join reordering
+-- off, so the order written here is the order run).
+FROM trusted.productos AS p
+RIGHT JOIN (
+    rejected.ventas AS h
+    RIGHT JOIN (
+        trusted.ventas AS v
+        RIGHT JOIN latest AS l ON v.id_venta = l.id_venta
+    ) ON h.id_venta = l.id_venta
+) ON p.id_producto = l.id_producto

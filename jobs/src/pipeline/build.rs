@@ -70,6 +70,9 @@ enum Done {
 /// source table in the gaps (they read only raw). Of the units ready to
 /// start, the model that the most others wait on (directly or not) goes
 /// first, so that the longest chain is never held up by a side branch.
+/// A model built by key ranges runs alone: its hash tables are sized to
+/// the memory pool, which a concurrent aggregation (the raw key counts
+/// spill, but only once they have taken what is free) would otherwise hold.
 /// On the first failure the other units are stopped, and waited for, before
 /// the error is returned.
 pub async fn build_all(
@@ -105,14 +108,20 @@ pub async fn build_all(
     let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
+    let alone = |work: &Work| matches!(work, Work::Model(i) if MODELS[*i].by_key.is_some());
+    let mut running_alone = false;
     let outcome = loop {
-        while running.len() < at_once {
+        while running.len() < at_once && !running_alone {
             let ready = pending.iter().position(|w| match w {
                 Work::Model(i) => reads[*i].iter().all(|&d| models[d].is_some()),
                 Work::RawKeys(_) => true,
             });
             let Some(ready) = ready else { break };
+            if alone(&pending[ready]) && !running.is_empty() {
+                break;
+            }
             let work = pending.remove(ready);
+            running_alone = alone(&work);
             let inputs: Vec<Staged> = match work {
                 Work::Model(i) => reads[i]
                     .iter()
@@ -132,7 +141,10 @@ pub async fn build_all(
         }
         match running.join_next().await {
             None => break Ok(()),
-            Some(Ok(Ok(Done::Model(i, built)))) => models[i] = Some(*built),
+            Some(Ok(Ok(Done::Model(i, built)))) => {
+                running_alone &= !alone(&Work::Model(i));
+                models[i] = Some(*built);
+            }
             Some(Ok(Ok(Done::RawKeys(table, n)))) => {
                 raw_keys.insert(table, n);
             }
@@ -210,6 +222,12 @@ async fn build_model(
     let started = Instant::now();
     let table = model.table();
     let what = format!("{table} ({})", model.file);
+    let registry = ctx;
+    let ctx = &if model.by_key.is_some() {
+        as_written(ctx)
+    } else {
+        ctx.clone()
+    };
     let df = ctx
         .sql(model.sql)
         .await
@@ -226,7 +244,7 @@ async fn build_model(
         Some(batches) => batches::write(ctx, df, lake, &target, batches).await?,
     }
     tables::register_staged(
-        ctx,
+        registry,
         lake,
         &table,
         &target.folder,
@@ -256,6 +274,15 @@ async fn build_model(
         "model built"
     );
     Ok((step, built))
+}
+
+/// `ctx` with its joins run in the order the SQL writes them: a model
+/// built by key ranges names its small sides first, and statistics of a
+/// range (estimated from a filter) must not swap the lines into a hash table.
+fn as_written(ctx: &SessionContext) -> SessionContext {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().optimizer.join_reordering = false;
+    SessionContext::new_with_state(state)
 }
 
 /// The session's Parquet settings, for staging without compression or
