@@ -65,6 +65,31 @@ enum Done {
     RawKeys(SourceTable, u64),
 }
 
+/// Every unit of work, the models that the most others wait on (directly or
+/// not) first, then the raw key counts; `reads[i]` are the models
+/// `MODELS[i]` reads.
+fn by_priority(reads: &[Vec<usize>]) -> Vec<Work> {
+    let waiting_on = |i: usize| {
+        // Models that read MODELS[i], directly or through others; a model
+        // only reads earlier ones, so one pass from i onwards finds them.
+        let mut after = vec![false; MODELS.len()];
+        after[i] = true;
+        for j in i + 1..MODELS.len() {
+            after[j] = reads[j].iter().any(|&d| after[d]);
+        }
+        after.iter().filter(|&&a| a).count() - 1
+    };
+    let mut pending: Vec<Work> = (0..MODELS.len())
+        .map(Work::Model)
+        .chain(SourceTable::ALL.into_iter().map(Work::RawKeys))
+        .collect();
+    pending.sort_by_cached_key(|w| match w {
+        Work::Model(i) => std::cmp::Reverse(waiting_on(*i)),
+        Work::RawKeys(_) => std::cmp::Reverse(0),
+    });
+    pending
+}
+
 /// Builds every model into staging, each as soon as the models it reads are
 /// built, at most `at_once` units at a time, and counts the raw keys of every
 /// source table in the gaps (they read only raw). Of the units ready to
@@ -86,24 +111,7 @@ pub async fn build_all(
         .iter()
         .map(|m| m.dependencies().map_err(|e| Error::engine(m.file, e)))
         .collect::<Result<Vec<_>>>()?;
-    let waiting_on = |i: usize| {
-        // Models that read MODELS[i], directly or through others; a model
-        // only reads earlier ones, so one pass from i onwards finds them.
-        let mut after = vec![false; MODELS.len()];
-        after[i] = true;
-        for j in i + 1..MODELS.len() {
-            after[j] = reads[j].iter().any(|&d| after[d]);
-        }
-        after.iter().filter(|&&a| a).count() - 1
-    };
-    let mut pending: Vec<Work> = (0..MODELS.len())
-        .map(Work::Model)
-        .chain(SourceTable::ALL.into_iter().map(Work::RawKeys))
-        .collect();
-    pending.sort_by_cached_key(|w| match w {
-        Work::Model(i) => std::cmp::Reverse(waiting_on(*i)),
-        Work::RawKeys(_) => std::cmp::Reverse(0),
-    });
+    let mut pending = by_priority(&reads);
 
     let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
