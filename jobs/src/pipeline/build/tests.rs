@@ -1,0 +1,202 @@
+//! Tests of the build phase: models built by month and by key range.
+
+use super::*;
+
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::dataframe::DataFrame;
+
+use crate::contract::layer::TableRef;
+
+/// A session with `trusted.ventas` (two months), `trusted.detalle` (the
+/// same two months) and `trusted.tiendas` (no months).
+async fn session() -> SessionContext {
+    let ctx = SessionContext::new();
+    for sql in [
+        "CREATE SCHEMA trusted",
+        "CREATE TABLE trusted.ventas (id INT, periodo VARCHAR) AS VALUES \
+         (1, '2025-01'), (2, '2025-01'), (3, '2025-02')",
+        "CREATE TABLE trusted.detalle (id INT, periodo VARCHAR) AS VALUES \
+         (1, '2025-01'), (3, '2025-02'), (3, '2025-02')",
+        "CREATE TABLE trusted.tiendas (id INT) AS VALUES (1), (2), (3)",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    ctx
+}
+
+async fn rows(ctx: &SessionContext, sql: &str, period: &str) -> String {
+    let tables = [
+        TableRef::new(Layer::Trusted, "ventas"),
+        TableRef::new(Layer::Trusted, "detalle"),
+    ];
+    let plan = ctx.sql(sql).await.unwrap().logical_plan().clone();
+    let plan = batches::restrict_to_period(plan, &tables, period).unwrap();
+    let batches = DataFrame::new(ctx.state(), plan).collect().await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_month_reads_that_month_of_the_partitioned_tables_only() {
+    let ctx = session().await;
+    // Both sides of a join, under aliases and in a subquery, are
+    // restricted; the table without months is read whole.
+    let sql = "SELECT v.periodo, COUNT(*) AS lineas, \
+               (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
+               (SELECT COUNT(*) FROM trusted.tiendas) AS tiendas \
+               FROM trusted.ventas AS v JOIN trusted.detalle AS d ON d.id = v.id \
+               GROUP BY v.periodo";
+    let january = rows(&ctx, sql, "2025-01").await;
+    assert!(
+        january.contains("| 2025-01 | 1      | 2      | 3       |"),
+        "{january}"
+    );
+    assert!(!january.contains("2025-02"), "{january}");
+    let february = rows(&ctx, sql, "2025-02").await;
+    assert!(
+        february.contains("| 2025-02 | 2      | 1      | 3       |"),
+        "{february}"
+    );
+    let none = rows(&ctx, sql, "2030-01").await;
+    assert!(!none.contains("20"), "{none}");
+}
+
+/// A model of `trusted.ventas` built by period, as `sql` says.
+const fn by_period(name: &'static str, sql: &'static str) -> Model {
+    Model {
+        layer: Layer::Analytic,
+        name,
+        source: None,
+        partitioned: true,
+        by_period: true,
+        by_key: None,
+        file: "test",
+        sql,
+    }
+}
+
+static SAME_MONTH: Model = by_period("mismo_mes", "SELECT id, periodo FROM trusted.ventas");
+static NEXT_MONTH: Model = by_period(
+    "mes_siguiente",
+    "SELECT id, CASE periodo WHEN '2025-01' THEN '2025-02' ELSE periodo END AS periodo \
+     FROM trusted.ventas",
+);
+
+#[tokio::test]
+async fn a_model_built_by_period_writes_each_month_from_that_month() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = Lake::open(
+        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let ctx = session().await;
+    ctx.sql("CREATE SCHEMA analytic").await.unwrap();
+    let batches = || Batches::Periods {
+        tables: vec![TableRef::new(Layer::Trusted, "ventas")],
+        periods: vec!["2025-01".into(), "2025-02".into()],
+    };
+
+    let (step, staged) = build_model(&ctx, &lake, "_staging/r/", &SAME_MONTH, Some(batches()))
+        .await
+        .unwrap();
+    assert_eq!(step.rows, 3);
+    let months: Vec<_> = staged
+        .files
+        .iter()
+        .map(|f| (f.period.clone(), f.rows))
+        .collect();
+    assert_eq!(
+        months,
+        [(Some("2025-01".into()), 2), (Some("2025-02".into()), 1)]
+    );
+    let read = ctx
+        .sql("SELECT COUNT(*) AS n FROM analytic.mismo_mes WHERE periodo = '2025-01'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(
+        pretty_format_batches(&read)
+            .unwrap()
+            .to_string()
+            .contains("| 2 |")
+    );
+
+    // January's batch writes February's folder: refused, naming the model.
+    let built = build_model(&ctx, &lake, "_staging/r/", &NEXT_MONTH, Some(batches())).await;
+    let Err(error) = built else {
+        panic!("a batch that wrote another month was accepted")
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("analytic.mes_siguiente (test): built for periodo 2025-01"),
+        "{error}"
+    );
+    assert!(error.contains("periodo=2025-02"), "{error}");
+}
+
+/// A model of lines joined to their headers on `id`, built by key.
+static LINES: Model = Model {
+    layer: Layer::Analytic,
+    name: "lineas",
+    source: None,
+    partitioned: true,
+    by_period: false,
+    by_key: Some("id"),
+    file: "test",
+    sql: "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
+          (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
+          (SELECT COUNT(*) FROM trusted.canales) AS canales \
+          FROM trusted.detalle AS d LEFT JOIN trusted.ventas AS v ON v.id = d.id",
+};
+
+#[tokio::test]
+async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = Lake::open(
+        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let ctx = session().await;
+    ctx.sql("CREATE SCHEMA analytic").await.unwrap();
+    // Three ranges: id < 2, 2 <= id < 3, id >= 3; a line of id 9 (no
+    // header) falls in the last, open range.
+    for sql in [
+        "INSERT INTO trusted.detalle VALUES (9, '2025-02')",
+        "CREATE TABLE trusted.canales (nombre VARCHAR) AS VALUES ('TIENDA'), ('WEB')",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    let ranges = batches::split_for_tests(1, 3, 3);
+    assert_eq!(ranges.len(), 3);
+    let by_key = Batches::KeyRanges {
+        column: "id",
+        ranges,
+    };
+    let (step, staged) = build_model(&ctx, &lake, "_staging/k/", &LINES, Some(by_key))
+        .await
+        .unwrap();
+    // Every line once, with its header's month; one set of files per range.
+    assert_eq!(step.rows, 4);
+    assert_eq!(staged.files.len(), 3, "{:?}", staged.files);
+    let read = ctx
+        .sql("SELECT id, periodo, ventas, canales FROM analytic.lineas ORDER BY id, periodo")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let read = pretty_format_batches(&read).unwrap().to_string();
+    // Within a range, the subquery counts that range's headers only;
+    // the table without the key is read whole.
+    for row in [
+        "| 1  | 2025-01 | 1      | 2       |",
+        "| 3  | 2025-02 | 1      | 2       |",
+        "| 9  | ninguno | 1      | 2       |",
+    ] {
+        assert!(read.contains(row), "{read}");
+    }
+    assert_eq!(read.matches("| 3  | 2025-02 |").count(), 2, "{read}");
+}
