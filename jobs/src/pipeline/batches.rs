@@ -15,7 +15,7 @@ use datafusion::common::Column;
 use datafusion::common::tree_node::Transformed;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::memory_pool::MemoryLimit;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::TableRef;
@@ -229,17 +229,12 @@ pub fn restrict_to_period(
     tables: &[TableRef],
     period: &str,
 ) -> datafusion::error::Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::TableScan(scan) if tables.iter().any(|t| t.is_named_by(&scan.table_name)) => {
-            let column = Column::new(Some(scan.table_name.clone()), PERIOD_COLUMN);
-            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
-                .filter(Expr::Column(column).eq(lit(period)))?
-                .build()
-                .map(Transformed::yes)
-        }
-        other => Ok(Transformed::no(other)),
+    filter_scans(plan, |scan| {
+        tables
+            .iter()
+            .any(|t| t.is_named_by(&scan.table_name))
+            .then(|| column_of(scan, PERIOD_COLUMN).eq(lit(period)))
     })
-    .map(|transformed| transformed.data)
 }
 
 /// `plan` with the rows of every scan that has `column` restricted to
@@ -250,24 +245,42 @@ pub fn restrict_to_range(
     column: &str,
     range: KeyRange,
 ) -> datafusion::error::Result<LogicalPlan> {
+    filter_scans(plan, |scan| {
+        scan.source.schema().column_with_name(column)?;
+        [
+            range
+                .from
+                .map(|from| column_of(scan, column).gt_eq(lit(from))),
+            range.to.map(|to| column_of(scan, column).lt(lit(to))),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(Expr::and)
+    })
+}
+
+/// `plan` with a filter above every table scan (in subqueries too) that
+/// `condition` gives one for.
+fn filter_scans(
+    plan: LogicalPlan,
+    condition: impl Fn(&TableScan) -> Option<Expr>,
+) -> datafusion::error::Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::TableScan(scan) if scan.source.schema().column_with_name(column).is_some() => {
-            let key = || Expr::Column(Column::new(Some(scan.table_name.clone()), column));
-            let conditions = [
-                range.from.map(|from| key().gt_eq(lit(from))),
-                range.to.map(|to| key().lt(lit(to))),
-            ];
-            let Some(filter) = conditions.into_iter().flatten().reduce(Expr::and) else {
-                return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
-            };
-            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
+        LogicalPlan::TableScan(scan) => match condition(&scan) {
+            Some(filter) => LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
                 .filter(filter)?
                 .build()
-                .map(Transformed::yes)
-        }
+                .map(Transformed::yes),
+            None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+        },
         other => Ok(Transformed::no(other)),
     })
     .map(|transformed| transformed.data)
+}
+
+/// `column` of the table `scan` reads.
+fn column_of(scan: &TableScan, column: &str) -> Expr {
+    Expr::Column(Column::new(Some(scan.table_name.clone()), column))
 }
 
 #[cfg(test)]
