@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod context;
 /// Registering lake tables in a session.
 pub mod tables;
+/// One query's rows read by others as it runs.
+pub mod tee;
 /// Writing a query's rows into the lake.
 pub mod write;
 

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider, TableProvider,
+};
 use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -36,6 +39,36 @@ pub fn register(
     ctx.register_table(name, provider)
         .map_err(|e| Error::engine(format!("registering {table}"), e))?;
     Ok(())
+}
+
+/// A session with the settings and the runtime of `ctx` (its memory pool
+/// and object stores) whose one table is `table`, served by `provider`: for
+/// a query that must read that table and nothing else.
+pub fn session_of_one(
+    ctx: &SessionContext,
+    table: &TableRef,
+    provider: Arc<dyn TableProvider>,
+) -> Result<SessionContext> {
+    let failed = |e| Error::engine(format!("a session of {table} alone"), e);
+    let schema = MemorySchemaProvider::new();
+    schema
+        .register_table(table.name.to_string(), provider)
+        .map_err(failed)?;
+    let catalog = MemoryCatalogProvider::new();
+    catalog
+        .register_schema(table.layer.name(), Arc::new(schema))
+        .map_err(failed)?;
+    let catalogs = MemoryCatalogProviderList::new();
+    let default = ctx
+        .copied_config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone();
+    catalogs.register_catalog(default, Arc::new(catalog));
+    let mut state = ctx.state();
+    state.register_catalog_list(Arc::new(catalogs));
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Registers `raw.<table>`: every row of every published extraction, with

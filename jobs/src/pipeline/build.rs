@@ -1,6 +1,9 @@
 //! The build phase of a run: every model executed by the engine and written
 //! into the run's staging folder, as soon as the models it reads are built
-//! and a few at a time; a model built by period one month at a time.
+//! and a few at a time; a model built by period one month at a time. In the
+//! embedded engine, a staging model that only filters read (trusted and
+//! rejected) is not written at all: its rows feed those models as they are
+//! produced ([`fed_from`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,13 +11,16 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use tracing::{Instrument as _, info, info_span};
 
 use crate::contract::layer::Layer;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
-use crate::engine::{tables, write};
+use crate::engine::context::{Placement, placement};
+use crate::engine::{tables, tee, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
@@ -59,10 +65,44 @@ enum Work {
     RawKeys(SourceTable),
 }
 
-/// A unit of the build phase, done.
+/// A unit of the build phase, done: a model (with the models it fed).
 enum Done {
-    Model(usize, Box<(Step, Staged)>),
+    Models(Vec<(usize, Box<(Step, Staged)>)>),
     RawKeys(SourceTable, u64),
+}
+
+/// The model that feeds each model its rows as it runs (`Some(p)`), for the
+/// models that are not built from stored tables: in the embedded engine,
+/// every reader of a staging model `p` when each of them reads `p` alone
+/// and is built whole, and `p` is not built by period. Staging is never
+/// published, so such a model need not be stored: its readers (trusted and
+/// rejected, which filter it) are built in the same pass, and the rows are
+/// neither written as staging nor read back twice. `reads[i]` are the
+/// models `MODELS[i]` reads.
+fn fed_from(reads: &[Vec<usize>], embedded: bool) -> Vec<Option<usize>> {
+    let mut fed = vec![None; MODELS.len()];
+    if !embedded {
+        return fed;
+    }
+    let whole = |m: &Model| !m.by_period && m.by_key.is_none();
+    for (p, model) in MODELS.iter().enumerate() {
+        if model.layer != Layer::Staging || model.by_period {
+            continue;
+        }
+        let readers: Vec<usize> = (0..MODELS.len())
+            .filter(|&c| reads[c].contains(&p))
+            .collect();
+        if !readers.is_empty()
+            && readers
+                .iter()
+                .all(|&c| reads[c] == [p] && whole(&MODELS[c]))
+        {
+            for c in readers {
+                fed[c] = Some(p);
+            }
+        }
+    }
+    fed
 }
 
 /// Every unit of work, the models that the most others wait on (directly or
@@ -111,7 +151,9 @@ pub async fn build_all(
         .iter()
         .map(|m| m.dependencies().map_err(|e| Error::engine(m.file, e)))
         .collect::<Result<Vec<_>>>()?;
+    let fed = fed_from(&reads, placement(ctx) == Placement::Embedded);
     let mut pending = by_priority(&reads);
+    pending.retain(|w| !matches!(w, Work::Model(i) if fed[*i].is_some()));
 
     let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
@@ -137,21 +179,27 @@ pub async fn build_all(
                     .collect(),
                 Work::RawKeys(_) => Vec::new(),
             };
+            let readers: Vec<usize> = match work {
+                Work::Model(i) => (0..MODELS.len()).filter(|&c| fed[c] == Some(i)).collect(),
+                Work::RawKeys(_) => Vec::new(),
+            };
             let job = execute(
                 work,
                 ctx.clone(),
                 lake.clone(),
                 staging.to_string(),
-                inputs,
+                (inputs, readers),
                 options.period.clone(),
             );
             running.spawn(job.instrument(progress(work)));
         }
         match running.join_next().await {
             None => break Ok(()),
-            Some(Ok(Ok(Done::Model(i, built)))) => {
-                running_alone &= !alone(&Work::Model(i));
-                models[i] = Some(*built);
+            Some(Ok(Ok(Done::Models(built)))) => {
+                for (i, built) in built {
+                    running_alone &= !alone(&Work::Model(i));
+                    models[i] = Some(*built);
+                }
             }
             Some(Ok(Ok(Done::RawKeys(table, n)))) => {
                 raw_keys.insert(table, n);
@@ -178,13 +226,14 @@ pub async fn build_all(
     Ok(Built { models, raw_keys })
 }
 
-/// Does one piece of work; a model reads the staged models `inputs`.
+/// Does one piece of work; a model reads the staged models `inputs` and
+/// feeds the models `readers` ([`fed_from`]).
 async fn execute(
     work: Work,
     ctx: SessionContext,
     lake: Lake,
     staging: String,
-    inputs: Vec<Staged>,
+    (inputs, readers): (Vec<Staged>, Vec<usize>),
     period: Option<Period>,
 ) -> Result<Done> {
     match work {
@@ -199,9 +248,15 @@ async fn execute(
             } else {
                 None
             };
-            build_model(&ctx, &lake, &staging, model, batches)
-                .await
-                .map(|built| Done::Model(i, Box::new(built)))
+            let built = if readers.is_empty() {
+                vec![(i, build_model(&ctx, &lake, &staging, model, batches).await?)]
+            } else {
+                let readers: Vec<_> = readers.iter().map(|&c| (c, &MODELS[c])).collect();
+                build_fed(&ctx, &lake, &staging, (i, model), &readers, batches).await?
+            };
+            Ok(Done::Models(
+                built.into_iter().map(|(i, b)| (i, Box::new(b))).collect(),
+            ))
         }
         Work::RawKeys(table) => distinct_keys(&ctx, table)
             .await
@@ -228,29 +283,194 @@ async fn build_model(
     batches: Option<Batches>,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
+    let (df, target) = plan(ctx, staging, model).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let run_ctx = &run_context(ctx, model);
+    match &batches {
+        None => write::parquet(run_ctx, df, lake, &target).await?,
+        Some(batches) => batches::write(run_ctx, df, lake, &target, batches).await?,
+    }
+    let rows = batches.as_ref().map(Batches::len);
+    stored(ctx, lake, model, &target, schema, started, rows).await
+}
+
+/// Executes `model` (a range of its key at a time with `batches`) without
+/// storing it, and builds the models `readers`, which read it alone, from
+/// its rows as they come ([`fed_from`]); returns them all by their index,
+/// `model`'s (`i`) first.
+async fn build_fed(
+    ctx: &SessionContext,
+    lake: &Lake,
+    staging: &str,
+    (i, model): (usize, &'static Model),
+    readers: &[(usize, &'static Model)],
+    batches: Option<Batches>,
+) -> Result<Vec<(usize, (Step, Staged))>> {
+    let started = Instant::now();
+    let table = model.table();
+    let (df, target) = plan(ctx, staging, model).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let partitions = ctx.copied_config().target_partitions();
+    let (tee, fed_tables) =
+        tee::tee(&schema, readers.len(), partitions).map_err(|e| Error::engine(&target.what, e))?;
+    let mut building = tokio::task::JoinSet::new();
+    for (&(c, reader), fed) in readers.iter().zip(fed_tables) {
+        // The reader's session knows one table: the rows fed to it.
+        let reader_ctx = tables::session_of_one(ctx, &table, fed)?;
+        let job = build_reader(
+            reader_ctx,
+            ctx.clone(),
+            lake.clone(),
+            staging.to_string(),
+            reader,
+        );
+        let span = info_span!("model", table = %reader.table(), indicatif.pb_show = true);
+        building.spawn(async move { job.await.map(|built| (c, built)) }.instrument(span));
+    }
+    // A reader that fails stops the feeding; one that ends early (it read
+    // what it needed) is fed no more.
+    let failed = |e: tokio::task::JoinError| Error::Internal {
+        what: format!("building the readers of {table}: {e}"),
+    };
+    let mut built = Vec::with_capacity(readers.len() + 1);
+    let run_ctx = run_context(ctx, model);
+    let rows = {
+        let feeding = feed(&tee, &run_ctx, df, batches.as_ref());
+        tokio::pin!(feeding);
+        loop {
+            tokio::select! {
+                fed = &mut feeding => break fed.map_err(|e| Error::engine(&target.what, e)),
+                Some(joined) = building.join_next() => match joined.map_err(failed).and_then(|r| r) {
+                    Ok(reader) => built.push(reader),
+                    // The query's own error follows from the feeding.
+                    Err(_) if tee.failed() => {}
+                    Err(e) => break Err(e),
+                },
+            }
+        }
+    };
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            building.shutdown().await;
+            return Err(e);
+        }
+    };
+    // The readers' tables end here.
+    drop(tee);
+    while let Some(joined) = building.join_next().await {
+        match joined.map_err(failed).and_then(|r| r) {
+            Ok(reader) => built.push(reader),
+            Err(e) => {
+                building.shutdown().await;
+                return Err(e);
+            }
+        }
+    }
+    built.push((
+        i,
+        (
+            Step {
+                table: table.to_string(),
+                file: model.file.to_string(),
+                sql: model.sql.to_string(),
+                rows,
+                files: 0,
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            Staged {
+                model,
+                schema,
+                files: Vec::new(),
+            },
+        ),
+    ));
+    built.sort_by_key(|(c, _)| *c);
+    info!(
+        table = %table,
+        rows,
+        batches = batches.as_ref().map(Batches::len),
+        fed = ?readers.iter().map(|(_, r)| r.table().to_string()).collect::<Vec<_>>(),
+        seconds = started.elapsed().as_secs_f64(),
+        "model built, not stored"
+    );
+    Ok(built)
+}
+
+/// Builds `reader`, planned in `reader_ctx` (whose one table is fed), and
+/// registers it in `registry`.
+async fn build_reader(
+    reader_ctx: SessionContext,
+    registry: SessionContext,
+    lake: Lake,
+    staging: String,
+    reader: &'static Model,
+) -> Result<(Step, Staged)> {
+    let started = Instant::now();
+    let (df, target) = plan(&reader_ctx, &staging, reader).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    write::parquet(&reader_ctx, df, &lake, &target).await?;
+    stored(&registry, &lake, reader, &target, schema, started, None).await
+}
+
+/// Feeds the rows of `df` to the readers of `tee`, a range of its key at a
+/// time with `batches`; returns the rows fed.
+async fn feed(
+    tee: &tee::Tee,
+    run_ctx: &SessionContext,
+    df: DataFrame,
+    batches: Option<&Batches>,
+) -> datafusion::error::Result<u64> {
+    match batches {
+        None => tee.feed(df).await,
+        Some(Batches::KeyRanges { column, ranges }) => {
+            let mut rows = 0;
+            for range in ranges {
+                let plan = batches::restrict_to_range(df.logical_plan().clone(), column, *range)?;
+                rows += tee.feed(DataFrame::new(run_ctx.state(), plan)).await?;
+            }
+            Ok(rows)
+        }
+        Some(Batches::Periods { .. }) => Err(DataFusionError::Internal(
+            "a model built by period feeds no other".into(),
+        )),
+    }
+}
+
+/// The model's query, planned in `ctx`, and where it is written.
+async fn plan(
+    ctx: &SessionContext,
+    staging: &str,
+    model: &'static Model,
+) -> Result<(DataFrame, write::Target)> {
     let table = model.table();
     let what = format!("{table} ({})", model.file);
-    let registry = ctx;
-    let ctx = &if model.by_key.is_some() {
-        as_written(ctx)
-    } else {
-        ctx.clone()
-    };
-    let df = ctx
+    let run_ctx = &run_context(ctx, model);
+    let df = run_ctx
         .sql(model.sql)
         .await
         .map_err(|e| Error::engine(&what, e))?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let target = write::Target {
         folder: format!("{staging}{}", table.folder()),
         partition_by: model.partitioned.then_some(PERIOD_COLUMN),
-        parquet: parquet_options(ctx, model),
+        parquet: parquet_options(run_ctx, model),
         what,
     };
-    match &batches {
-        None => write::parquet(ctx, df, lake, &target).await?,
-        Some(batches) => batches::write(ctx, df, lake, &target, batches).await?,
-    }
+    Ok((df, target))
+}
+
+/// Registers a model written to `target` in `registry` for the models after
+/// it, and lists its files.
+async fn stored(
+    registry: &SessionContext,
+    lake: &Lake,
+    model: &'static Model,
+    target: &write::Target,
+    schema: SchemaRef,
+    started: Instant,
+    batches: Option<usize>,
+) -> Result<(Step, Staged)> {
+    let table = model.table();
     tables::register_staged(
         registry,
         lake,
@@ -277,11 +497,21 @@ async fn build_model(
         table = %table,
         rows = step.rows,
         files = step.files,
-        batches = batches.as_ref().map(Batches::len),
+        batches,
         seconds = step.seconds,
         "model built"
     );
     Ok((step, built))
+}
+
+/// The session a model runs in: a model built by key ranges with its joins
+/// as written ([`as_written`]).
+fn run_context(ctx: &SessionContext, model: &Model) -> SessionContext {
+    if model.by_key.is_some() {
+        as_written(ctx)
+    } else {
+        ctx.clone()
+    }
 }
 
 /// `ctx` with its joins run in the order the SQL writes them: a model

@@ -200,3 +200,162 @@ async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
     }
     assert_eq!(read.matches("| 3  | 2025-02 |").count(), 2, "{read}");
 }
+
+#[test]
+fn trusted_and_rejected_are_fed_from_staging_in_the_embedded_engine_only() {
+    let reads: Vec<Vec<usize>> = MODELS.iter().map(|m| m.dependencies().unwrap()).collect();
+    let fed = fed_from(&reads, true);
+    for (i, model) in MODELS.iter().enumerate() {
+        let staging = MODELS
+            .iter()
+            .position(|m| m.layer == Layer::Staging && m.name == model.name);
+        match model.layer {
+            Layer::Trusted | Layer::Rejected => {
+                assert_eq!(fed[i], staging, "{}", model.file);
+            }
+            _ => assert_eq!(fed[i], None, "{}", model.file),
+        }
+    }
+    // A cluster runs every model from stored tables.
+    assert!(fed_from(&reads, false).iter().all(Option::is_none));
+}
+
+/// A staging model of the lines with a rule, and the two models that
+/// split it.
+static STAGED_LINES: Model = Model {
+    layer: Layer::Staging,
+    name: "lineas",
+    source: None,
+    partitioned: true,
+    by_period: false,
+    by_key: Some("id"),
+    file: "test",
+    sql: "SELECT d.id, d.periodo, CASE WHEN d.id > 2 THEN 'id_alto' END AS regla \
+          FROM trusted.detalle AS d",
+};
+static GOOD_LINES: Model = Model {
+    layer: Layer::Trusted,
+    name: "lineas",
+    source: None,
+    partitioned: true,
+    by_period: false,
+    by_key: None,
+    file: "test",
+    sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL",
+};
+static BAD_LINES: Model = Model {
+    layer: Layer::Rejected,
+    name: "lineas",
+    source: None,
+    partitioned: true,
+    by_period: false,
+    by_key: None,
+    file: "test",
+    sql: "SELECT id, periodo, regla FROM staging.lineas WHERE regla IS NOT NULL",
+};
+/// A reader that fails on the rows it is fed.
+static FAILING_READER: Model = Model {
+    sql: "SELECT id, periodo, CAST(regla AS INT) AS regla FROM staging.lineas \
+          WHERE regla IS NOT NULL",
+    ..BAD_LINES
+};
+/// The same lines, of which one fails while the query runs.
+static BROKEN_LINES: Model = Model {
+    sql: "SELECT d.id, d.periodo, \
+          CAST(CASE WHEN d.id > 2 THEN 'x' ELSE '1' END AS INT) AS regla \
+          FROM trusted.detalle AS d",
+    ..STAGED_LINES
+};
+
+#[tokio::test]
+async fn a_staging_model_feeds_its_readers_without_being_stored() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = Lake::open(
+        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let ctx = session().await;
+    for sql in [
+        "CREATE SCHEMA rejected",
+        "INSERT INTO trusted.detalle VALUES (9, '2025-02')",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    let readers = [(1, &GOOD_LINES), (2, &BAD_LINES)];
+    let ranges = || Batches::KeyRanges {
+        column: "id",
+        ranges: batches::split_for_tests(1, 3, 3),
+    };
+    let built = build_fed(
+        &ctx,
+        &lake,
+        "_staging/f/",
+        (0, &STAGED_LINES),
+        &readers,
+        Some(ranges()),
+    )
+    .await
+    .unwrap();
+    let summary: Vec<_> = built
+        .iter()
+        .map(|(i, (step, staged))| (*i, step.table.clone(), step.rows, staged.files.len()))
+        .collect();
+    // Four lines went through staging, which stored nothing; the lines
+    // of every range reached both readers.
+    assert_eq!(summary[0], (0, "staging.lineas".into(), 4, 0));
+    assert_eq!(
+        (summary[1].0, summary[1].1.as_str(), summary[1].2),
+        (1, "trusted.lineas", 1)
+    );
+    assert_eq!(
+        (summary[2].0, summary[2].1.as_str(), summary[2].2),
+        (2, "rejected.lineas", 3)
+    );
+    assert!(!dir.path().join("_staging/f/staging").exists());
+    let read = ctx
+        .sql("SELECT regla, COUNT(*) AS n, SUM(id) AS ids FROM rejected.lineas GROUP BY regla")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let read = pretty_format_batches(&read).unwrap().to_string();
+    assert!(read.contains("| id_alto | 3 | 15  |"), "{read}");
+
+    // A failure of the staging query fails the build, naming the model,
+    // and no reader waits for rows that will not come.
+    let failed = build_fed(
+        &ctx,
+        &lake,
+        "_staging/g/",
+        (0, &BROKEN_LINES),
+        &readers,
+        Some(ranges()),
+    )
+    .await;
+    let Err(error) = failed else {
+        panic!("a failing staging query built its readers")
+    };
+    let error = error.to_string();
+    assert!(error.starts_with("staging.lineas (test)"), "{error}");
+    assert!(error.contains("'x'"), "{error}");
+
+    // A reader that fails fails the build, naming the reader.
+    let readers = [(1, &GOOD_LINES), (2, &FAILING_READER)];
+    let failed = build_fed(
+        &ctx,
+        &lake,
+        "_staging/h/",
+        (0, &STAGED_LINES),
+        &readers,
+        Some(ranges()),
+    )
+    .await;
+    let Err(error) = failed else {
+        panic!("a failing reader was built")
+    };
+    let error = error.to_string();
+    assert!(error.starts_with("rejected.lineas (test)"), "{error}");
+    assert!(error.contains("id_alto"), "{error}");
+}
