@@ -24,6 +24,28 @@ async fn session() -> SessionContext {
     ctx
 }
 
+/// A lake in a temporary folder, removed when the folder is dropped.
+fn temp_lake() -> (tempfile::TempDir, Lake) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap();
+    let lake = Lake::open(url, &Default::default()).unwrap();
+    (dir, lake)
+}
+
+/// `id` in three ranges: below 2, 2, 3 and above.
+fn three_ranges() -> Batches {
+    Batches::KeyRanges {
+        column: "id",
+        ranges: batches::split_for_tests(1, 3, 3),
+    }
+}
+
+/// The answer to `sql`, as a table.
+async fn pretty(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
 async fn rows(ctx: &SessionContext, sql: &str, period: &str) -> String {
     let tables = [
         TableRef::new(Layer::Trusted, "ventas"),
@@ -83,12 +105,7 @@ static NEXT_MONTH: Model = by_period(
 
 #[tokio::test]
 async fn a_model_built_by_period_writes_each_month_from_that_month() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let lake = Lake::open(
-        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let (_dir, lake) = temp_lake();
     let ctx = session().await;
     ctx.sql("CREATE SCHEMA analytic").await.unwrap();
     let batches = || Batches::Periods {
@@ -109,19 +126,12 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
         months,
         [(Some("2025-01".into()), 2), (Some("2025-02".into()), 1)]
     );
-    let read = ctx
-        .sql("SELECT COUNT(*) AS n FROM analytic.mismo_mes WHERE periodo = '2025-01'")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    assert!(
-        pretty_format_batches(&read)
-            .unwrap()
-            .to_string()
-            .contains("| 2 |")
-    );
+    let read = pretty(
+        &ctx,
+        "SELECT COUNT(*) AS n FROM analytic.mismo_mes WHERE periodo = '2025-01'",
+    )
+    .await;
+    assert!(read.contains("| 2 |"), "{read}");
 
     // January's batch writes February's folder: refused, naming the model.
     let built = build_model(&ctx, &lake, "_staging/r/", &NEXT_MONTH, Some(batches())).await;
@@ -153,12 +163,7 @@ static LINES: Model = Model {
 
 #[tokio::test]
 async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let lake = Lake::open(
-        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let (_dir, lake) = temp_lake();
     let ctx = session().await;
     ctx.sql("CREATE SCHEMA analytic").await.unwrap();
     // Three ranges: id < 2, 2 <= id < 3, id >= 3; a line of id 9 (no
@@ -181,14 +186,11 @@ async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
     // Every line once, with its header's month; one set of files per range.
     assert_eq!(step.rows, 4);
     assert_eq!(staged.files.len(), 3, "{:?}", staged.files);
-    let read = ctx
-        .sql("SELECT id, periodo, ventas, canales FROM analytic.lineas ORDER BY id, periodo")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let read = pretty_format_batches(&read).unwrap().to_string();
+    let read = pretty(
+        &ctx,
+        "SELECT id, periodo, ventas, canales FROM analytic.lineas ORDER BY id, periodo",
+    )
+    .await;
     // Within a range, the subquery counts that range's headers only;
     // the table without the key is read whole.
     for row in [
@@ -224,34 +226,20 @@ fn trusted_and_rejected_are_fed_from_staging_in_the_embedded_engine_only() {
 /// split it.
 static STAGED_LINES: Model = Model {
     layer: Layer::Staging,
-    name: "lineas",
-    source: None,
-    partitioned: true,
-    by_period: false,
-    by_key: Some("id"),
-    file: "test",
     sql: "SELECT d.id, d.periodo, CASE WHEN d.id > 2 THEN 'id_alto' END AS regla \
           FROM trusted.detalle AS d",
+    ..LINES
 };
 static GOOD_LINES: Model = Model {
     layer: Layer::Trusted,
-    name: "lineas",
-    source: None,
-    partitioned: true,
-    by_period: false,
     by_key: None,
-    file: "test",
     sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL",
+    ..LINES
 };
 static BAD_LINES: Model = Model {
     layer: Layer::Rejected,
-    name: "lineas",
-    source: None,
-    partitioned: true,
-    by_period: false,
-    by_key: None,
-    file: "test",
     sql: "SELECT id, periodo, regla FROM staging.lineas WHERE regla IS NOT NULL",
+    ..GOOD_LINES
 };
 /// A reader that fails on the rows it is fed.
 static FAILING_READER: Model = Model {
@@ -269,12 +257,7 @@ static BROKEN_LINES: Model = Model {
 
 #[tokio::test]
 async fn a_staging_model_feeds_its_readers_without_being_stored() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let lake = Lake::open(
-        dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let (dir, lake) = temp_lake();
     let ctx = session().await;
     for sql in [
         "CREATE SCHEMA rejected",
@@ -283,17 +266,13 @@ async fn a_staging_model_feeds_its_readers_without_being_stored() {
         ctx.sql(sql).await.unwrap().collect().await.unwrap();
     }
     let readers = [(1, &GOOD_LINES), (2, &BAD_LINES)];
-    let ranges = || Batches::KeyRanges {
-        column: "id",
-        ranges: batches::split_for_tests(1, 3, 3),
-    };
     let built = build_fed(
         &ctx,
         &lake,
         "_staging/f/",
         (0, &STAGED_LINES),
         &readers,
-        Some(ranges()),
+        Some(three_ranges()),
     )
     .await
     .unwrap();
@@ -313,49 +292,49 @@ async fn a_staging_model_feeds_its_readers_without_being_stored() {
         (2, "rejected.lineas", 3)
     );
     assert!(!dir.path().join("_staging/f/staging").exists());
-    let read = ctx
-        .sql("SELECT regla, COUNT(*) AS n, SUM(id) AS ids FROM rejected.lineas GROUP BY regla")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let read = pretty_format_batches(&read).unwrap().to_string();
+    let read = pretty(
+        &ctx,
+        "SELECT regla, COUNT(*) AS n, SUM(id) AS ids FROM rejected.lineas GROUP BY regla",
+    )
+    .await;
     assert!(read.contains("| id_alto | 3 | 15  |"), "{read}");
 
     // A failure of the staging query fails the build, naming the model,
     // and no reader waits for rows that will not come.
-    let failed = build_fed(
-        &ctx,
-        &lake,
-        "_staging/g/",
-        (0, &BROKEN_LINES),
-        &readers,
-        Some(ranges()),
-    )
-    .await;
-    let Err(error) = failed else {
-        panic!("a failing staging query built its readers")
-    };
-    let error = error.to_string();
+    let error = fed_error(&ctx, &lake, &BROKEN_LINES, &readers).await;
     assert!(error.starts_with("staging.lineas (test)"), "{error}");
     assert!(error.contains("'x'"), "{error}");
 
     // A reader that fails fails the build, naming the reader.
     let readers = [(1, &GOOD_LINES), (2, &FAILING_READER)];
-    let failed = build_fed(
-        &ctx,
-        &lake,
-        "_staging/h/",
-        (0, &STAGED_LINES),
-        &readers,
-        Some(ranges()),
-    )
-    .await;
-    let Err(error) = failed else {
-        panic!("a failing reader was built")
-    };
-    let error = error.to_string();
+    let error = fed_error(&ctx, &lake, &STAGED_LINES, &readers).await;
     assert!(error.starts_with("rejected.lineas (test)"), "{error}");
     assert!(error.contains("id_alto"), "{error}");
+}
+
+/// The error of building `staging` and its `readers` in three ranges of
+/// `id`, which must fail.
+async fn fed_error(
+    ctx: &SessionContext,
+    lake: &Lake,
+    staging: &'static Model,
+    readers: &[(usize, &'static Model)],
+) -> String {
+    let ranges = Batches::KeyRanges {
+        column: "id",
+        ranges: batches::split_for_tests(1, 3, 3),
+    };
+    let built = build_fed(
+        ctx,
+        lake,
+        "_staging/e/",
+        (0, staging),
+        readers,
+        Some(ranges),
+    )
+    .await;
+    match built {
+        Ok(_) => panic!("{} and its readers were built", staging.table()),
+        Err(e) => e.to_string(),
+    }
 }
