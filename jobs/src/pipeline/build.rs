@@ -367,24 +367,7 @@ async fn build_fed(
             }
         }
     }
-    built.push((
-        i,
-        (
-            Step {
-                table: table.to_string(),
-                file: model.file.to_string(),
-                sql: model.sql.to_string(),
-                rows,
-                files: 0,
-                seconds: started.elapsed().as_secs_f64(),
-            },
-            Staged {
-                model,
-                schema,
-                files: Vec::new(),
-            },
-        ),
-    ));
+    built.push((i, not_stored(model, schema, rows, started)));
     built.sort_by_key(|(c, _)| *c);
     info!(
         table = %table,
@@ -395,6 +378,29 @@ async fn build_fed(
         "model built, not stored"
     );
     Ok(built)
+}
+
+/// The step and the (empty) output of a model fed to others, not stored.
+fn not_stored(
+    model: &'static Model,
+    schema: SchemaRef,
+    rows: u64,
+    started: Instant,
+) -> (Step, Staged) {
+    let step = Step {
+        table: model.table().to_string(),
+        file: model.file.to_string(),
+        sql: model.sql.to_string(),
+        rows,
+        files: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let staged = Staged {
+        model,
+        schema,
+        files: Vec::new(),
+    };
+    (step, staged)
 }
 
 /// Builds `reader`, planned in `reader_ctx` (whose one table is fed), and
