@@ -12,7 +12,6 @@ use std::time::Instant;
 use arrow::datatypes::SchemaRef;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use tracing::{Instrument as _, info, info_span};
 
@@ -20,7 +19,7 @@ use crate::contract::layer::Layer;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
 use crate::engine::context::{Placement, placement};
-use crate::engine::{tables, tee, write};
+use crate::engine::{tables, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
@@ -29,6 +28,7 @@ use crate::pipeline::batches::{self, Batches};
 use crate::pipeline::model::{MODELS, Model};
 use crate::pipeline::reconcile::distinct_keys;
 use crate::pipeline::run::RunOptions;
+use fed::{build_fed, fed_from};
 
 /// A model written to staging, waiting to be published.
 #[derive(Clone)]
@@ -69,40 +69,6 @@ enum Work {
 enum Done {
     Models(Vec<(usize, Box<(Step, Staged)>)>),
     RawKeys(SourceTable, u64),
-}
-
-/// The model that feeds each model its rows as it runs (`Some(p)`), for the
-/// models that are not built from stored tables: in the embedded engine,
-/// every reader of a staging model `p` when each of them reads `p` alone
-/// and is built whole, and `p` is not built by period. Staging is never
-/// published, so such a model need not be stored: its readers (trusted and
-/// rejected, which filter it) are built in the same pass, and the rows are
-/// neither written as staging nor read back twice. `reads[i]` are the
-/// models `MODELS[i]` reads.
-fn fed_from(reads: &[Vec<usize>], embedded: bool) -> Vec<Option<usize>> {
-    let mut fed = vec![None; MODELS.len()];
-    if !embedded {
-        return fed;
-    }
-    let whole = |m: &Model| !m.by_period && m.by_key.is_none();
-    for (p, model) in MODELS.iter().enumerate() {
-        if model.layer != Layer::Staging || model.by_period {
-            continue;
-        }
-        let readers: Vec<usize> = (0..MODELS.len())
-            .filter(|&c| reads[c].contains(&p))
-            .collect();
-        if !readers.is_empty()
-            && readers
-                .iter()
-                .all(|&c| reads[c] == [p] && whole(&MODELS[c]))
-        {
-            for c in readers {
-                fed[c] = Some(p);
-            }
-        }
-    }
-    fed
 }
 
 /// Every unit of work, the models that the most others wait on (directly or
@@ -294,155 +260,6 @@ async fn build_model(
     stored(ctx, lake, model, &target, schema, started, rows).await
 }
 
-/// Executes `model` (a range of its key at a time with `batches`) without
-/// storing it, and builds the models `readers`, which read it alone, from
-/// its rows as they come ([`fed_from`]); returns them all by their index,
-/// `model`'s (`i`) first.
-async fn build_fed(
-    ctx: &SessionContext,
-    lake: &Lake,
-    staging: &str,
-    (i, model): (usize, &'static Model),
-    readers: &[(usize, &'static Model)],
-    batches: Option<Batches>,
-) -> Result<Vec<(usize, (Step, Staged))>> {
-    let started = Instant::now();
-    let table = model.table();
-    let (df, target) = plan(ctx, staging, model).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let partitions = ctx.copied_config().target_partitions();
-    let (tee, fed_tables) =
-        tee::tee(&schema, readers.len(), partitions).map_err(|e| Error::engine(&target.what, e))?;
-    let mut building = tokio::task::JoinSet::new();
-    for (&(c, reader), fed) in readers.iter().zip(fed_tables) {
-        // The reader's session knows one table: the rows fed to it.
-        let reader_ctx = tables::session_of_one(ctx, &table, fed)?;
-        let job = build_reader(
-            reader_ctx,
-            ctx.clone(),
-            lake.clone(),
-            staging.to_string(),
-            reader,
-        );
-        let span = info_span!("model", table = %reader.table(), indicatif.pb_show = true);
-        building.spawn(async move { job.await.map(|built| (c, built)) }.instrument(span));
-    }
-    // A reader that fails stops the feeding; one that ends early (it read
-    // what it needed) is fed no more.
-    let failed = |e: tokio::task::JoinError| Error::Internal {
-        what: format!("building the readers of {table}: {e}"),
-    };
-    let mut built = Vec::with_capacity(readers.len() + 1);
-    let run_ctx = run_context(ctx, model);
-    let rows = {
-        let feeding = feed(&tee, &run_ctx, df, batches.as_ref());
-        tokio::pin!(feeding);
-        loop {
-            tokio::select! {
-                fed = &mut feeding => break fed.map_err(|e| Error::engine(&target.what, e)),
-                Some(joined) = building.join_next() => match joined.map_err(failed).and_then(|r| r) {
-                    Ok(reader) => built.push(reader),
-                    // The query's own error follows from the feeding.
-                    Err(_) if tee.failed() => {}
-                    Err(e) => break Err(e),
-                },
-            }
-        }
-    };
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) => {
-            building.shutdown().await;
-            return Err(e);
-        }
-    };
-    // The readers' tables end here.
-    drop(tee);
-    while let Some(joined) = building.join_next().await {
-        match joined.map_err(failed).and_then(|r| r) {
-            Ok(reader) => built.push(reader),
-            Err(e) => {
-                building.shutdown().await;
-                return Err(e);
-            }
-        }
-    }
-    built.push((i, not_stored(model, schema, rows, started)));
-    built.sort_by_key(|(c, _)| *c);
-    info!(
-        table = %table,
-        rows,
-        batches = batches.as_ref().map(Batches::len),
-        fed = ?readers.iter().map(|(_, r)| r.table().to_string()).collect::<Vec<_>>(),
-        seconds = started.elapsed().as_secs_f64(),
-        "model built, not stored"
-    );
-    Ok(built)
-}
-
-/// The step and the (empty) output of a model fed to others, not stored.
-fn not_stored(
-    model: &'static Model,
-    schema: SchemaRef,
-    rows: u64,
-    started: Instant,
-) -> (Step, Staged) {
-    let step = Step {
-        table: model.table().to_string(),
-        file: model.file.to_string(),
-        sql: model.sql.to_string(),
-        rows,
-        files: 0,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let staged = Staged {
-        model,
-        schema,
-        files: Vec::new(),
-    };
-    (step, staged)
-}
-
-/// Builds `reader`, planned in `reader_ctx` (whose one table is fed), and
-/// registers it in `registry`.
-async fn build_reader(
-    reader_ctx: SessionContext,
-    registry: SessionContext,
-    lake: Lake,
-    staging: String,
-    reader: &'static Model,
-) -> Result<(Step, Staged)> {
-    let started = Instant::now();
-    let (df, target) = plan(&reader_ctx, &staging, reader).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    write::parquet(&reader_ctx, df, &lake, &target).await?;
-    stored(&registry, &lake, reader, &target, schema, started, None).await
-}
-
-/// Feeds the rows of `df` to the readers of `tee`, a range of its key at a
-/// time with `batches`; returns the rows fed.
-async fn feed(
-    tee: &tee::Tee,
-    run_ctx: &SessionContext,
-    df: DataFrame,
-    batches: Option<&Batches>,
-) -> datafusion::error::Result<u64> {
-    match batches {
-        None => tee.feed(df).await,
-        Some(Batches::KeyRanges { column, ranges }) => {
-            let mut rows = 0;
-            for range in ranges {
-                let plan = batches::restrict_to_range(df.logical_plan().clone(), column, *range)?;
-                rows += tee.feed(DataFrame::new(run_ctx.state(), plan)).await?;
-            }
-            Ok(rows)
-        }
-        Some(Batches::Periods { .. }) => Err(DataFusionError::Internal(
-            "a model built by period feeds no other".into(),
-        )),
-    }
-}
-
 /// The model's query, planned in `ctx`, and where it is written.
 async fn plan(
     ctx: &SessionContext,
@@ -546,5 +363,6 @@ fn parquet_options(ctx: &SessionContext, model: &Model) -> TableParquetOptions {
     parquet
 }
 
+mod fed;
 #[cfg(test)]
 mod tests;
