@@ -419,12 +419,13 @@ fn a_killed_run_publishes_nothing_and_the_next_run_succeeds() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it in the middle of building: once the line model is being staged.
+    // Kill it in the middle of building: once the lines are being written
+    // (the line model feeds trusted.detalle_ventas; the report comes after).
     let staging = lake.path().join("_staging");
     loop {
         let midway = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
             let run = runs.next()?.ok()?.path();
-            run.join("staging/detalle_ventas").exists().then_some(())
+            run.join("trusted/detalle_ventas").exists().then_some(())
         });
         if midway.is_some() {
             break;
