@@ -3,8 +3,11 @@
 # writing zstd Parquet with pyarrow) and `psql \copy` to CSV, on the same
 # PostgreSQL tables, loaded by `dfstore source init` at each scale.
 #
-#   benches/ingest.sh [SCALES]      e.g. benches/ingest.sh 1,10
+#   benches/ingest.sh [SCALES] [RUNS]   e.g. benches/ingest.sh 1,10 3
 #
+# Each extractor runs RUNS times (default 3), the three interleaved, each run
+# from scratch (its output removed first); the table gives the median wall
+# time, every run's time and the highest peak memory.
 # Starts the loopback PostgreSQL of deploy/local/postgres.sh, installs
 # connectorx and pyarrow into $BENCH_VENV (default /var/tmp/dfstore-bench-venv),
 # and writes a markdown table (rows/s, MB/s of Parquet or CSV written, peak
@@ -13,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 scales="${1:-1,10}"
+runs="${2:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
 bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}/ingest"
 venv="${BENCH_VENV:-/var/tmp/dfstore-bench-venv}"
@@ -32,8 +36,8 @@ mib() { du -sb "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
 
 out="benches/results/ingest.md"
 {
-  echo "| scale | extractor | rows | wall (s) | rows/s | output (MiB) | MiB/s | peak RSS (MiB) |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  echo "| scale | extractor | rows | wall (s), median of $runs | runs (s) | rows/s | output (MiB) | MiB/s | peak RSS (MiB) |"
+  echo "|---:|---|---:|---:|---|---:|---:|---:|---:|"
 } > "$out.tmp"
 for scale in ${scales//,/ }; do
   db="bench_s${scale//./_}"
@@ -46,31 +50,47 @@ for scale in ${scales//,/ }; do
   rows=$(psql -At -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c \
     "SELECT (SELECT count(*) FROM retail.tiendas) + (SELECT count(*) FROM retail.productos) + (SELECT count(*) FROM retail.clientes) + (SELECT count(*) FROM retail.ventas) + (SELECT count(*) FROM retail.detalle_ventas)")
 
-  row() { # extractor wall rss output
-    printf '| %s | %s | %s | %.1f | %.0f | %s | %.1f | %d |\n' "$scale" "$1" "$rows" "$2" \
-      "$(echo "$rows / $2" | bc -l)" "$4" "$(echo "$4 / $2" | bc -l)" "$(($3 / 1024))" >> "$out.tmp"
+  row() { # extractor output walls rss: the median of the walls, all of them, the peak
+    local median
+    median=$(printf '%s\n' $3 | sort -g | awk '{w[NR] = $1} END {print w[int((NR + 1) / 2)]}')
+    printf '| %s | %s | %s | %.1f | %s | %.0f | %s | %.1f | %d |\n' "$scale" "$1" "$rows" "$median" \
+      "$(printf '%.1f ' $3 | sed 's/ $//; s/ /, /g')" "$(echo "$rows / $median" | bc -l)" "$2" \
+      "$(echo "$2 / $median" | bc -l)" "$(($4 / 1024))" >> "$out.tmp"
   }
-  lake="$bench_dir/lake-s$scale"; rm -rf "$lake"
-  read -r w r < <(bench_measure "$bin" ingest --full --pg "$url" --lake "$lake")
-  row "dfstore ingest --full (verified)" "$w" "$r" "$(mib "$lake/raw")"
-
-  cx="$bench_dir/connectorx-s$scale"; rm -rf "$cx"
-  read -r w r < <(bench_measure "$venv/bin/python3" benches/ingest/connectorx_extract.py "$url" "$cx" 2)
-  row "connectorx $("$venv/bin/python3" -c 'import connectorx; print(connectorx.__version__)') + pyarrow Parquet" "$w" "$r" "$(mib "$cx")"
-
-  csv="$bench_dir/csv-s$scale"; rm -rf "$csv"; mkdir -p "$csv"
+  lake="$bench_dir/lake-s$scale"
+  cx="$bench_dir/connectorx-s$scale"
+  csv="$bench_dir/csv-s$scale"
   copy_all() {
     for t in tiendas productos clientes ventas detalle_ventas; do
       psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d "$db" -c "\\copy retail.$t TO '$csv/$t.csv' CSV"
     done
   }
   export -f copy_all; export port db csv
-  read -r w r < <(bench_measure bash -c copy_all)
-  row "psql \\copy to CSV" "$w" "$r" "$(mib "$csv")"
+  declare -A walls=() peak=()
+  note() { # extractor wall rss
+    walls[$1]="${walls[$1]:-} $2"
+    [ "${peak[$1]:-0}" -ge "$3" ] || peak[$1]=$3
+  }
+  for run in $(seq 1 "$runs"); do
+    echo "scale $scale: run $run of $runs" >&2
+    rm -rf "$lake"
+    read -r w r < <(bench_measure "$bin" ingest --full --pg "$url" --lake "$lake")
+    note dfstore "$w" "$r"
+    rm -rf "$cx"
+    read -r w r < <(bench_measure "$venv/bin/python3" benches/ingest/connectorx_extract.py "$url" "$cx" 2)
+    note connectorx "$w" "$r"
+    rm -rf "$csv"; mkdir -p "$csv"
+    read -r w r < <(bench_measure bash -c copy_all)
+    note psql "$w" "$r"
+  done
+  row "dfstore ingest --full (verified)" "$(mib "$lake/raw")" "${walls[dfstore]}" "${peak[dfstore]}"
+  row "connectorx $("$venv/bin/python3" -c 'import connectorx; print(connectorx.__version__)') + pyarrow Parquet" \
+    "$(mib "$cx")" "${walls[connectorx]}" "${peak[connectorx]}"
+  row "psql \\copy to CSV" "$(mib "$csv")" "${walls[psql]}" "${peak[psql]}"
 done
 {
   echo "Machine: $(bench_machine)"
-  echo "PostgreSQL $(psql -V | awk '{print $3}') on loopback; command: benches/ingest.sh $scales ($(date -u +%Y-%m-%d))"
+  echo "PostgreSQL $(psql -V | awk '{print $3}') on loopback; command: benches/ingest.sh $scales $runs ($(date -u +%Y-%m-%d))"
   echo
   cat "$out.tmp"
 } > "$out"
