@@ -64,14 +64,11 @@ pub fn tee(
             partitions,
         )?));
     }
-    let failed = Arc::new(AtomicBool::new(false));
-    Ok((
-        Tee {
-            readers: senders,
-            failed,
-        },
-        tables,
-    ))
+    let tee = Tee {
+        readers: senders,
+        failed: Arc::new(AtomicBool::new(false)),
+    };
+    Ok((tee, tables))
 }
 
 impl Tee {
@@ -139,9 +136,7 @@ impl Tee {
             None => Ok(rows),
         }
     }
-}
 
-impl Tee {
     /// Whether a query fed has failed: a reader failing then has the
     /// query's error, which [`Tee::feed`] returns.
     pub fn failed(&self) -> bool {

@@ -249,26 +249,26 @@ async fn build_model(
     batches: Option<Batches>,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
-    let (df, target) = plan(ctx, staging, model).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let run_ctx = &run_context(ctx, model);
+    let (df, target) = plan(run_ctx, staging, model).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     match &batches {
         None => write::parquet(run_ctx, df, lake, &target).await?,
         Some(batches) => batches::write(run_ctx, df, lake, &target, batches).await?,
     }
-    let rows = batches.as_ref().map(Batches::len);
-    stored(ctx, lake, model, &target, schema, started, rows).await
+    let count = batches.as_ref().map(Batches::len);
+    stored(ctx, lake, model, &target, schema, started, count).await
 }
 
-/// The model's query, planned in `ctx`, and where it is written.
+/// The model's query, planned in `run_ctx` (the session it runs in, see
+/// [`run_context`]), and where it is written.
 async fn plan(
-    ctx: &SessionContext,
+    run_ctx: &SessionContext,
     staging: &str,
     model: &'static Model,
 ) -> Result<(DataFrame, write::Target)> {
     let table = model.table();
     let what = format!("{table} ({})", model.file);
-    let run_ctx = &run_context(ctx, model);
     let df = run_ctx
         .sql(model.sql)
         .await

@@ -69,7 +69,8 @@ pub async fn build_fed(
 ) -> Result<Vec<(usize, (Step, Staged))>> {
     let started = Instant::now();
     let table = model.table();
-    let (df, target) = plan(ctx, staging, model).await?;
+    let run_ctx = run_context(ctx, model);
+    let (df, target) = plan(&run_ctx, staging, model).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let partitions = ctx.copied_config().target_partitions();
     let (tee, fed_tables) =
@@ -94,7 +95,6 @@ pub async fn build_fed(
         what: format!("building the readers of {table}: {e}"),
     };
     let mut built = Vec::with_capacity(readers.len() + 1);
-    let run_ctx = run_context(ctx, model);
     let rows = {
         let feeding = feed(&tee, &run_ctx, df, batches.as_ref());
         tokio::pin!(feeding);
@@ -174,6 +174,7 @@ async fn build_reader(
     reader: &'static Model,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
+    // A reader is built whole: its session is the one it runs in.
     let (df, target) = plan(&reader_ctx, &staging, reader).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     write::parquet(&reader_ctx, df, &lake, &target).await?;
