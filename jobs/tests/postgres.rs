@@ -537,6 +537,46 @@ fn a_changed_file_fails_verification() {
     );
 }
 
+/// A manifest whose checksum has the earlier, row-text definition (no
+/// `v2:` mark) still verifies its files' SHA-256, says its checksum was not
+/// recomputed, and a changed file still fails it.
+#[test]
+fn an_earlier_checksum_is_not_recomputed_but_the_files_are_still_checked() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    db.source(&lake, &["init", "--scale", "0.001"]);
+    db.grant_reader();
+    ingest(&db, &lake, &[]);
+    let manifest_path = manifests(&lake).pop().unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for (_, table) in manifest["tables"].as_object_mut().unwrap() {
+        let current = table["checksum"].as_str().unwrap().to_string();
+        let earlier = current.strip_prefix("v2:").expect("a v2 checksum");
+        table["checksum"] = earlier.into();
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let out = lake.cmd(&["ingest", "--verify"]).output().unwrap();
+    let lines = stdout_lines(out);
+    let tiendas = lines.iter().find(|l| l.contains("tiendas")).unwrap();
+    assert!(
+        tiendas.contains("SHA-256") && tiendas.contains("not recomputed"),
+        "{lines:?}"
+    );
+
+    let file = &manifest["tables"]["tiendas"]["files"][0];
+    let path = lake.path().join(file["path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let out = lake.cmd(&["ingest", "--verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("tiendas"), "{line}");
+}
+
 #[test]
 fn a_new_source_column_flows_through_and_a_dropped_one_fails_the_run() {
     let db = TestDb::new();

@@ -156,7 +156,7 @@ async fn plan(lake: &Lake, options: &IngestOptions) -> Result<Vec<TablePlan>> {
 
 /// Opens the read-only transaction every table is read in and exports its
 /// snapshot; returns the snapshot's id and instant. Checks first that the
-/// server hashes text as dfstore does, or checksums could never match.
+/// server hashes values as dfstore does, or checksums could never match.
 async fn export_snapshot(pg: &Postgres, control: &Client) -> Result<(String, DateTime<Utc>)> {
     control
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -175,7 +175,7 @@ async fn export_snapshot(pg: &Postgres, control: &Client) -> Result<(String, Dat
         return Err(Error::Source {
             database: pg.to_string(),
             reason: format!(
-                "the server's hashtextextended() gives {probe} where dfstore computes {}, so checksums could not be compared",
+                "the server's hash functions give {probe} where dfstore computes {} for the same values, so checksums could not be compared",
                 checksum::probe_value()
             ),
             fix: "extract from a little-endian PostgreSQL server (x86-64, ARM64), e.g. a replica"

@@ -74,8 +74,8 @@ impl TableJob {
         // One connection computes the checksum of the source rows while the
         // others stream them out, all in the extraction's snapshot.
         let (client, sums) = tokio::try_join!(
-            import_snapshot(pg, &self.snapshot, ""),
-            import_snapshot(pg, &self.snapshot, checksum::SESSION_SQL)
+            import_snapshot(pg, &self.snapshot),
+            import_snapshot(pg, &self.snapshot)
         )?;
         let columns = watermarked_columns(&client, table).await?;
         let filter = match since {
@@ -90,7 +90,11 @@ impl TableJob {
             sums.query_one(&sql, &[]).await.map_err(|e| pg.error(&e))
         };
         let lake_side = self.copy_all(&client, &columns, &filter);
-        let (row, (files, written)) = tokio::try_join!(source_side, lake_side)?;
+        // Both sides run to their end: a value the lake cannot hold (an
+        // infinite timestamp) fails both, and the lake side's error says why.
+        let (row, copied) = tokio::join!(source_side, lake_side);
+        let (files, written) = copied?;
+        let row = row?;
         let _ = tokio::join!(client.batch_execute("COMMIT"), sums.batch_execute("COMMIT"));
         let source = Checksum {
             rows: row.get::<_, i64>(0) as u64,
@@ -174,7 +178,7 @@ impl TableJob {
         for range in chunks.iter().skip(1).copied() {
             let job = Arc::clone(&job);
             running.spawn(async move {
-                let client = import_snapshot(&job.pg, &job.snapshot, "").await?;
+                let client = import_snapshot(&job.pg, &job.snapshot).await?;
                 job.copy(&client, range).await
             });
         }
@@ -207,9 +211,8 @@ async fn watermarked_columns(client: &Client, table: SourceTable) -> Result<Vec<
     Ok(columns)
 }
 
-/// A connection in a read-only transaction of the exported `snapshot`,
-/// with the session settings `settings`.
-async fn import_snapshot(pg: &Postgres, snapshot: &str, settings: &str) -> Result<Client> {
+/// A connection in a read-only transaction of the exported `snapshot`.
+async fn import_snapshot(pg: &Postgres, snapshot: &str) -> Result<Client> {
     if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(Error::Internal {
             what: format!("unexpected snapshot id {snapshot}"),
@@ -218,7 +221,7 @@ async fn import_snapshot(pg: &Postgres, snapshot: &str, settings: &str) -> Resul
     let client = pg.connect().await?;
     client
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'; {settings}"
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
         ))
         .await
         .map_err(|e| pg.error(&e))?;

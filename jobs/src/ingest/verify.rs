@@ -20,11 +20,15 @@ pub struct Verified {
     /// Rows and content checksum of the files, equal to the manifest's
     /// (extractions from PostgreSQL only).
     pub checksum: Option<Checksum>,
+    /// The manifest's checksum is of the earlier, text-based definition,
+    /// which is not computed any more: only the SHA-256 were checked.
+    pub earlier_checksum: bool,
 }
 
 /// Re-reads the Parquet files of the extractions of `lake` (or only `only`)
 /// and checks them against their manifests: the content checksum of the
-/// rows (extractions from PostgreSQL), then every file's SHA-256.
+/// rows (extractions from PostgreSQL, by this version's definition), then
+/// every file's SHA-256.
 pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verified>> {
     let manifests = published_extractions(lake).await?;
     if let Some(id) = only
@@ -44,9 +48,12 @@ pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verif
             continue;
         }
         for (table, entry) in &manifest.tables {
+            let earlier_checksum = entry
+                .checksum
+                .as_deref()
+                .is_some_and(|c| !Checksum::is_current(c));
             let checksum = match &entry.checksum {
-                None => None,
-                Some(expected) => {
+                Some(expected) if !earlier_checksum => {
                     let found = checksum::of_files(lake, &entry.files).await?;
                     if found.rows != entry.rows || &found.text() != expected {
                         return Err(Error::ChecksumMismatch {
@@ -60,6 +67,7 @@ pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verif
                     }
                     Some(found)
                 }
+                _ => None,
             };
             for file in &entry.files {
                 raw::verify_digest(lake, manifest.extraido, *table, file).await?;
@@ -69,6 +77,7 @@ pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verif
                 table: *table,
                 files: entry.files.len(),
                 checksum,
+                earlier_checksum,
             });
         }
     }

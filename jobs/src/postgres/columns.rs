@@ -43,8 +43,10 @@ pub enum PgType {
     Int4,
     /// `bigint`.
     Int8,
-    /// `text`, `varchar`, `char`.
+    /// `text`, `varchar`.
     Text,
+    /// `char(n)`: blank-padded to its length, in raw as on the wire.
+    Char,
     /// `boolean`.
     Bool,
     /// `date`.
@@ -69,7 +71,7 @@ impl PgType {
             PgType::Int2 => DataType::Int16,
             PgType::Int4 => DataType::Int32,
             PgType::Int8 => DataType::Int64,
-            PgType::Text => DataType::Utf8,
+            PgType::Text | PgType::Char => DataType::Utf8,
             PgType::Bool => DataType::Boolean,
             PgType::Date => DataType::Date32,
             PgType::Numeric { precision, scale } => DataType::Decimal128(precision, scale),
@@ -84,7 +86,7 @@ impl PgType {
             PgType::Int2 => Type::INT2,
             PgType::Int4 => Type::INT4,
             PgType::Int8 => Type::INT8,
-            PgType::Text => Type::TEXT,
+            PgType::Text | PgType::Char => Type::TEXT,
             PgType::Bool => Type::BOOL,
             PgType::Date => Type::DATE,
             PgType::Numeric { .. } => Type::NUMERIC,
@@ -137,7 +139,8 @@ pub async fn source_columns(client: &Client, table: &str) -> Result<Vec<SourceCo
             "int2" => PgType::Int2,
             "int4" => PgType::Int4,
             "int8" => PgType::Int8,
-            "text" | "varchar" | "bpchar" => PgType::Text,
+            "text" | "varchar" => PgType::Text,
+            "bpchar" => PgType::Char,
             "bool" => PgType::Bool,
             "date" => PgType::Date,
             "timestamptz" => PgType::Timestamptz,
@@ -214,7 +217,7 @@ impl ColumnBuilder {
             PgType::Int2 => ColumnBuilder::Int2(Int16Builder::new()),
             PgType::Int4 => ColumnBuilder::Int4(Int32Builder::new()),
             PgType::Int8 => ColumnBuilder::Int8(Int64Builder::new()),
-            PgType::Text => ColumnBuilder::Text(StringBuilder::new()),
+            PgType::Text | PgType::Char => ColumnBuilder::Text(StringBuilder::new()),
             PgType::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
             PgType::Date => ColumnBuilder::Date(Date32Builder::new()),
             PgType::Numeric { scale, .. } => ColumnBuilder::Numeric(

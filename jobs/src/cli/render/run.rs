@@ -152,6 +152,10 @@ pub fn render_verified(verified: &[crate::ingest::Verified]) -> String {
     for v in verified {
         let content = match &v.checksum {
             Some(c) => format!("{:>11} rows  checksum {}", c.rows, c.text()),
+            None if v.earlier_checksum => format!(
+                "{:>11}  checksum of an earlier dfstore (row text): not recomputed",
+                "-"
+            ),
             None => format!("{:>11}", "-"),
         };
         let _ = writeln!(
