@@ -108,30 +108,59 @@ impl TestCluster {
         };
         cluster.wait_for(|c| c.get("/api/state").is_some(), "the scheduler to answer");
         for i in 0..executors {
-            let work = cluster.dir.path().join(format!("work-{i}"));
-            std::fs::create_dir_all(&work).unwrap();
-            let child = spawn(
-                Command::new(bin("dfstore-executor"))
-                    .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
-                    .args(["--scheduler-host", "127.0.0.1"])
-                    .args(["--scheduler-port", &port.to_string()])
-                    .args(["--bind-port", &free_port().to_string()])
-                    .args(["--bind-grpc-port", &free_port().to_string()])
-                    .args(["--bind-health-port", &free_port().to_string()])
-                    .args(["--vcores", "2"])
-                    .args(["--executor-heartbeat-interval-seconds", "2"])
-                    .arg("--work-dir")
-                    .arg(&work),
-                &logs.join(format!("executor-{i}.log")),
-                env,
-            );
+            let child = cluster.spawn_executor(i, env);
             cluster.executors.push(Some(child));
         }
-        cluster.wait_for(
-            |c| c.live_executors() == executors,
-            "every executor to register",
-        );
+        // An executor whose free port another test took in the meantime
+        // exits at once; it is started again on fresh ports.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut restarts = 0;
+        while cluster.live_executors() != executors {
+            for i in 0..executors {
+                let exited = cluster.executors[i]
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().unwrap().is_some());
+                if exited {
+                    let log = cluster.dir.path().join(format!("logs/executor-{i}.log"));
+                    assert!(
+                        restarts < 3,
+                        "executor {i} keeps exiting; its log:\n{}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    );
+                    restarts += 1;
+                    let _ = std::fs::rename(&log, log.with_extension(format!("log.{restarts}")));
+                    cluster.executors[i] = Some(cluster.spawn_executor(i, env));
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for every executor to register; scheduler log:\n{}",
+                cluster.scheduler_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         cluster
+    }
+
+    /// Starts executor `i` on free ports, its log in `logs/executor-<i>.log`.
+    fn spawn_executor(&self, i: usize, env: &[(&str, &str)]) -> Child {
+        let work = self.dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        spawn(
+            Command::new(bin("dfstore-executor"))
+                .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+                .args(["--scheduler-host", "127.0.0.1"])
+                .args(["--scheduler-port", &self.port.to_string()])
+                .args(["--bind-port", &free_port().to_string()])
+                .args(["--bind-grpc-port", &free_port().to_string()])
+                .args(["--bind-health-port", &free_port().to_string()])
+                .args(["--vcores", "2"])
+                .args(["--executor-heartbeat-interval-seconds", "2"])
+                .arg("--work-dir")
+                .arg(&work),
+            &self.dir.path().join(format!("logs/executor-{i}.log")),
+            env,
+        )
     }
 
     /// `df://127.0.0.1:PORT`.
