@@ -10,6 +10,13 @@ use clap::{CommandFactory, FromArgMatches};
 use dfstore_core::logging;
 use dfstore_core::node::bind_address;
 
+/// mimalloc rather than glibc's allocator, whose per-thread arenas kept
+/// memory the task pools had released: an executor's peak at scale 10 fell
+/// from about 1.9 GiB to 1.5-1.6 GiB on a 1 GiB pool. The embedded engine
+/// (`dfstore`) keeps glibc's, under which its peak is lower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ballista_core::error::Result<()> {
     let matches = Config::command()
