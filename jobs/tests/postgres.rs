@@ -492,19 +492,25 @@ fn edge_values_and_key_ranges_pass_the_checksum() {
     );
 }
 
-#[test]
-fn a_changed_file_fails_verification() {
+/// The demo database at scale 0.001 extracted once into a new lake; with
+/// the path and content of the extraction's manifest.
+fn small_extraction() -> (TestDb, TestLake, std::path::PathBuf, serde_json::Value) {
     let db = TestDb::new();
     let lake = TestLake::new();
     db.source(&lake, &["init", "--scale", "0.001"]);
     db.grant_reader();
     ingest(&db, &lake, &[]);
+    let manifest_path = manifests(&lake).pop().unwrap();
+    let manifest = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    (db, lake, manifest_path, manifest)
+}
+
+#[test]
+fn a_changed_file_fails_verification() {
+    let (_db, lake, manifest_path, mut manifest) = small_extraction();
 
     // Replace the tiendas file by one without its last row, and make the
     // manifest agree on size and rows, as a careless repair would.
-    let manifest_path = manifests(&lake).pop().unwrap();
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     let file = &mut manifest["tables"]["tiendas"]["files"][0];
     let path = lake.path().join(file["path"].as_str().unwrap());
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
@@ -542,14 +548,7 @@ fn a_changed_file_fails_verification() {
 /// recomputed, and a changed file still fails it.
 #[test]
 fn an_earlier_checksum_is_not_recomputed_but_the_files_are_still_checked() {
-    let db = TestDb::new();
-    let lake = TestLake::new();
-    db.source(&lake, &["init", "--scale", "0.001"]);
-    db.grant_reader();
-    ingest(&db, &lake, &[]);
-    let manifest_path = manifests(&lake).pop().unwrap();
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let (_db, lake, manifest_path, mut manifest) = small_extraction();
     for (_, table) in manifest["tables"].as_object_mut().unwrap() {
         let current = table["checksum"].as_str().unwrap().to_string();
         let earlier = current.strip_prefix("v2:").expect("a v2 checksum");
