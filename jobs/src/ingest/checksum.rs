@@ -46,7 +46,7 @@ use futures::TryStreamExt;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::{RawFile, read_file};
-use crate::postgres::columns::{PgType, SourceColumn, quote_ident};
+use crate::postgres::columns::{PG_EPOCH_MICROS, PgType, SourceColumn, quote_ident};
 
 /// A query whose answer must equal [`probe_value`]: the server hashes
 /// text, integers and numerics as this module does.
@@ -63,9 +63,6 @@ pub fn probe_value() -> i64 {
 
 /// The mark of this definition in a manifest's checksum.
 const VERSION: &str = "v2:";
-
-/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// Row count and checksum of some rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

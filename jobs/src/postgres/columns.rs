@@ -309,7 +309,7 @@ impl BatchBuilder {
 struct Wire<'a>(&'a [u8]);
 
 /// Microseconds, and days, from PostgreSQL's epoch (2000-01-01) to 1970's.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const PG_EPOCH_DAYS: i32 = 10_957;
 
 impl<'a> FromSql<'a> for Wire<'a> {
