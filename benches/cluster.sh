@@ -4,6 +4,8 @@
 #
 #   benches/cluster.sh [SCALES]      e.g. benches/cluster.sh 1,10 (default)
 #   BENCH_STORAGES=local benches/cluster.sh 10    local disk only
+#   BENCH_CLUSTER_TARGET_PARTITIONS=8 …           the cluster runs with
+#                                                 --target-partitions 8
 #
 # For every scale the raw data is generated once per storage, then each run
 # starts from the same raw data (the published layers are removed first).
@@ -71,6 +73,7 @@ measure() { # mode lake port -> "wall client_mib scheduler_mib executor_mibs"
     export DFSTORE_SCHEDULER_PORT="$3"
     env "${s3_env[@]}" deploy/local/cluster.sh start 2 >&2
     args=(--scheduler "df://127.0.0.1:$DFSTORE_SCHEDULER_PORT")
+    [ -z "${BENCH_CLUSTER_TARGET_PARTITIONS:-}" ] || args+=(--target-partitions "$BENCH_CLUSTER_TARGET_PARTITIONS")
   fi
   env "${s3_env[@]}" /usr/bin/time -v -o "$log" "$bin/dfstore" run --lake "$lake" "${args[@]}" \
     > "$bench_dir/last.out" 2> "$bench_dir/last.err" || { cat "$bench_dir/last.err" >&2; exit 1; }
@@ -110,7 +113,7 @@ for scale in ${scales//,/ }; do
 done
 {
   echo "Machine: $(bench_machine)"
-  echo "Command: ${BENCH_STORAGES:+BENCH_STORAGES=\"$BENCH_STORAGES\" }benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
+  echo "Command: ${BENCH_STORAGES:+BENCH_STORAGES=\"$BENCH_STORAGES\" }${BENCH_CLUSTER_TARGET_PARTITIONS:+BENCH_CLUSTER_TARGET_PARTITIONS=$BENCH_CLUSTER_TARGET_PARTITIONS }benches/cluster.sh $scales ($(date -u +%Y-%m-%d))"
   echo
   cat "$out.tmp"
 } > "$out"
