@@ -273,9 +273,12 @@ pub struct EngineArgs {
     /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 1G].
     #[arg(long, value_name = "SIZE", env = "DFSTORE_MEMORY_LIMIT", value_parser = engine::parse_memory)]
     pub memory_limit: Option<u64>,
-    /// Partitions per plan (parallelism) [default: the number of cores].
+    /// Partitions per plan (parallelism); on a cluster, the fewest a plan gets [default: the number of cores].
     #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
     pub target_partitions: Option<u16>,
+    /// On a cluster: a plan gets a partition for every SIZE of files it reads, e.g. 32M, 128M [default: 64M].
+    #[arg(long, value_name = "SIZE", env = "DFSTORE_PARTITION_SIZE", value_parser = engine::parse_memory)]
+    pub partition_size: Option<u64>,
     /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
     #[arg(long, value_name = "URL", env = "DFSTORE_SCHEDULER")]
     pub scheduler: Option<Scheduler>,
@@ -289,6 +292,9 @@ impl From<&EngineArgs> for EngineConfig {
         }
         if let Some(p) = args.target_partitions {
             config.target_partitions = usize::from(p);
+        }
+        if let Some(bytes) = args.partition_size {
+            config.partition_bytes = bytes;
         }
         config.scheduler = args.scheduler.clone();
         config

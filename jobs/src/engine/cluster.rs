@@ -13,6 +13,7 @@
 //! Plans that read no file (`information_schema`, constants, statistics-only
 //! answers) stay in the client.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -29,11 +30,13 @@ use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionState;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -106,15 +109,105 @@ pub fn cluster_config(config: SessionConfig) -> SessionConfig {
 pub struct ClusterPlanner {
     scheduler: Scheduler,
     session_id: String,
+    partition_bytes: u64,
 }
 
 impl ClusterPlanner {
-    /// Plans for `scheduler`, all jobs in one Ballista session.
-    pub fn new(scheduler: Scheduler) -> Self {
+    /// Plans for `scheduler`, all jobs in one Ballista session, with a
+    /// partition for every `partition_bytes` of files a plan reads (and
+    /// never fewer than the session's target partitions).
+    pub fn new(scheduler: Scheduler, partition_bytes: u64) -> Self {
         ClusterPlanner {
             scheduler,
             session_id: uuid::Uuid::now_v7().to_string(),
+            partition_bytes: partition_bytes.max(1),
         }
+    }
+
+    /// `plan` again with as many partitions as its input asks for, and the
+    /// configuration it was planned with. An executor holds a shuffle's
+    /// partition whole while it reads it (Ballista reads each block it
+    /// fetches into memory), so the partitions of a plan must grow with
+    /// the data for an executor to stay near its pool: Spark's advisory
+    /// partition size, taken on the files a plan scans, before it runs.
+    async fn sized(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn Session,
+    ) -> DfResult<(Arc<dyn ExecutionPlan>, SessionConfig)> {
+        let config = session_state.config().clone();
+        let least = config.target_partitions();
+        let share = config
+            .get_extension::<ScanShare>()
+            .map_or(1, |s| s.0.max(1));
+        let bytes = scanned_bytes(&plan) / share as u64;
+        let wanted = partitions_for(bytes, self.partition_bytes, least);
+        let Some(state) = session_state.as_any().downcast_ref::<SessionState>() else {
+            return Ok((plan, config));
+        };
+        // A plan without a shuffle streams its files through: more
+        // partitions would only mean more tasks and more, smaller files.
+        if wanted <= least || !shuffles(&plan) {
+            return Ok((plan, config));
+        }
+        let mut state = state.clone();
+        state.config_mut().options_mut().execution.target_partitions = wanted;
+        let plan = DefaultPhysicalPlanner::default()
+            .create_physical_plan(logical_plan, &state)
+            .await?;
+        Ok((plan, state.config().clone()))
+    }
+}
+
+/// Set in a session's configuration for a plan that reads about one part
+/// in so many of the files it scans: one of that many key ranges of its
+/// inputs, the rest pruned from the files' statistics as they are read,
+/// which the plan's file lists cannot show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanShare(pub usize);
+
+/// Most partitions a plan is given, whatever it reads.
+const MAX_PARTITIONS: usize = 512;
+
+/// Partitions for a plan reading `bytes`: one per `per_partition` bytes,
+/// at least `least`, at most [`MAX_PARTITIONS`] (or `least`, if larger).
+pub fn partitions_for(bytes: u64, per_partition: u64, least: usize) -> usize {
+    let wanted = bytes.div_ceil(per_partition.max(1));
+    let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+    wanted.min(MAX_PARTITIONS).max(least.max(1))
+}
+
+/// Whether `plan` repartitions rows by hash: a shuffle between stages.
+fn shuffles(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let hashes = plan
+        .downcast_ref::<RepartitionExec>()
+        .is_some_and(|r| matches!(r.partitioning(), Partitioning::Hash(..)));
+    hashes || plan.children().into_iter().any(shuffles)
+}
+
+/// Bytes of the files the scans of `plan` read, each file counted once
+/// however many scans read it (a plan may scan a table more than once,
+/// e.g. to find its repeated keys, but each scan reads only some columns).
+fn scanned_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let mut files = HashMap::new();
+    scanned_files(plan, &mut files);
+    files.values().sum()
+}
+
+fn scanned_files(plan: &Arc<dyn ExecutionPlan>, files: &mut HashMap<String, u64>) {
+    let scan = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|s| s.data_source().downcast_ref::<FileScanConfig>());
+    for file in scan
+        .iter()
+        .flat_map(|s| &s.file_groups)
+        .flat_map(|g| g.files())
+    {
+        files.insert(file.object_meta.location.to_string(), file.object_meta.size);
+    }
+    for child in plan.children() {
+        scanned_files(child, files);
     }
 }
 
@@ -132,13 +225,14 @@ impl QueryPlanner for ClusterPlanner {
         if local {
             return Ok(plan);
         }
+        let (plan, config) = self.sized(plan, logical_plan, session_state).await?;
         // Each task writes the files of the partition it computed.
         let plan = ParallelSinkExec::rewrite(plan)?;
         Ok(Arc::new(ClusterExec::new(
             plan,
             self.scheduler.clone(),
             self.session_id.clone(),
-            session_state.config().clone(),
+            config,
         )))
     }
 }
@@ -310,23 +404,4 @@ fn first_line(text: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheduler_addresses_parse() {
-        let s: Scheduler = "df://localhost:50050".parse().unwrap();
-        assert_eq!(s.endpoint(), "http://localhost:50050");
-        assert_eq!(s.to_string(), "df://localhost:50050");
-        for bad in [
-            "localhost:50050",
-            "df://localhost",
-            "df://:1",
-            "df://h:0",
-            "http://h:1",
-        ] {
-            let err = bad.parse::<Scheduler>().unwrap_err();
-            assert!(err.contains("df://HOST:PORT"), "{bad}: {err}");
-        }
-    }
-}
+mod tests;
