@@ -276,7 +276,7 @@ pub struct EngineArgs {
     /// Partitions per plan (parallelism); on a cluster, the fewest a plan gets [default: the number of cores].
     #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
     pub target_partitions: Option<u16>,
-    /// On a cluster: a plan gets a partition for every SIZE of files it reads, e.g. 32M, 128M [default: 64M].
+    /// On a cluster: a plan that shuffles (joins, aggregates) gets a partition for every SIZE of files it reads, e.g. 32M, 128M [default: 64M].
     #[arg(long, value_name = "SIZE", env = "DFSTORE_PARTITION_SIZE", value_parser = engine::parse_memory)]
     pub partition_size: Option<u64>,
     /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
