@@ -137,6 +137,11 @@ impl ClusterPlanner {
         session_state: &dyn Session,
     ) -> DfResult<(Arc<dyn ExecutionPlan>, SessionConfig)> {
         let config = session_state.config().clone();
+        // A plan without a shuffle streams its files through: more
+        // partitions would only mean more tasks and more, smaller files.
+        if !shuffles(&plan) {
+            return Ok((plan, config));
+        }
         let least = config.target_partitions();
         let share = config
             .get_extension::<ScanShare>()
@@ -146,9 +151,7 @@ impl ClusterPlanner {
         let Some(state) = session_state.as_any().downcast_ref::<SessionState>() else {
             return Ok((plan, config));
         };
-        // A plan without a shuffle streams its files through: more
-        // partitions would only mean more tasks and more, smaller files.
-        if wanted <= least || !shuffles(&plan) {
+        if wanted <= least {
             return Ok((plan, config));
         }
         let mut state = state.clone();
