@@ -22,6 +22,7 @@ use datafusion::prelude::SessionContext;
 use crate::contract::layer::TableRef;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::engine::cluster::ScanShare;
+use crate::engine::context::{Placement, placement};
 use crate::engine::{self, DEFAULT_MEMORY_LIMIT, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -100,11 +101,14 @@ impl Batches {
     /// that the rows of the models it reads with that column (the build
     /// sides of its joins: the raw tables it reads are the probe sides) take
     /// at most a quarter of the memory pool per range. `None` when one range holds
-    /// them all: the model is then one query, as any other.
+    /// them all: the model is then one query, as any other. On a cluster
+    /// there are at least as many ranges as it runs at once, each range a
+    /// task (see [`write`]); their bounds come from `raw` (the model's
+    /// source table) when it reads no model with the key.
     pub async fn of_key_ranges(
         ctx: &SessionContext,
         column: &'static str,
-        reads: &[&Staged],
+        (reads, raw): (&[&Staged], Option<&str>),
         what: &str,
     ) -> Result<Option<Self>> {
         let keyed: Vec<&Staged> = reads
@@ -118,13 +122,26 @@ impl Batches {
             _ => DEFAULT_MEMORY_LIMIT,
         };
         let per_range = (pool / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
-        let count = rows.div_ceil(per_range);
+        let mut count = rows.div_ceil(per_range);
+        if on_cluster(ctx) {
+            // Ranges run side by side, one task each: a whole number of
+            // rounds of the ranges run at once.
+            let at_once = cluster::at_once(ctx) as u64;
+            count = count.max(at_once).div_ceil(at_once) * at_once;
+        }
         if count <= 1 {
             return Ok(None);
         }
-        let union = keyed
+        let mut tables: Vec<String> = keyed.iter().map(|s| s.model.table().to_string()).collect();
+        if tables.is_empty() {
+            tables.extend(raw.map(|table| format!("raw.{table}")));
+        }
+        if tables.is_empty() {
+            return Ok(None);
+        }
+        let union = tables
             .iter()
-            .map(|staged| format!("SELECT {column} FROM {}", staged.model.table()))
+            .map(|table| format!("SELECT {column} FROM {table}"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let sql = format!("SELECT MIN({column}), MAX({column}) FROM ({union}) AS k");
@@ -156,6 +173,11 @@ impl Batches {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Whether `ctx` runs its plans on a cluster.
+fn on_cluster(ctx: &SessionContext) -> bool {
+    matches!(placement(ctx), Placement::Cluster(_))
 }
 
 /// `count` ranges of equal width over `min..=max`, the first open below and
@@ -196,6 +218,9 @@ pub async fn write(
     batches: &Batches,
 ) -> Result<()> {
     match batches {
+        Batches::Periods { tables, periods } if on_cluster(ctx) => {
+            cluster::write_periods(ctx, &df, lake, target, (tables, periods)).await?;
+        }
         Batches::Periods { tables, periods } => {
             let mut written = BTreeSet::new();
             for period in periods {
@@ -213,6 +238,9 @@ pub async fn write(
                     }
                 }
             }
+        }
+        Batches::KeyRanges { column, ranges } if on_cluster(ctx) => {
+            cluster::write_ranges(ctx, &df, lake, target, column, ranges).await?;
         }
         Batches::KeyRanges { column, ranges } => {
             for (i, range) in ranges.iter().enumerate() {
@@ -292,6 +320,8 @@ fn filter_scans(
 fn column_of(scan: &TableScan, column: &str) -> Expr {
     Expr::Column(Column::new(Some(scan.table_name.clone()), column))
 }
+
+mod cluster;
 
 #[cfg(test)]
 mod tests {

@@ -210,7 +210,8 @@ async fn execute(
                 Some(Batches::of_periods(&inputs, period.as_ref()))
             } else if let Some(column) = model.by_key {
                 let what = format!("{} ({})", model.table(), model.file);
-                Batches::of_key_ranges(&ctx, column, &inputs, &what).await?
+                let raw = model.source.map(|source| source.name());
+                Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
             } else {
                 None
             };

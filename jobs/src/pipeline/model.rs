@@ -35,7 +35,8 @@ pub struct Model {
     /// range reads the rows of that range of every table with the key, so
     /// its hash tables hold a range of the history, not all of it. The
     /// number of ranges follows the rows of the models it reads and the
-    /// memory pool; a small run is one range.
+    /// memory pool; a small run is one range. On a cluster every such model
+    /// runs in ranges, each range one task without a shuffle.
     pub by_key: Option<&'static str>,
     /// Path of the SQL file, relative to the repository root.
     pub file: &'static str,
@@ -108,9 +109,18 @@ pub const MODELS: [Model; 13] = [
     model!(Trusted, "tiendas", Some(Tiendas), false),
     model!(Staging, "productos", Some(Productos), false),
     model!(Trusted, "productos", Some(Productos), false),
-    model!(Staging, "clientes", Some(Clientes), false),
+    // Each of these staging models matches a table's rows on its key only:
+    // on a cluster, each range of the key is a task of its own, with no
+    // shuffle (one range when embedded, which has no shuffle to save).
+    model!(
+        Staging,
+        "clientes",
+        Some(Clientes),
+        false,
+        by_key("id_cliente")
+    ),
     model!(Trusted, "clientes", Some(Clientes), false),
-    model!(Staging, "ventas", Some(Ventas), true),
+    model!(Staging, "ventas", Some(Ventas), true, by_key("id_venta")),
     model!(Trusted, "ventas", Some(Ventas), true),
     model!(Rejected, "ventas", Some(Ventas), true),
     // Its joins match lines to headers on id_venta: built a range at a time.

@@ -71,6 +71,21 @@ async fn cluster_plan(
     share: usize,
     sql: &str,
 ) -> Arc<dyn ExecutionPlan> {
+    let share = move |state: &mut SessionState| {
+        state.config_mut().set_extension(Arc::new(ScanShare(share)));
+    };
+    cluster_plan_with(file, per, share, sql).await
+}
+
+/// `sql` over the file as table `t`, planned by a cluster session of 2
+/// target partitions and `per` bytes per partition, in the session `with`
+/// makes of it. Planning contacts no scheduler.
+async fn cluster_plan_with(
+    file: &std::path::Path,
+    per: u64,
+    with: impl FnOnce(&mut SessionState),
+    sql: &str,
+) -> Arc<dyn ExecutionPlan> {
     use crate::engine::{EngineConfig, session};
     let dir = tempfile::tempdir().unwrap();
     let url = dfstore_core::LakeUrl::parse(dir.path().to_str().unwrap()).unwrap();
@@ -87,7 +102,7 @@ async fn cluster_plan(
         .unwrap();
     let query = ctx.sql(sql).await.unwrap();
     let mut state = ctx.state();
-    state.config_mut().set_extension(Arc::new(ScanShare(share)));
+    with(&mut state);
     let plan = datafusion::dataframe::DataFrame::new(state, query.logical_plan().clone())
         .create_physical_plan()
         .await
@@ -127,4 +142,91 @@ async fn a_plan_without_a_shuffle_keeps_the_sessions_partitions() {
     let plan = cluster_plan(&file, size.div_ceil(5), 1, sql).await;
     let cluster = plan.downcast_ref::<ClusterExec>().unwrap();
     assert_eq!(cluster.plan.properties().partitioning.partition_count(), 2);
+}
+
+/// Whether `plan` has a node for which `found` holds.
+fn any_node(
+    plan: &Arc<dyn ExecutionPlan>,
+    found: &dyn Fn(&Arc<dyn ExecutionPlan>) -> bool,
+) -> bool {
+    found(plan) || plan.children().into_iter().any(|c| any_node(c, found))
+}
+
+#[tokio::test]
+async fn a_one_task_plan_runs_each_branch_of_its_union_without_a_shuffle_or_broadcast() {
+    use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
+    use datafusion::physical_plan::union::UnionExec;
+    let dir = tempfile::tempdir().unwrap();
+    let (file, size) = parquet_file(dir.path());
+    // The shape of the staging models: the keys of later rows (against a
+    // scalar subquery), rows without such a key as they are, the others
+    // reduced per key, and a small table joined to the union of the two.
+    let sql = "WITH small AS (SELECT DISTINCT k FROM t WHERE k < 10), \
+        rep AS (SELECT DISTINCT k FROM t WHERE v > (SELECT MIN(v) FROM t WHERE k > 3)), \
+        latest AS ( \
+            SELECT t.k, t.v FROM rep RIGHT ANTI JOIN t ON rep.k = t.k \
+            UNION ALL \
+            SELECT t.k, MAX(t.v) FROM rep RIGHT SEMI JOIN t ON rep.k = t.k GROUP BY t.k) \
+        SELECT l.k, l.v, s.k AS known FROM small AS s RIGHT JOIN latest AS l ON s.k = l.k";
+    let plan = cluster_plan_with(
+        &file,
+        size,
+        |state| {
+            state.config_mut().options_mut().execution.target_partitions = 1;
+            state.config_mut().set_extension(Arc::new(OneTask));
+            // As the models run: their joins in the order written.
+            state.config_mut().options_mut().optimizer.join_reordering = false;
+        },
+        sql,
+    )
+    .await;
+    let cluster = plan.downcast_ref::<ClusterExec>().unwrap();
+    let union = cluster.plan.downcast_ref::<UnionExec>();
+    assert!(
+        union.is_some_and(|u| u.inputs().len() == 2),
+        "the union is on top:\n{}",
+        displayed(&cluster.plan)
+    );
+    assert_eq!(cluster.plan.properties().partitioning.partition_count(), 2);
+    let collect_left = any_node(&cluster.plan, &|p| {
+        p.downcast_ref::<HashJoinExec>()
+            .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft)
+    });
+    assert!(
+        !collect_left,
+        "no join left to broadcast:\n{}",
+        displayed(&cluster.plan)
+    );
+    let holds_rows = any_node(&cluster.plan, &|p| {
+        p.downcast_ref::<NestedLoopJoinExec>()
+            .is_some_and(|j| !one_task_holds_one_row(j.left()))
+    });
+    assert!(
+        !holds_rows,
+        "a nested-loop join holds the single row:\n{}",
+        displayed(&cluster.plan)
+    );
+    let nested_loop = |p: &Arc<dyn ExecutionPlan>| p.is::<NestedLoopJoinExec>();
+    let partitioned = |p: &Arc<dyn ExecutionPlan>| {
+        p.downcast_ref::<HashJoinExec>()
+            .is_some_and(|j| *j.partition_mode() == PartitionMode::Partitioned)
+    };
+    assert!(any_node(&cluster.plan, &nested_loop) && any_node(&cluster.plan, &partitioned));
+    assert!(!shuffles(&cluster.plan));
+    let ballista = cluster.config.ballista_config();
+    assert!(!ballista.adaptive_query_planner_enabled());
+    assert_eq!(ballista.broadcast_join_threshold_bytes(), 0);
+}
+
+/// Whether `plan` is an aggregate without groups.
+fn one_task_holds_one_row(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.downcast_ref::<datafusion::physical_plan::aggregates::AggregateExec>()
+        .is_some_and(|a| a.group_expr().is_empty())
+}
+
+/// The indented display of `plan`, for failures.
+fn displayed(plan: &Arc<dyn ExecutionPlan>) -> String {
+    datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(false)
+        .to_string()
 }

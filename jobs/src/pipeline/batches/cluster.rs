@@ -1,0 +1,144 @@
+//! Batches on a cluster: each batch (a key range, or a month) is planned in
+//! a single partition and runs as one task, without a shuffle
+//! ([`OneTask`]), and the batches run side by side, one per task slot.
+//! A batch then streams its slice of the inputs past its build sides
+//! straight into its Parquet files, as the embedded engine runs it; planned
+//! across partitions, every row of a slice would be written to shuffle
+//! files and read back once for each join key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
+
+use super::{KeyRange, restrict_to_period, restrict_to_range};
+use crate::contract::layer::TableRef;
+use crate::engine::cluster::OneTask;
+use crate::engine::write;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::delta;
+
+/// How many batches a cluster runs at once: the session's target
+/// partitions (the client's cores unless `--target-partitions` says), as
+/// many as the executors' task slots in the usual set-up.
+pub fn at_once(ctx: &SessionContext) -> usize {
+    ctx.copied_config().target_partitions().max(1)
+}
+
+/// A session that plans each batch in one partition, as one task.
+fn one_task_state(ctx: &SessionContext) -> SessionState {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    state.config_mut().set_extension(Arc::new(OneTask));
+    state
+}
+
+/// Writes the key ranges of `df`, [`at_once`] at a time, each a job.
+pub async fn write_ranges(
+    ctx: &SessionContext,
+    df: &DataFrame,
+    lake: &Lake,
+    target: &write::Target,
+    column: &str,
+    ranges: &[KeyRange],
+) -> Result<()> {
+    let state = one_task_state(ctx);
+    let plans = ranges
+        .iter()
+        .map(|range| restrict_to_range(df.logical_plan().clone(), column, *range))
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .map_err(|e| Error::engine(&target.what, e))?;
+    futures::stream::iter(plans.into_iter().enumerate())
+        .map(|(i, plan)| {
+            let df = DataFrame::new(state.clone(), plan);
+            async move {
+                write::parquet(ctx, df, lake, target).await?;
+                tracing::debug!(model = %target.what, batch = i + 1, of = ranges.len(), "key range written");
+                Ok::<_, Error>(())
+            }
+        })
+        .buffer_unordered(at_once(ctx))
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
+/// Writes the months of `df` as one job: a union of the months, each month
+/// a task of its own. Each task's sink names its files after one write id,
+/// the same in every month's folder it writes; a write id found in two
+/// months' folders is a month that wrote rows of another month.
+pub async fn write_periods(
+    ctx: &SessionContext,
+    df: &DataFrame,
+    lake: &Lake,
+    target: &write::Target,
+    (tables, periods): (&[TableRef], &[String]),
+) -> Result<()> {
+    let plans = periods
+        .iter()
+        .map(|period| restrict_to_period(df.logical_plan().clone(), tables, period))
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .and_then(union)
+        .map_err(|e| Error::engine(&target.what, e))?;
+    let Some(plan) = plans else {
+        return Ok(());
+    };
+    let before: BTreeSet<_> = lake
+        .list(&target.folder)
+        .await?
+        .into_iter()
+        .map(|file| file.location)
+        .collect();
+    write::parquet(ctx, DataFrame::new(one_task_state(ctx), plan), lake, target).await?;
+    // For each write id, its files' months and sizes.
+    let mut written: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
+    for file in lake.list(&target.folder).await? {
+        if before.contains(&file.location) {
+            continue;
+        }
+        let id = file
+            .location
+            .filename()
+            .and_then(|name| name.split('.').next());
+        let (Some(id), Some(period)) = (id, delta::period_of(&file.location)) else {
+            continue;
+        };
+        let shown = lake.display(&file.location);
+        written
+            .entry(id.to_string())
+            .or_default()
+            .push((period, file.size, shown));
+    }
+    for mut files in written.into_values() {
+        // The task's own month holds the most of its rows.
+        files.sort_by_key(|(_, size, _)| std::cmp::Reverse(*size));
+        let own = files[0].0.clone();
+        if let Some((_, _, file)) = files.iter().find(|(period, _, _)| *period != own) {
+            return Err(Error::ModelLeaksPeriod {
+                model: target.what.clone(),
+                period: own,
+                file: file.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The union of `plans`, or `None` for no plan.
+fn union(plans: Vec<LogicalPlan>) -> datafusion::error::Result<Option<LogicalPlan>> {
+    let mut plans = plans.into_iter();
+    let Some(first) = plans.next() else {
+        return Ok(None);
+    };
+    plans
+        .try_fold(LogicalPlanBuilder::from(first), |union, plan| {
+            union.union(plan)
+        })
+        .and_then(LogicalPlanBuilder::build)
+        .map(Some)
+}
