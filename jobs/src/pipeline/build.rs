@@ -208,7 +208,7 @@ async fn execute(
             let inputs: Vec<&Staged> = inputs.iter().collect();
             let batches = if model.by_period {
                 Some(Batches::of_periods(&inputs, period.as_ref()))
-            } else if let Some(column) = model.by_key {
+            } else if let Some(column) = model.by_key.or(on_cluster(&ctx, model)) {
                 let what = format!("{} ({})", model.table(), model.file);
                 let raw = model.source.map(|source| source.name());
                 Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
@@ -229,6 +229,13 @@ async fn execute(
             .await
             .map(|n| Done::RawKeys(table, n)),
     }
+}
+
+/// The key `model` runs in ranges of on a cluster only, when `ctx` runs
+/// on one.
+fn on_cluster(ctx: &SessionContext, model: &Model) -> Option<&'static str> {
+    let cluster = matches!(placement(ctx), Placement::Cluster(_));
+    model.cluster_key.filter(|_| cluster)
 }
 
 /// The span of a piece of work: a model shows as a progress line.

@@ -35,9 +35,14 @@ pub struct Model {
     /// range reads the rows of that range of every table with the key, so
     /// its hash tables hold a range of the history, not all of it. The
     /// number of ranges follows the rows of the models it reads and the
-    /// memory pool; a small run is one range. On a cluster every such model
-    /// runs in ranges, each range one task without a shuffle.
+    /// memory pool; a small run is one range.
     pub by_key: Option<&'static str>,
+    /// The key of a model that runs one range of that key at a time on a
+    /// cluster only, each range a task without a shuffle
+    /// (`pipeline/batches/cluster.rs`); the embedded engine runs it whole,
+    /// with no shuffle to save. (A model with `by_key` runs in ranges on a
+    /// cluster too.)
+    pub cluster_key: Option<&'static str>,
     /// Path of the SQL file, relative to the repository root.
     pub file: &'static str,
     /// The SQL.
@@ -75,15 +80,18 @@ impl Model {
 
 macro_rules! model {
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr) => {
-        model!(@ $layer, $name, $source, $partitioned, false, None)
+        model!(@ $layer, $name, $source, $partitioned, false, None, None)
     };
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_period) => {
-        model!(@ $layer, $name, $source, $partitioned, true, None)
+        model!(@ $layer, $name, $source, $partitioned, true, None, None)
     };
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_key($key:literal)) => {
-        model!(@ $layer, $name, $source, $partitioned, false, Some($key))
+        model!(@ $layer, $name, $source, $partitioned, false, Some($key), None)
     };
-    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr, $by_key:expr) => {
+    ($layer:ident, $name:literal, $source:expr, $partitioned:expr, cluster_key($key:literal)) => {
+        model!(@ $layer, $name, $source, $partitioned, false, None, Some($key))
+    };
+    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr, $by_key:expr, $cluster_key:expr) => {
         Model {
             layer: Layer::$layer,
             name: $name,
@@ -91,6 +99,7 @@ macro_rules! model {
             partitioned: $partitioned,
             by_period: $by_period,
             by_key: $by_key,
+            cluster_key: $cluster_key,
             file: concat!("sql/", model!(@dir $layer), "/", $name, ".sql"),
             sql: include_str!(concat!("../../../sql/", model!(@dir $layer), "/", $name, ".sql")),
         }
@@ -109,18 +118,23 @@ pub const MODELS: [Model; 13] = [
     model!(Trusted, "tiendas", Some(Tiendas), false),
     model!(Staging, "productos", Some(Productos), false),
     model!(Trusted, "productos", Some(Productos), false),
-    // Each of these staging models matches a table's rows on its key only:
-    // on a cluster, each range of the key is a task of its own, with no
-    // shuffle (one range when embedded, which has no shuffle to save).
+    // These two staging models match a table's rows on its key only: on a
+    // cluster, each range of the key is a task of its own, with no shuffle.
     model!(
         Staging,
         "clientes",
         Some(Clientes),
         false,
-        by_key("id_cliente")
+        cluster_key("id_cliente")
     ),
     model!(Trusted, "clientes", Some(Clientes), false),
-    model!(Staging, "ventas", Some(Ventas), true, by_key("id_venta")),
+    model!(
+        Staging,
+        "ventas",
+        Some(Ventas),
+        true,
+        cluster_key("id_venta")
+    ),
     model!(Trusted, "ventas", Some(Ventas), true),
     model!(Rejected, "ventas", Some(Ventas), true),
     // Its joins match lines to headers on id_venta: built a range at a time.

@@ -91,6 +91,7 @@ const fn by_period(name: &'static str, sql: &'static str) -> Model {
         partitioned: true,
         by_period: true,
         by_key: None,
+        cluster_key: None,
         file: "test",
         sql,
     }
@@ -154,6 +155,7 @@ static LINES: Model = Model {
     partitioned: true,
     by_period: false,
     by_key: Some("id"),
+    cluster_key: None,
     file: "test",
     sql: "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
           (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
@@ -233,6 +235,7 @@ static STAGED_LINES: Model = Model {
 static GOOD_LINES: Model = Model {
     layer: Layer::Trusted,
     by_key: None,
+    cluster_key: None,
     sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL",
     ..LINES
 };
