@@ -143,11 +143,7 @@ impl ClusterPlanner {
             return Ok((plan, config));
         }
         let least = config.target_partitions();
-        let share = config
-            .get_extension::<ScanShare>()
-            .map_or(1, |s| s.0.max(1));
-        let bytes = scanned_bytes(&plan) / share as u64;
-        let wanted = partitions_for(bytes, self.partition_bytes, least);
+        let wanted = partitions_for(scanned_bytes(&plan), self.partition_bytes, least);
         let Some(state) = session_state.as_any().downcast_ref::<SessionState>() else {
             return Ok((plan, config));
         };
@@ -162,13 +158,6 @@ impl ClusterPlanner {
         Ok((plan, state.config().clone()))
     }
 }
-
-/// Set in a session's configuration for a plan that reads about one part
-/// in so many of the files it scans: one of that many key ranges of its
-/// inputs, the rest pruned from the files' statistics as they are read,
-/// which the plan's file lists cannot show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScanShare(pub usize);
 
 /// Most partitions a plan is given, whatever it reads.
 const MAX_PARTITIONS: usize = 512;

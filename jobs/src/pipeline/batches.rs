@@ -7,7 +7,6 @@
 //! folder; together they are the model's rows.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
@@ -21,7 +20,6 @@ use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::TableRef;
 use crate::contract::period::{PERIOD_COLUMN, Period};
-use crate::engine::cluster::ScanShare;
 use crate::engine::context::{Placement, placement};
 use crate::engine::{self, DEFAULT_MEMORY_LIMIT, write};
 use crate::error::{Error, Result};
@@ -246,12 +244,7 @@ pub async fn write(
             for (i, range) in ranges.iter().enumerate() {
                 let plan = restrict_to_range(df.logical_plan().clone(), column, *range)
                     .map_err(|e| Error::engine(&target.what, e))?;
-                // A cluster sizes the batch's partitions to its share.
-                let mut state = ctx.state();
-                state
-                    .config_mut()
-                    .set_extension(Arc::new(ScanShare(ranges.len())));
-                write::parquet(ctx, DataFrame::new(state, plan), lake, target).await?;
+                write::parquet(ctx, DataFrame::new(ctx.state(), plan), lake, target).await?;
                 tracing::debug!(model = %target.what, batch = i + 1, of = ranges.len(), from = ?range.from, to = ?range.to, "key range written");
             }
         }

@@ -63,18 +63,10 @@ fn parquet_file(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
 }
 
 /// `sql` over the file as table `t`, planned by a cluster session of 2
-/// target partitions and `per` bytes per partition, for a plan reading
-/// 1/`share` of its files. Planning contacts no scheduler.
-async fn cluster_plan(
-    file: &std::path::Path,
-    per: u64,
-    share: usize,
-    sql: &str,
-) -> Arc<dyn ExecutionPlan> {
-    let share = move |state: &mut SessionState| {
-        state.config_mut().set_extension(Arc::new(ScanShare(share)));
-    };
-    cluster_plan_with(file, per, share, sql).await
+/// target partitions and `per` bytes per partition. Planning contacts no
+/// scheduler.
+async fn cluster_plan(file: &std::path::Path, per: u64, sql: &str) -> Arc<dyn ExecutionPlan> {
+    cluster_plan_with(file, per, |_| {}, sql).await
 }
 
 /// `sql` over the file as table `t`, planned by a cluster session of 2
@@ -115,22 +107,18 @@ async fn cluster_plan_with(
 async fn a_plan_that_shuffles_gets_a_partition_per_partition_size_of_input() {
     let dir = tempfile::tempdir().unwrap();
     let (file, size) = parquet_file(dir.path());
-    // (bytes per partition, the plan's share of its files, partitions)
+    // (bytes per partition, partitions)
     let cases = [
-        (size.div_ceil(5), 1, 5),
-        (size * 10, 1, 2),
-        (size.div_ceil(12), 3, 4),
+        (size.div_ceil(5), 5),
+        (size * 10, 2),
+        (size.div_ceil(12), 12),
     ];
-    for (per, share, want) in cases {
+    for (per, want) in cases {
         let sql = "SELECT k, count(*) FROM t GROUP BY k";
-        let plan = cluster_plan(&file, per, share, sql).await;
+        let plan = cluster_plan(&file, per, sql).await;
         let mut found = Vec::new();
         hash_partitions(&plan, &mut found);
-        assert_eq!(
-            found,
-            vec![want],
-            "{size} bytes, {per} per partition, 1/{share} read"
-        );
+        assert_eq!(found, vec![want], "{size} bytes, {per} per partition");
     }
 }
 
@@ -139,7 +127,7 @@ async fn a_plan_without_a_shuffle_keeps_the_sessions_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let (file, size) = parquet_file(dir.path());
     let sql = "SELECT k, v FROM t WHERE v % 3 = 0";
-    let plan = cluster_plan(&file, size.div_ceil(5), 1, sql).await;
+    let plan = cluster_plan(&file, size.div_ceil(5), sql).await;
     let cluster = plan.downcast_ref::<ClusterExec>().unwrap();
     assert_eq!(cluster.plan.properties().partitioning.partition_count(), 2);
 }
