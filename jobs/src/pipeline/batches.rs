@@ -174,7 +174,7 @@ impl Batches {
 }
 
 /// Whether `ctx` runs its plans on a cluster.
-fn on_cluster(ctx: &SessionContext) -> bool {
+pub(crate) fn on_cluster(ctx: &SessionContext) -> bool {
     matches!(placement(ctx), Placement::Cluster(_))
 }
 

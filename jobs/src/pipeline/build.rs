@@ -208,7 +208,7 @@ async fn execute(
             let inputs: Vec<&Staged> = inputs.iter().collect();
             let batches = if model.by_period {
                 Some(Batches::of_periods(&inputs, period.as_ref()))
-            } else if let Some(column) = model.by_key.or(on_cluster(&ctx, model)) {
+            } else if let Some(column) = model.by_key.or(cluster_key(&ctx, model)) {
                 let what = format!("{} ({})", model.table(), model.file);
                 let raw = model.source.map(|source| source.name());
                 Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
@@ -233,9 +233,8 @@ async fn execute(
 
 /// The key `model` runs in ranges of on a cluster only, when `ctx` runs
 /// on one.
-fn on_cluster(ctx: &SessionContext, model: &Model) -> Option<&'static str> {
-    let cluster = matches!(placement(ctx), Placement::Cluster(_));
-    model.cluster_key.filter(|_| cluster)
+fn cluster_key(ctx: &SessionContext, model: &Model) -> Option<&'static str> {
+    model.cluster_key.filter(|_| batches::on_cluster(ctx))
 }
 
 /// The span of a piece of work: a model shows as a progress line.
