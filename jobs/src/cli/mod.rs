@@ -99,17 +99,6 @@ pub async fn execute(cli: Cli) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-}
-
 /// The `dfstore` binary: parses flags, sets up logging, runs the command and
 /// maps failures to exit codes (1: the job failed, 2: usage or configuration).
 /// It lives here rather than in the binary so that the commands' futures are
@@ -146,5 +135,16 @@ pub fn main() -> ExitCode {
             eprintln!("dfstore: error: {}", line.replace('\n', " "));
             ExitCode::from(if e.is_usage() { 2 } else { 1 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }
