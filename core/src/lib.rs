@@ -9,6 +9,10 @@
 //! lives in `dfstore-scheduler` and `dfstore-executor`, so that this crate
 //! is built with one feature set whichever binary asks for it.
 
+/// The codec of the plan nodes dfstore adds.
+pub mod codec;
+/// One query's rows written by several writes in the task that computes them.
+pub mod feed;
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.
@@ -22,6 +26,8 @@ pub mod pii;
 /// Object stores for any lake URL a node meets, built on first use.
 pub mod registry;
 
+pub use codec::LakeCodec;
+pub use feed::{FedExec, FedTable, FeedExec};
 pub use lake_url::{LakeUrl, LakeUrlError, S3Settings};
-pub use parallel_sink::{LakeCodec, ParallelSinkExec};
+pub use parallel_sink::ParallelSinkExec;
 pub use registry::LakeStoreRegistry;

@@ -13,12 +13,12 @@
 //!
 //! The sink travels to the executors inside a template `DataSinkExec` whose
 //! input is an empty placeholder, encoded by DataFusion's own protobuf codec
-//! ([`LakeCodec`]), so any sink DataFusion can serialise can be written this way.
+//! ([`crate::LakeCodec`]), so any sink DataFusion can serialise can be written
+//! this way.
 
 use std::fmt;
 use std::sync::Arc;
 
-use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -34,12 +34,7 @@ use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
     Partitioning, PlanProperties, ReplaceChildrenOptions, execute_input_stream,
 };
-use datafusion_proto::physical_plan::{
-    AsExecutionPlan, PhysicalExtensionCodec, PhysicalProtoConverterExtension,
-};
-use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::StreamExt;
-use prost::Message;
 
 /// Writes each input partition with its own call of a `DataSinkExec`'s sink.
 #[derive(Debug)]
@@ -74,7 +69,7 @@ impl ParallelSinkExec {
         Ok(Arc::new(Self::new(input, template)))
     }
 
-    fn new(input: Arc<dyn ExecutionPlan>, template: Arc<dyn ExecutionPlan>) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, template: Arc<dyn ExecutionPlan>) -> Self {
         let partitions = input.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(count_schema()),
@@ -87,6 +82,11 @@ impl ParallelSinkExec {
             template,
             properties,
         }
+    }
+
+    /// The `DataSinkExec` each partition's write calls.
+    pub(crate) fn template(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.template
     }
 
     /// Adds up the per-partition counts of a finished write.
@@ -105,7 +105,7 @@ impl ParallelSinkExec {
     }
 }
 
-fn count_schema() -> SchemaRef {
+pub(crate) fn count_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
         "count",
         DataType::UInt64,
@@ -182,63 +182,5 @@ impl ExecutionPlan for ParallelSinkExec {
             count_schema(),
             futures::stream::once(write).boxed(),
         )))
-    }
-}
-
-/// Tags a [`ParallelSinkExec`] in the bytes of an extension node; Ballista's
-/// own nodes are protobuf messages, which never start with this.
-const PARALLEL_SINK_TAG: &[u8] = b"dfstore.ParallelSinkExec\0";
-
-/// The physical-plan codec of every dfstore node: Ballista's (shuffles and
-/// its other stage operators) plus [`ParallelSinkExec`]. The client, the
-/// scheduler and the executors must all use it.
-#[derive(Debug, Default)]
-pub struct LakeCodec {
-    ballista: BallistaPhysicalExtensionCodec,
-}
-
-impl PhysicalExtensionCodec for LakeCodec {
-    fn try_decode(
-        &self,
-        buf: &[u8],
-        inputs: &[Arc<dyn ExecutionPlan>],
-        ctx: &TaskContext,
-        proto_converter: &dyn PhysicalProtoConverterExtension,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(template) = buf.strip_prefix(PARALLEL_SINK_TAG) else {
-            return self.ballista.try_decode(buf, inputs, ctx, proto_converter);
-        };
-        let [input] = inputs else {
-            return Err(DataFusionError::Internal(format!(
-                "ParallelSinkExec has one input, got {}",
-                inputs.len()
-            )));
-        };
-        let template = PhysicalPlanNode::decode(template)
-            .map_err(|e| DataFusionError::Internal(format!("ParallelSinkExec sink: {e}")))?
-            .try_into_physical_plan(ctx, self)?;
-        if !template.is::<DataSinkExec>() {
-            return Err(DataFusionError::Internal(
-                "ParallelSinkExec sink is not a DataSinkExec".into(),
-            ));
-        }
-        Ok(Arc::new(ParallelSinkExec::new(Arc::clone(input), template)))
-    }
-
-    fn try_encode(
-        &self,
-        node: Arc<dyn ExecutionPlan>,
-        buf: &mut Vec<u8>,
-        proto_converter: &dyn PhysicalProtoConverterExtension,
-    ) -> Result<()> {
-        let Some(parallel) = node.downcast_ref::<ParallelSinkExec>() else {
-            return self.ballista.try_encode(node, buf, proto_converter);
-        };
-        let template =
-            PhysicalPlanNode::try_from_physical_plan(Arc::clone(&parallel.template), self)?;
-        buf.extend_from_slice(PARALLEL_SINK_TAG);
-        template
-            .encode(buf)
-            .map_err(|e| DataFusionError::Internal(format!("ParallelSinkExec sink: {e}")))
     }
 }

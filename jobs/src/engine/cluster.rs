@@ -400,9 +400,11 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
+mod feed;
 mod one_task;
 #[cfg(test)]
 mod tests;
 
+pub use feed::{fed_write, feed};
 pub use one_task::OneTask;
 use one_task::{one_task, one_task_config};

@@ -4,8 +4,14 @@
 //! plan's own sink runs on the executors, each writing the files of the
 //! partition it computed (`dfstore_core::parallel_sink`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::engine::context::{Placement, placement};
@@ -43,17 +49,35 @@ pub async fn parquet(
         )
         .await
         .map(|_| ()),
-        (partition_by, _) => {
-            let options = DataFrameWriteOptions::new()
-                .with_partition_by(partition_by.into_iter().map(str::to_string).collect());
-            df.write_parquet(
-                lake.url().join(&target.folder).as_str(),
-                options,
-                Some(target.parquet.clone()),
-            )
+        _ => copy_to(df, lake, target)
+            .map_err(|e| Error::engine(&target.what, e))?
+            .collect()
             .await
             .map(|_| ())
-            .map_err(|e| Error::engine(&target.what, e))
-        }
+            .map_err(|e| Error::engine(&target.what, e)),
     }
+}
+
+/// The write of the rows of `df` to `target` by the plan's own sink, as
+/// `DataFrame::write_parquet` plans it, not yet run.
+pub fn copy_to(
+    df: DataFrame,
+    lake: &Lake,
+    target: &Target,
+) -> datafusion::error::Result<DataFrame> {
+    let (state, plan) = df.into_parts();
+    let format = ParquetFormatFactory::new_with_options(target.parquet.clone());
+    let plan = LogicalPlanBuilder::copy_to(
+        plan,
+        lake.url().join(&target.folder).to_string(),
+        format_as_file_type(Arc::new(format)),
+        HashMap::new(),
+        target
+            .partition_by
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    )?
+    .build()?;
+    Ok(DataFrame::new(state, plan))
 }

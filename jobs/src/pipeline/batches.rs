@@ -314,7 +314,7 @@ fn column_of(scan: &TableScan, column: &str) -> Expr {
     Expr::Column(Column::new(Some(scan.table_name.clone()), column))
 }
 
-mod cluster;
+pub mod cluster;
 
 #[cfg(test)]
 mod tests {

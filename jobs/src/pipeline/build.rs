@@ -1,9 +1,9 @@
 //! The build phase of a run: every model executed by the engine and written
 //! into the run's staging folder, as soon as the models it reads are built
-//! and a few at a time; a model built by period one month at a time. In the
-//! embedded engine, a staging model that only filters read (trusted and
-//! rejected) is not written at all: its rows feed those models as they are
-//! produced ([`fed_from`]).
+//! and a few at a time; a model built by period one month at a time. A
+//! staging model that only filters read (trusted and rejected) is not
+//! written at all: its rows feed those models as they are produced
+//! ([`fed_from`]), in the process or in the cluster's tasks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +18,6 @@ use tracing::{Instrument as _, info, info_span};
 use crate::contract::layer::Layer;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
-use crate::engine::context::{Placement, placement};
 use crate::engine::{tables, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -117,7 +116,7 @@ pub async fn build_all(
         .iter()
         .map(|m| m.dependencies().map_err(|e| Error::engine(m.file, e)))
         .collect::<Result<Vec<_>>>()?;
-    let fed = fed_from(&reads, placement(ctx) == Placement::Embedded);
+    let fed = fed_from(&reads);
     let mut pending = by_priority(&reads);
     pending.retain(|w| !matches!(w, Work::Model(i) if fed[*i].is_some()));
 

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
 use super::{KeyRange, restrict_to_period, restrict_to_range};
 use crate::contract::layer::TableRef;
 use crate::engine::cluster::OneTask;
-use crate::engine::write;
+use crate::engine::{self, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta;
@@ -36,6 +37,41 @@ fn one_task_state(ctx: &SessionContext) -> SessionState {
     state.config_mut().options_mut().execution.target_partitions = 1;
     state.config_mut().set_extension(Arc::new(OneTask));
     state
+}
+
+/// A session that plans in one partition, as one task: for a write fed
+/// by a batch's task (`engine::cluster::feed`).
+pub fn one_task_session(ctx: &SessionContext) -> SessionContext {
+    SessionContext::new_with_state(one_task_state(ctx))
+}
+
+/// Runs `df` on the cluster with its rows written by every plan of
+/// `writes` in the tasks that compute them (`engine::cluster::feed`): a
+/// key range of `column` per task, [`at_once`] ranges at a time, or without
+/// ranges, `df` as it is planned. Returns the rows fed, then the rows each
+/// write wrote.
+pub async fn feed(
+    ctx: &SessionContext,
+    df: &DataFrame,
+    ranges: Option<(&str, &[KeyRange])>,
+    writes: &[Arc<dyn ExecutionPlan>],
+) -> datafusion::error::Result<Vec<u64>> {
+    let Some((column, ranges)) = ranges else {
+        return engine::cluster::feed(df.clone(), writes).await;
+    };
+    let state = one_task_state(ctx);
+    let plans = ranges
+        .iter()
+        .map(|range| restrict_to_range(df.logical_plan().clone(), column, *range))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    futures::stream::iter(plans)
+        .map(|plan| engine::cluster::feed(DataFrame::new(state.clone(), plan), writes))
+        .buffer_unordered(at_once(ctx))
+        .try_fold(vec![0; writes.len() + 1], |mut sums, totals| async move {
+            sums.iter_mut().zip(totals).for_each(|(sum, n)| *sum += n);
+            Ok(sums)
+        })
+        .await
 }
 
 /// Writes the key ranges of `df`, [`at_once`] at a time, each a job.

@@ -1,7 +1,10 @@
-//! Staging fed to its readers: in the embedded engine, a staging model read
-//! only by models that filter it (trusted and rejected) is executed once and
-//! its rows go straight to those models ([`crate::engine::tee`]), instead of
-//! being written to staging and read back by each.
+//! Staging fed to its readers: a staging model read only by models that
+//! filter it (trusted and rejected) is executed once and its rows go
+//! straight to those models, instead of being written to staging and read
+//! back by each. The embedded engine feeds them in the process
+//! ([`crate::engine::tee`]); a cluster, in each task of the staging query
+//! (a key range, with key ranges), which writes the readers' files itself
+//! ([`crate::engine::cluster::feed`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,10 +13,13 @@ use arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
+use dfstore_core::FedTable;
 use tracing::{Instrument as _, info, info_span};
 
 use super::{Staged, plan, run_context, stored};
 use crate::contract::layer::Layer;
+use crate::engine::cluster;
+use crate::engine::context::{Placement, placement};
 use crate::engine::{tables, tee, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -22,18 +28,15 @@ use crate::pipeline::batches::{self, Batches};
 use crate::pipeline::model::{MODELS, Model};
 
 /// The model that feeds each model its rows as it runs (`Some(p)`), for the
-/// models that are not built from stored tables: in the embedded engine,
-/// every reader of a staging model `p` when each of them reads `p` alone
-/// and is built whole, and `p` is not built by period. Staging is never
+/// models that are not built from stored tables: every reader of a staging
+/// model `p` when each of them reads `p` alone and is built whole, and `p`
+/// is not built by period. Staging is never
 /// published, so such a model need not be stored: its readers (trusted and
 /// rejected, which filter it) are built in the same pass, and the rows are
 /// neither written as staging nor read back twice. `reads[i]` are the
 /// models `MODELS[i]` reads.
-pub fn fed_from(reads: &[Vec<usize>], embedded: bool) -> Vec<Option<usize>> {
+pub fn fed_from(reads: &[Vec<usize>]) -> Vec<Option<usize>> {
     let mut fed = vec![None; MODELS.len()];
-    if !embedded {
-        return fed;
-    }
     let whole = |m: &Model| !m.by_period && m.by_key.is_none();
     for (p, model) in MODELS.iter().enumerate() {
         if model.layer != Layer::Staging || model.by_period {
@@ -67,6 +70,9 @@ pub async fn build_fed(
     readers: &[(usize, &'static Model)],
     batches: Option<Batches>,
 ) -> Result<Vec<(usize, (Step, Staged))>> {
+    if matches!(placement(ctx), Placement::Cluster(_)) {
+        return build_fed_on_cluster(ctx, lake, staging, (i, model), readers, batches).await;
+    }
     let started = Instant::now();
     let table = model.table();
     let run_ctx = run_context(ctx, model);
@@ -130,15 +136,87 @@ pub async fn build_fed(
     }
     built.push((i, not_stored(model, schema, rows, started)));
     built.sort_by_key(|(c, _)| *c);
+    log_fed(model, rows, batches.as_ref(), readers, started);
+    Ok(built)
+}
+
+/// [`build_fed`] on a cluster: each reader's write is planned once, over a
+/// [`FedTable`] in one partition, and runs in every task of `model`'s query.
+async fn build_fed_on_cluster(
+    ctx: &SessionContext,
+    lake: &Lake,
+    staging: &str,
+    (i, model): (usize, &'static Model),
+    readers: &[(usize, &'static Model)],
+    batches: Option<Batches>,
+) -> Result<Vec<(usize, (Step, Staged))>> {
+    let started = Instant::now();
+    let run_ctx = run_context(ctx, model);
+    let (df, target) = plan(&run_ctx, staging, model).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let one_task = batches::cluster::one_task_session(ctx);
+    let mut writes = Vec::with_capacity(readers.len());
+    let mut written = Vec::with_capacity(readers.len());
+    for &(c, reader) in readers {
+        let fed = Arc::new(FedTable::new(Arc::clone(&schema)));
+        let reader_ctx = tables::session_of_one(&one_task, &model.table(), fed)?;
+        let (read, reader_target) = plan(&reader_ctx, staging, reader).await?;
+        let reader_schema: SchemaRef = Arc::new(read.schema().as_arrow().clone());
+        let write = match write::copy_to(read, lake, &reader_target) {
+            Ok(write) => cluster::fed_write(write).await,
+            Err(e) => Err(e),
+        };
+        writes.push(write.map_err(|e| Error::engine(&reader_target.what, e))?);
+        written.push((c, reader, reader_target, reader_schema));
+    }
+    let ranges = match &batches {
+        None => None,
+        Some(Batches::KeyRanges { column, ranges }) => Some((*column, ranges.as_slice())),
+        Some(Batches::Periods { .. }) => {
+            return Err(Error::Internal {
+                what: format!("{} is built by period and feeds no other", model.table()),
+            });
+        }
+    };
+    let totals = batches::cluster::feed(&run_ctx, &df, ranges, &writes)
+        .await
+        .map_err(|e| Error::engine(&target.what, e))?;
+    let rows = totals.first().copied().unwrap_or_default();
+    let mut built = Vec::with_capacity(readers.len() + 1);
+    for (c, reader, reader_target, reader_schema) in written {
+        let stored = stored(
+            ctx,
+            lake,
+            reader,
+            &reader_target,
+            reader_schema,
+            started,
+            None,
+        );
+        built.push((c, stored.await?));
+    }
+    built.push((i, not_stored(model, schema, rows, started)));
+    built.sort_by_key(|(c, _)| *c);
+    log_fed(model, rows, batches.as_ref(), readers, started);
+    Ok(built)
+}
+
+/// Logs a model fed to `readers`, not stored.
+fn log_fed(
+    model: &Model,
+    rows: u64,
+    batches: Option<&Batches>,
+    readers: &[(usize, &'static Model)],
+    started: Instant,
+) {
     info!(
-        table = %table,
+        table = %model.table(),
         rows,
-        batches = batches.as_ref().map(Batches::len),
+        batches = batches.map(Batches::len),
         fed = ?readers.iter().map(|(_, r)| r.table().to_string()).collect::<Vec<_>>(),
         seconds = started.elapsed().as_secs_f64(),
         "model built, not stored"
     );
-    Ok(built)
 }
 
 /// The step and the (empty) output of a model fed to others, not stored.

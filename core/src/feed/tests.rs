@@ -1,0 +1,170 @@
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
+use datafusion_proto::physical_plan::AsExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use prost::Message;
+
+use super::{FedTable, FeedExec};
+use crate::LakeCodec;
+
+fn lines_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("regla", DataType::Utf8, true),
+    ]))
+}
+
+/// Lines 1..=10 in two partitions; every third line fails rule R1.
+fn lines() -> Vec<Vec<RecordBatch>> {
+    let batch = |ids: Vec<i64>| {
+        let rules: StringArray = ids.iter().map(|id| (id % 3 == 0).then_some("R1")).collect();
+        RecordBatch::try_new(
+            lines_schema(),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(rules)],
+        )
+        .unwrap()
+    };
+    vec![
+        vec![batch(vec![1, 2, 3]), batch(vec![4, 5])],
+        vec![batch(vec![6, 7, 8, 9, 10])],
+    ]
+}
+
+/// A session in one partition whose table `lines` is the rows fed.
+fn readers_session() -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    ctx.register_table("lines", Arc::new(FedTable::new(lines_schema())))
+        .unwrap();
+    ctx
+}
+
+/// The physical plan of a `COPY` of `query` over the fed lines into `folder`.
+async fn write(ctx: &SessionContext, query: &str, folder: &str) -> Arc<dyn ExecutionPlan> {
+    let copy = format!("COPY ({query}) TO '{folder}/' STORED AS PARQUET");
+    ctx.sql(&copy)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap()
+}
+
+/// `plan` as the executors get it: encoded and decoded by the codec.
+fn shipped(plan: Arc<dyn ExecutionPlan>, ctx: &TaskContext) -> Arc<dyn ExecutionPlan> {
+    let codec = LakeCodec::default();
+    let node = PhysicalPlanNode::try_from_physical_plan(plan, &codec).unwrap();
+    let bytes = node.encode_to_vec();
+    PhysicalPlanNode::decode(bytes.as_slice())
+        .unwrap()
+        .try_into_physical_plan(ctx, &codec)
+        .unwrap()
+}
+
+async fn rows_in(ctx: &SessionContext, folder: &str) -> Vec<i64> {
+    let batches = ctx
+        .read_parquet(format!("{folder}/"), ParquetReadOptions::default())
+        .await
+        .unwrap()
+        .select_columns(&["id"])
+        .unwrap()
+        .sort_by(vec![col("id")])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    batches
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            ids.values().to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_task_writes_its_rows_with_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted").display().to_string();
+    let rejected = dir.path().join("rejected").display().to_string();
+    let ctx = readers_session();
+    let readers = vec![
+        write(&ctx, "SELECT id FROM lines WHERE regla IS NULL", &trusted).await,
+        write(
+            &ctx,
+            "SELECT id, regla FROM lines WHERE regla IS NOT NULL",
+            &rejected,
+        )
+        .await,
+    ];
+    let input = MemTable::try_new(lines_schema(), lines()).unwrap();
+    let input = ctx
+        .read_table(Arc::new(input))
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let feed: Arc<dyn ExecutionPlan> = Arc::new(FeedExec::try_new(input, readers).unwrap());
+    let feed = shipped(feed, &ctx.task_ctx());
+    assert_eq!(feed.output_partitioning().partition_count(), 2);
+
+    let answer = collect(feed, ctx.task_ctx()).await.unwrap();
+    // One row per task.
+    assert_eq!(answer.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+    assert_eq!(FeedExec::totals(&answer), vec![10, 7, 3]);
+    assert_eq!(rows_in(&ctx, &trusted).await, vec![1, 2, 4, 5, 7, 8, 10]);
+    assert_eq!(rows_in(&ctx, &rejected).await, vec![3, 6, 9]);
+}
+
+#[tokio::test]
+async fn a_failing_query_fails_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted").display().to_string();
+    let ctx = readers_session();
+    let readers = vec![write(&ctx, "SELECT id FROM lines WHERE regla IS NULL", &trusted).await];
+    ctx.register_table(
+        "source",
+        Arc::new(MemTable::try_new(lines_schema(), lines()).unwrap()),
+    )
+    .unwrap();
+    // Line 5 divides by zero while the rows are fed.
+    let input = ctx
+        .sql("SELECT id + 10 / (id - 5) - 10 / (id - 5) AS id, regla FROM source")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let feed: Arc<dyn ExecutionPlan> = Arc::new(FeedExec::try_new(input, readers).unwrap());
+    let err = collect(feed, ctx.task_ctx()).await.unwrap_err().to_string();
+    assert!(err.contains("Divide by zero"), "{err}");
+}
+
+#[tokio::test]
+async fn a_reader_reads_the_fed_rows_once() {
+    let ctx = readers_session();
+    let input = ctx
+        .read_table(Arc::new(
+            MemTable::try_new(lines_schema(), lines()).unwrap(),
+        ))
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let twice = ctx
+        .sql("SELECT a.id FROM lines a JOIN lines b ON a.id = b.id")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let err = FeedExec::try_new(input, vec![twice])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one FedExec, not 2"), "{err}");
+}
