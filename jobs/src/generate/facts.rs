@@ -79,9 +79,10 @@ pub(super) struct FactRows {
     pub ventas: Vec<Venta>,
     pub lineas: Vec<Linea>,
     /// Lines of tickets no header has (ids above the last ticket's); written
-    /// after the chunk's other lines, so that each file's lines stay in
-    /// `id_venta` order and a read of one range of keys skips the rest by
-    /// the row groups' statistics, as it does on a source table in key order.
+    /// after every chunk's other lines, so that the extraction's lines are
+    /// in `id_venta` order across its files, as a source table extracted in
+    /// key order is, and a read of one range of keys skips the rest by the
+    /// row groups' statistics.
     pub orphans: Vec<Linea>,
     pub e2_ventas: Vec<Venta>,
     pub e2_lineas: Vec<Linea>,
@@ -92,6 +93,8 @@ pub(super) struct FactRows {
 pub(super) struct FactChunk {
     pub ventas: RecordBatch,
     pub detalle: RecordBatch,
+    /// The chunk's orphan lines, for after every chunk ([`FactRows::orphans`]).
+    pub orphans: Vec<Linea>,
     pub e2_ventas: Vec<Venta>,
     pub e2_lineas: Vec<Linea>,
 }
@@ -121,10 +124,10 @@ impl FactsPlan {
                 self.random_ticket(&mut rng, id, &mut rows);
             }
         }
-        rows.lineas.append(&mut rows.orphans);
         Ok(FactChunk {
             ventas: ventas_batch(&rows.ventas)?,
             detalle: detalle_batch(&rows.lineas)?,
+            orphans: rows.orphans,
             e2_ventas: rows.e2_ventas,
             e2_lineas: rows.e2_lineas,
         })

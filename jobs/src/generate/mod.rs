@@ -192,7 +192,7 @@ async fn write_facts(
     let plan = Arc::new(plan);
     let mut ventas = TableSink::create(lake, initial, SourceTable::Ventas)?;
     let mut detalle = TableSink::create(lake, initial, SourceTable::DetalleVentas)?;
-    let (mut ventas_e2, mut detalle_e2) = (Vec::new(), Vec::new());
+    let (mut ventas_e2, mut detalle_e2, mut orphans) = (Vec::new(), Vec::new(), Vec::new());
     let mut chunks = Ahead::new(plan.chunks(), {
         let plan = Arc::clone(&plan);
         move |index| plan.chunk(index)
@@ -202,7 +202,10 @@ async fn write_facts(
         detalle.write(&chunk.detalle).await?;
         ventas_e2.extend(chunk.e2_ventas);
         detalle_e2.extend(chunk.e2_lineas);
+        orphans.extend(chunk.orphans);
     }
+    // Their ids are above every ticket's, in chunk order.
+    detalle.write(&detalle_batch(&orphans)?).await?;
     Ok([
         (ventas.finish().await?, ventas_batch(&ventas_e2)?),
         (detalle.finish().await?, detalle_batch(&detalle_e2)?),

@@ -223,7 +223,7 @@ fn lines(plan: &FactsPlan, rng: &mut ChaCha8Rng, id: i64, created: i64, rows: &m
         }
     }
     if id == TICKET_UNKNOWN_STORE {
-        rows.lineas.push(fixed(
+        rows.orphans.push(fixed(
             orphan_ticket(plan.tickets),
             1,
             PRODUCT_NEW_COST,
