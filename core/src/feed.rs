@@ -215,9 +215,9 @@ fn fed_by(
             let receiver = receiver.take().ok_or_else(|| {
                 DataFusionError::Internal("a reader of FeedExec reads the fed rows once".into())
             })?;
-            Ok(Transformed::yes(Arc::new(QueueExec {
+            Ok(Transformed::yes(Arc::new(FedExec {
                 schema: Arc::clone(&fed.schema),
-                receiver: Mutex::new(Some(receiver)),
+                queue: Mutex::new(Some(receiver)),
                 properties: Arc::clone(&fed.properties),
             }) as Arc<dyn ExecutionPlan>))
         })
@@ -290,10 +290,13 @@ async fn feed(
 }
 
 /// Where a reader of [`FeedExec`] reads the rows fed: planned like a table
-/// of one partition, it only runs inside a `FeedExec`'s task.
+/// of one partition, it only runs inside a `FeedExec`'s task, which gives
+/// it the queue of the batches fed to its reader.
 #[derive(Debug)]
 pub struct FedExec {
     schema: SchemaRef,
+    /// The task's queue, taken by the one execution; none where planned.
+    queue: Mutex<Option<mpsc::Receiver<Fed>>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -306,7 +309,11 @@ impl FedExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        FedExec { schema, properties }
+        FedExec {
+            schema,
+            queue: Mutex::new(None),
+            properties,
+        }
     }
 }
 
@@ -349,75 +356,20 @@ impl ExecutionPlan for FedExec {
 
     fn execute(
         &self,
-        _partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        Err(DataFusionError::Internal(
-            "FedExec runs only as a reader of FeedExec".into(),
-        ))
-    }
-}
-
-/// A [`FedExec`] in its task: the queue of the batches fed to one reader.
-#[derive(Debug)]
-struct QueueExec {
-    schema: SchemaRef,
-    receiver: Mutex<Option<mpsc::Receiver<Fed>>>,
-    properties: Arc<PlanProperties>,
-}
-
-impl DisplayAs for QueueExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "QueueExec")
-    }
-}
-
-impl ExecutionPlan for QueueExec {
-    fn name(&self) -> &str {
-        "QueueExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "QueueExec has no children".into(),
-            ))
-        }
-    }
-
-    fn execute(
-        &self,
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let taken = self.receiver.lock().ok().and_then(|mut r| r.take());
+        let taken = self.queue.lock().ok().and_then(|mut queue| queue.take());
         match (partition, taken) {
             (0, Some(receiver)) => Ok(Box::pin(RecordBatchStreamAdapter::new(
                 Arc::clone(&self.schema),
                 receiver,
             ))),
+            (0, None) => Err(DataFusionError::Internal(
+                "FedExec runs once, as a reader of FeedExec".into(),
+            )),
             _ => Err(DataFusionError::Internal(format!(
-                "the rows fed are read once, in partition 0 (not {partition})"
+                "FedExec has one partition, not {partition}"
             ))),
         }
     }
