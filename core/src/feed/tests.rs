@@ -36,23 +36,37 @@ fn lines() -> Vec<Vec<RecordBatch>> {
     ]
 }
 
-/// A session in one partition whose table `lines` is the rows fed.
+/// A session in one partition whose table `lines` is the rows fed, and
+/// `source` the same rows, stored, to feed.
 fn readers_session() -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     ctx.register_table("lines", Arc::new(FedTable::new(lines_schema())))
         .unwrap();
+    ctx.register_table(
+        "source",
+        Arc::new(MemTable::try_new(lines_schema(), lines()).unwrap()),
+    )
+    .unwrap();
     ctx
 }
 
-/// The physical plan of a `COPY` of `query` over the fed lines into `folder`.
-async fn write(ctx: &SessionContext, query: &str, folder: &str) -> Arc<dyn ExecutionPlan> {
-    let copy = format!("COPY ({query}) TO '{folder}/' STORED AS PARQUET");
-    ctx.sql(&copy)
+/// The physical plan of `sql` in `ctx`.
+async fn physical(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    ctx.sql(sql)
         .await
         .unwrap()
         .create_physical_plan()
         .await
         .unwrap()
+}
+
+/// The physical plan of a `COPY` of `query` over the fed lines into `folder`.
+async fn write(ctx: &SessionContext, query: &str, folder: &str) -> Arc<dyn ExecutionPlan> {
+    physical(
+        ctx,
+        &format!("COPY ({query}) TO '{folder}/' STORED AS PARQUET"),
+    )
+    .await
 }
 
 /// `plan` as the executors get it: encoded and decoded by the codec.
@@ -102,13 +116,7 @@ async fn each_task_writes_its_rows_with_every_reader() {
         )
         .await,
     ];
-    let input = MemTable::try_new(lines_schema(), lines()).unwrap();
-    let input = ctx
-        .read_table(Arc::new(input))
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+    let input = physical(&ctx, "SELECT * FROM source").await;
     let feed: Arc<dyn ExecutionPlan> = Arc::new(FeedExec::try_new(input, readers).unwrap());
     let feed = shipped(feed, &ctx.task_ctx());
     assert_eq!(feed.output_partitioning().partition_count(), 2);
@@ -127,19 +135,12 @@ async fn a_failing_query_fails_the_feed() {
     let trusted = dir.path().join("trusted").display().to_string();
     let ctx = readers_session();
     let readers = vec![write(&ctx, "SELECT id FROM lines WHERE regla IS NULL", &trusted).await];
-    ctx.register_table(
-        "source",
-        Arc::new(MemTable::try_new(lines_schema(), lines()).unwrap()),
-    )
-    .unwrap();
     // Line 5 divides by zero while the rows are fed.
-    let input = ctx
-        .sql("SELECT id + 10 / (id - 5) - 10 / (id - 5) AS id, regla FROM source")
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+    let input = physical(
+        &ctx,
+        "SELECT id + 10 / (id - 5) - 10 / (id - 5) AS id, regla FROM source",
+    )
+    .await;
     let feed: Arc<dyn ExecutionPlan> = Arc::new(FeedExec::try_new(input, readers).unwrap());
     let err = collect(feed, ctx.task_ctx()).await.unwrap_err().to_string();
     assert!(err.contains("Divide by zero"), "{err}");
@@ -148,21 +149,8 @@ async fn a_failing_query_fails_the_feed() {
 #[tokio::test]
 async fn a_reader_reads_the_fed_rows_once() {
     let ctx = readers_session();
-    let input = ctx
-        .read_table(Arc::new(
-            MemTable::try_new(lines_schema(), lines()).unwrap(),
-        ))
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
-    let twice = ctx
-        .sql("SELECT a.id FROM lines a JOIN lines b ON a.id = b.id")
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+    let input = physical(&ctx, "SELECT * FROM source").await;
+    let twice = physical(&ctx, "SELECT a.id FROM lines a JOIN lines b ON a.id = b.id").await;
     let err = FeedExec::try_new(input, vec![twice])
         .unwrap_err()
         .to_string();

@@ -39,6 +39,24 @@ fn one_task_state(ctx: &SessionContext) -> SessionState {
     state
 }
 
+/// The key ranges of `df` over `column`, each planned in one partition, as
+/// one task.
+fn range_frames(
+    ctx: &SessionContext,
+    df: &DataFrame,
+    column: &str,
+    ranges: &[KeyRange],
+) -> datafusion::error::Result<Vec<DataFrame>> {
+    let state = one_task_state(ctx);
+    ranges
+        .iter()
+        .map(|range| {
+            let plan = restrict_to_range(df.logical_plan().clone(), column, *range)?;
+            Ok(DataFrame::new(state.clone(), plan))
+        })
+        .collect()
+}
+
 /// A session that plans in one partition, as one task: for a write fed
 /// by a batch's task (`engine::cluster::feed`).
 pub fn one_task_session(ctx: &SessionContext) -> SessionContext {
@@ -59,13 +77,8 @@ pub async fn feed(
     let Some((column, ranges)) = ranges else {
         return engine::cluster::feed(df.clone(), writes).await;
     };
-    let state = one_task_state(ctx);
-    let plans = ranges
-        .iter()
-        .map(|range| restrict_to_range(df.logical_plan().clone(), column, *range))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    futures::stream::iter(plans)
-        .map(|plan| engine::cluster::feed(DataFrame::new(state.clone(), plan), writes))
+    futures::stream::iter(range_frames(ctx, df, column, ranges)?)
+        .map(|range| engine::cluster::feed(range, writes))
         .buffer_unordered(at_once(ctx))
         .try_fold(vec![0; writes.len() + 1], |mut sums, totals| async move {
             sums.iter_mut().zip(totals).for_each(|(sum, n)| *sum += n);
@@ -83,15 +96,10 @@ pub async fn write_ranges(
     column: &str,
     ranges: &[KeyRange],
 ) -> Result<()> {
-    let state = one_task_state(ctx);
-    let plans = ranges
-        .iter()
-        .map(|range| restrict_to_range(df.logical_plan().clone(), column, *range))
-        .collect::<datafusion::error::Result<Vec<_>>>()
-        .map_err(|e| Error::engine(&target.what, e))?;
-    futures::stream::iter(plans.into_iter().enumerate())
-        .map(|(i, plan)| {
-            let df = DataFrame::new(state.clone(), plan);
+    let frames =
+        range_frames(ctx, df, column, ranges).map_err(|e| Error::engine(&target.what, e))?;
+    futures::stream::iter(frames.into_iter().enumerate())
+        .map(|(i, df)| {
             async move {
                 write::parquet(ctx, df, lake, target).await?;
                 tracing::debug!(model = %target.what, batch = i + 1, of = ranges.len(), "key range written");

@@ -19,12 +19,11 @@ use tracing::{Instrument as _, info, info_span};
 use super::{Staged, plan, run_context, stored};
 use crate::contract::layer::Layer;
 use crate::engine::cluster;
-use crate::engine::context::{Placement, placement};
 use crate::engine::{tables, tee, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::runs::Step;
-use crate::pipeline::batches::{self, Batches};
+use crate::pipeline::batches::{self, Batches, KeyRange};
 use crate::pipeline::model::{MODELS, Model};
 
 /// The model that feeds each model its rows as it runs (`Some(p)`), for the
@@ -70,7 +69,7 @@ pub async fn build_fed(
     readers: &[(usize, &'static Model)],
     batches: Option<Batches>,
 ) -> Result<Vec<(usize, (Step, Staged))>> {
-    if matches!(placement(ctx), Placement::Cluster(_)) {
+    if batches::on_cluster(ctx) {
         return build_fed_on_cluster(ctx, lake, staging, (i, model), readers, batches).await;
     }
     let started = Instant::now();
@@ -162,25 +161,19 @@ async fn build_fed_on_cluster(
         let reader_ctx = tables::session_of_one(&one_task, &model.table(), fed)?;
         let (read, reader_target) = plan(&reader_ctx, staging, reader).await?;
         let reader_schema: SchemaRef = Arc::new(read.schema().as_arrow().clone());
-        let write = match write::copy_to(read, lake, &reader_target) {
-            Ok(write) => cluster::fed_write(write).await,
-            Err(e) => Err(e),
-        };
-        writes.push(write.map_err(|e| Error::engine(&reader_target.what, e))?);
+        let write = async { cluster::fed_write(write::copy_to(read, lake, &reader_target)?).await };
+        writes.push(
+            write
+                .await
+                .map_err(|e| Error::engine(&reader_target.what, e))?,
+        );
         written.push((c, reader, reader_target, reader_schema));
     }
-    let ranges = match &batches {
-        None => None,
-        Some(Batches::KeyRanges { column, ranges }) => Some((*column, ranges.as_slice())),
-        Some(Batches::Periods { .. }) => {
-            return Err(Error::Internal {
-                what: format!("{} is built by period and feeds no other", model.table()),
-            });
-        }
-    };
-    let totals = batches::cluster::feed(&run_ctx, &df, ranges, &writes)
-        .await
-        .map_err(|e| Error::engine(&target.what, e))?;
+    let totals = match key_ranges(batches.as_ref()) {
+        Ok(ranges) => batches::cluster::feed(&run_ctx, &df, ranges, &writes).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| Error::engine(&target.what, e))?;
     let rows = totals.first().copied().unwrap_or_default();
     let mut built = Vec::with_capacity(readers.len() + 1);
     for (c, reader, reader_target, reader_schema) in written {
@@ -267,16 +260,25 @@ async fn feed(
     df: DataFrame,
     batches: Option<&Batches>,
 ) -> datafusion::error::Result<u64> {
+    let Some((column, ranges)) = key_ranges(batches)? else {
+        return tee.feed(df).await;
+    };
+    let mut rows = 0;
+    for range in ranges {
+        let plan = batches::restrict_to_range(df.logical_plan().clone(), column, *range)?;
+        rows += tee.feed(DataFrame::new(run_ctx.state(), plan)).await?;
+    }
+    Ok(rows)
+}
+
+/// The key ranges a fed model runs in, if any: a model built by period
+/// feeds no other ([`fed_from`]).
+fn key_ranges(
+    batches: Option<&Batches>,
+) -> datafusion::error::Result<Option<(&'static str, &[KeyRange])>> {
     match batches {
-        None => tee.feed(df).await,
-        Some(Batches::KeyRanges { column, ranges }) => {
-            let mut rows = 0;
-            for range in ranges {
-                let plan = batches::restrict_to_range(df.logical_plan().clone(), column, *range)?;
-                rows += tee.feed(DataFrame::new(run_ctx.state(), plan)).await?;
-            }
-            Ok(rows)
-        }
+        None => Ok(None),
+        Some(Batches::KeyRanges { column, ranges }) => Ok(Some((*column, ranges.as_slice()))),
         Some(Batches::Periods { .. }) => Err(DataFusionError::Internal(
             "a model built by period feeds no other".into(),
         )),
