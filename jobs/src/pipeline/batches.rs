@@ -109,27 +109,11 @@ impl Batches {
         (reads, raw): (&[&Staged], Option<&str>),
         what: &str,
     ) -> Result<Option<Self>> {
-        let keyed: Vec<&Staged> = reads
-            .iter()
-            .copied()
-            .filter(|staged| staged.schema.column_with_name(column).is_some())
-            .collect();
-        let rows: u64 = keyed.iter().map(|staged| staged.rows()).sum();
-        let pool = match ctx.runtime_env().memory_pool.memory_limit() {
-            MemoryLimit::Finite(bytes) => bytes as u64,
-            _ => DEFAULT_MEMORY_LIMIT,
-        };
-        let per_range = (pool / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
-        let mut count = rows.div_ceil(per_range);
-        if on_cluster(ctx) {
-            // Ranges run side by side, one task each: a whole number of
-            // rounds of the ranges run at once.
-            let at_once = cluster::at_once(ctx) as u64;
-            count = count.max(at_once).div_ceil(at_once) * at_once;
-        }
+        let count = range_count(ctx, column, reads);
         if count <= 1 {
             return Ok(None);
         }
+        let keyed = keyed(column, reads);
         let mut tables: Vec<String> = keyed.iter().map(|s| s.model.table().to_string()).collect();
         if tables.is_empty() {
             tables.extend(raw.map(|table| format!("raw.{table}")));
@@ -171,6 +155,35 @@ impl Batches {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// How many key ranges of `column` a model that reads the models `reads`
+/// (all built) takes: see [`Batches::of_key_ranges`]; 1 is the model whole.
+pub fn range_count(ctx: &SessionContext, column: &str, reads: &[&Staged]) -> u64 {
+    let rows: u64 = keyed(column, reads).iter().map(|staged| staged.rows()).sum();
+    let pool = match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(bytes) => bytes as u64,
+        _ => DEFAULT_MEMORY_LIMIT,
+    };
+    let per_range = (pool / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
+    let count = rows.div_ceil(per_range);
+    if on_cluster(ctx) {
+        // Ranges run side by side, one task each: a whole number of
+        // rounds of the ranges run at once.
+        let at_once = cluster::at_once(ctx) as u64;
+        count.max(at_once).div_ceil(at_once) * at_once
+    } else {
+        count
+    }
+}
+
+/// The models of `reads` that have `column`.
+fn keyed<'a>(column: &str, reads: &[&'a Staged]) -> Vec<&'a Staged> {
+    reads
+        .iter()
+        .copied()
+        .filter(|staged| staged.schema.column_with_name(column).is_some())
+        .collect()
 }
 
 /// Whether `ctx` runs its plans on a cluster.

@@ -100,9 +100,10 @@ fn by_priority(reads: &[Vec<usize>]) -> Vec<Work> {
 /// source table in the gaps (they read only raw). Of the units ready to
 /// start, the model that the most others wait on (directly or not) goes
 /// first, so that the longest chain is never held up by a side branch.
-/// A model built by key ranges runs alone: its hash tables are sized to
-/// the memory pool, which a concurrent aggregation (the raw key counts
-/// spill, but only once they have taken what is free) would otherwise hold.
+/// A model built in more than one key range runs alone: its hash tables
+/// are sized to the memory pool, which a concurrent aggregation (the raw
+/// key counts spill, but only once they have taken what is free) would
+/// otherwise hold. Built whole (a small run), it runs beside others.
 /// On the first failure the other units are stopped, and waited for, before
 /// the error is returned.
 pub async fn build_all(
@@ -123,20 +124,32 @@ pub async fn build_all(
     let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
-    let alone = |work: &Work| matches!(work, Work::Model(i) if MODELS[*i].by_key.is_some());
-    let mut running_alone = false;
+    // A model built in more than one key range runs alone.
+    let alone = |work: &Work, models: &[Option<(Step, Staged)>]| match work {
+        Work::Model(i) => MODELS[*i].by_key.is_some_and(|column| {
+            let inputs: Vec<&Staged> = reads[*i]
+                .iter()
+                .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged))
+                .collect();
+            batches::range_count(ctx, column, &inputs) > 1
+        }),
+        Work::RawKeys(_) => false,
+    };
+    let mut running_alone: Option<usize> = None;
     let outcome = loop {
-        while running.len() < at_once && !running_alone {
+        while running.len() < at_once && running_alone.is_none() {
             let ready = pending.iter().position(|w| match w {
                 Work::Model(i) => reads[*i].iter().all(|&d| models[d].is_some()),
                 Work::RawKeys(_) => true,
             });
             let Some(ready) = ready else { break };
-            if alone(&pending[ready]) && !running.is_empty() {
+            if alone(&pending[ready], &models) && !running.is_empty() {
                 break;
             }
             let work = pending.remove(ready);
-            running_alone = alone(&work);
+            if let Work::Model(i) = work {
+                running_alone = alone(&work, &models).then_some(i);
+            }
             let inputs: Vec<Staged> = match work {
                 Work::Model(i) => reads[i]
                     .iter()
@@ -162,7 +175,9 @@ pub async fn build_all(
             None => break Ok(()),
             Some(Ok(Ok(Done::Models(built)))) => {
                 for (i, built) in built {
-                    running_alone &= !alone(&Work::Model(i));
+                    if running_alone == Some(i) {
+                        running_alone = None;
+                    }
                     models[i] = Some(*built);
                 }
             }

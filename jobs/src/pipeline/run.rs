@@ -14,6 +14,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
+use futures::StreamExt as _;
 use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
 use tracing::{info, warn};
@@ -176,37 +177,58 @@ async fn check_inputs(
     Ok(ctx)
 }
 
-/// Publishes every table the run built, one Delta commit each.
+/// Tables published at once: each is its own Delta commit.
+const PUBLISH_AT_ONCE: usize = 4;
+
+/// Publishes every table the run built, one Delta commit each, a few at
+/// once. Every publication started is let finish (none is cut off
+/// between moving its files and committing them); the first error is
+/// returned after all have ended.
 async fn publish_all(
     lake: &Lake,
     options: &RunOptions,
     staged: &[Staged],
     manifest: &mut RunManifest,
 ) -> Result<()> {
-    for built in staged.iter().filter(|s| s.model.layer != Layer::Staging) {
+    let run_id = manifest.run_id.as_str();
+    let publications: Vec<Result<_>> = futures::stream::iter(
+        staged.iter().filter(|s| s.model.layer != Layer::Staging),
+    )
+    .map(|built| async move {
         let period = options.period.as_ref().filter(|_| built.model.partitioned);
-        let publication = delta::publish(
-            lake,
-            &Publish {
-                run_id: manifest.run_id.as_str(),
-                table: &built.model.table(),
-                schema: &built.schema,
-                partitioned: built.model.partitioned,
-                files: &built.files,
-                period: period.map(Period::as_str),
-            },
-        )
-        .await?;
-        info!(
-            table = %publication.table,
-            version = publication.version,
-            rows = publication.rows_added,
-            files = publication.files_added,
-            "published"
-        );
-        manifest.outputs.push(publication);
+        let table = built.model.table();
+        let publish = Publish {
+            run_id,
+            table: &table,
+            schema: &built.schema,
+            partitioned: built.model.partitioned,
+            files: &built.files,
+            period: period.map(Period::as_str),
+        };
+        delta::publish(lake, &publish).await
+    })
+    .buffered(PUBLISH_AT_ONCE)
+    .collect()
+    .await;
+    let mut failed = None;
+    for publication in publications {
+        match publication {
+            Ok(publication) => {
+                info!(
+                    table = %publication.table,
+                    version = publication.version,
+                    rows = publication.rows_added,
+                    files = publication.files_added,
+                    "published"
+                );
+                manifest.outputs.push(publication);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 fn inputs_of(extractions: &[ExtractionManifest]) -> Vec<Input> {
