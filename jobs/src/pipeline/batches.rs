@@ -333,6 +333,47 @@ pub mod cluster;
 mod tests {
     use super::*;
 
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::SessionConfig;
+
+    use crate::lake::delta::StagedFile;
+    use crate::pipeline::model::MODELS;
+
+    /// A staged model of `rows` rows in one file, with the one column `column`.
+    fn staged(column: &str, rows: u64) -> Staged {
+        Staged {
+            model: &MODELS[1],
+            schema: Arc::new(Schema::new(vec![Field::new(column, DataType::Int64, false)])),
+            files: vec![StagedFile {
+                path: "staging/x/part-0.parquet".into(),
+                bytes: rows * 8,
+                rows,
+                period: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_model_takes_as_many_ranges_as_its_keyed_inputs_need() {
+        // 64 MiB: a quarter of it holds 262,144 rows of 64 bytes.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(64 << 20)))
+            .build_arc()
+            .unwrap();
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        let small = staged("id_venta", 200_000);
+        let large = staged("id_venta", 1_000_000);
+        let unkeyed = staged("id_cliente", 50_000_000);
+        // A small run is built whole, and then runs beside other work.
+        assert_eq!(range_count(&ctx, "id_venta", &[&small, &unkeyed]), 1);
+        assert_eq!(range_count(&ctx, "id_venta", &[&large]), 4);
+        assert_eq!(range_count(&ctx, "id_venta", &[&large, &small]), 5);
+    }
+
     #[test]
     fn ranges_cover_every_key_once() {
         let ranges = split(1, 100, 4);
