@@ -160,7 +160,10 @@ impl Batches {
 /// How many key ranges of `column` a model that reads the models `reads`
 /// (all built) takes: see [`Batches::of_key_ranges`]; 1 is the model whole.
 pub fn range_count(ctx: &SessionContext, column: &str, reads: &[&Staged]) -> u64 {
-    let rows: u64 = keyed(column, reads).iter().map(|staged| staged.rows()).sum();
+    let rows: u64 = keyed(column, reads)
+        .iter()
+        .map(|staged| staged.rows())
+        .sum();
     let pool = match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(bytes) => bytes as u64,
         _ => DEFAULT_MEMORY_LIMIT,
@@ -347,7 +350,11 @@ mod tests {
     fn staged(column: &str, rows: u64) -> Staged {
         Staged {
             model: &MODELS[1],
-            schema: Arc::new(Schema::new(vec![Field::new(column, DataType::Int64, false)])),
+            schema: Arc::new(Schema::new(vec![Field::new(
+                column,
+                DataType::Int64,
+                false,
+            )])),
             files: vec![StagedFile {
                 path: "staging/x/part-0.parquet".into(),
                 bytes: rows * 8,

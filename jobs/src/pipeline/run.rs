@@ -14,9 +14,9 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::StreamExt as _;
 use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
+use futures::StreamExt as _;
 use tracing::{info, warn};
 
 use crate::contract::layer::Layer;
@@ -191,25 +191,24 @@ async fn publish_all(
     manifest: &mut RunManifest,
 ) -> Result<()> {
     let run_id = manifest.run_id.as_str();
-    let publications: Vec<Result<_>> = futures::stream::iter(
-        staged.iter().filter(|s| s.model.layer != Layer::Staging),
-    )
-    .map(|built| async move {
-        let period = options.period.as_ref().filter(|_| built.model.partitioned);
-        let table = built.model.table();
-        let publish = Publish {
-            run_id,
-            table: &table,
-            schema: &built.schema,
-            partitioned: built.model.partitioned,
-            files: &built.files,
-            period: period.map(Period::as_str),
-        };
-        delta::publish(lake, &publish).await
-    })
-    .buffered(PUBLISH_AT_ONCE)
-    .collect()
-    .await;
+    let publications: Vec<Result<_>> =
+        futures::stream::iter(staged.iter().filter(|s| s.model.layer != Layer::Staging))
+            .map(|built| async move {
+                let period = options.period.as_ref().filter(|_| built.model.partitioned);
+                let table = built.model.table();
+                let publish = Publish {
+                    run_id,
+                    table: &table,
+                    schema: &built.schema,
+                    partitioned: built.model.partitioned,
+                    files: &built.files,
+                    period: period.map(Period::as_str),
+                };
+                delta::publish(lake, &publish).await
+            })
+            .buffered(PUBLISH_AT_ONCE)
+            .collect()
+            .await;
     let mut failed = None;
     for publication in publications {
         match publication {
