@@ -124,17 +124,6 @@ pub async fn build_all(
     let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
-    // A model built in more than one key range runs alone.
-    let alone = |work: &Work, models: &[Option<(Step, Staged)>]| match work {
-        Work::Model(i) => MODELS[*i].by_key.is_some_and(|column| {
-            let inputs: Vec<&Staged> = reads[*i]
-                .iter()
-                .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged))
-                .collect();
-            batches::range_count(ctx, column, &inputs) > 1
-        }),
-        Work::RawKeys(_) => false,
-    };
     let mut running_alone: Option<usize> = None;
     let outcome = loop {
         while running.len() < at_once && running_alone.is_none() {
@@ -143,20 +132,16 @@ pub async fn build_all(
                 Work::RawKeys(_) => true,
             });
             let Some(ready) = ready else { break };
-            if alone(&pending[ready], &models) && !running.is_empty() {
+            let work = pending[ready];
+            let inputs = inputs_of(work, &reads, &models);
+            let alone = runs_alone(ctx, work, &inputs);
+            if alone && !running.is_empty() {
                 break;
             }
-            let work = pending.remove(ready);
-            if let Work::Model(i) = work {
-                running_alone = alone(&work, &models).then_some(i);
+            pending.remove(ready);
+            if let (true, Work::Model(i)) = (alone, work) {
+                running_alone = Some(i);
             }
-            let inputs: Vec<Staged> = match work {
-                Work::Model(i) => reads[i]
-                    .iter()
-                    .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged.clone()))
-                    .collect(),
-                Work::RawKeys(_) => Vec::new(),
-            };
             let readers: Vec<usize> = match work {
                 Work::Model(i) => (0..MODELS.len()).filter(|&c| fed[c] == Some(i)).collect(),
                 Work::RawKeys(_) => Vec::new(),
@@ -204,6 +189,29 @@ pub async fn build_all(
         })
         .collect::<Result<_>>()?;
     Ok(Built { models, raw_keys })
+}
+
+/// The staged models `work` reads (none for a raw key count).
+fn inputs_of(work: Work, reads: &[Vec<usize>], models: &[Option<(Step, Staged)>]) -> Vec<Staged> {
+    match work {
+        Work::Model(i) => reads[i]
+            .iter()
+            .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged.clone()))
+            .collect(),
+        Work::RawKeys(_) => Vec::new(),
+    }
+}
+
+/// Whether `work`, reading `inputs`, runs alone: a model built in more
+/// than one key range (see [`build_all`]).
+fn runs_alone(ctx: &SessionContext, work: Work, inputs: &[Staged]) -> bool {
+    match work {
+        Work::Model(i) => MODELS[i].by_key.is_some_and(|column| {
+            let inputs: Vec<&Staged> = inputs.iter().collect();
+            batches::range_count(ctx, column, &inputs) > 1
+        }),
+        Work::RawKeys(_) => false,
+    }
 }
 
 /// Does one piece of work; a model reads the staged models `inputs` and
