@@ -3,8 +3,8 @@
 //! and log the same way, so that a plan built by the client reads and writes
 //! the same bytes on every node. This crate holds exactly that and nothing
 //! more, so the scheduler and executor do not depend on the pipeline library:
-//! lake URLs and object stores, the `pii_hash` function every node must
-//! evaluate alike, the codec of the plan nodes dfstore adds, logging, and
+//! lake URLs and object stores, the `pii_hash` and `count_distinct_offsets`
+//! functions every node must evaluate alike, the codec of the plan nodes dfstore adds, logging, and
 //! what the scheduler's and executor's flags share. The nodes' own wiring
 //! lives in `dfstore-scheduler` and `dfstore-executor`, so that this crate
 //! is built with one feature set whichever binary asks for it.
@@ -13,6 +13,9 @@
 pub mod codec;
 /// One query's rows written by several writes in the task that computes them.
 pub mod feed;
+/// `count_distinct_offsets(offset)`, the reconciliation's exact count of
+/// distinct integer keys.
+pub mod key_count;
 /// Where a lake lives (`file://`, a local folder, or `s3://`) and its object store.
 pub mod lake_url;
 /// Tracing set-up shared by every binary.

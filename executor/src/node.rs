@@ -18,7 +18,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeCodec, LakeStoreRegistry, pii};
+use dfstore_core::{LakeCodec, LakeStoreRegistry, key_count, pii};
 
 /// Runs a dfstore executor configured by `config` (from Ballista's flags),
 /// with its health probes on `health`, until it stops.
@@ -45,6 +45,10 @@ pub async fn start(
     functions
         .scalar_functions
         .insert(udf.name().to_string(), udf);
+    let udaf = Arc::new(key_count::udaf());
+    functions
+        .aggregate_functions
+        .insert(udaf.name().to_string(), udaf);
     config.override_function_registry = Some(Arc::new(functions));
     config.override_physical_codec = Some(Arc::new(LakeCodec::default()));
 

@@ -107,6 +107,41 @@ fn generated_data_gives_the_oracles_report_and_rejections() {
 }
 
 #[test]
+fn a_report_built_by_ranges_of_days_is_the_oracles() {
+    // A pool small enough that every month of this data is built a range of
+    // its days at a time (jobs/src/pipeline/batches/periods.rs), as a
+    // scale-100 month is in the default pool.
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.5", "--seed", "11"])
+        .assert()
+        .success();
+    lake.cmd(&["run", "--memory-limit", "24M"])
+        .assert()
+        .success();
+    let expected = expected_from_lake(&lake.path());
+    assert_report_equals_oracle(&lake, &expected);
+    let runs = std::fs::read_dir(lake.path().join("logs/runs")).unwrap();
+    let manifest = runs.map(|e| e.unwrap().path()).next().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    let report = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "analytic.reporte_ventas_tienda")
+        .unwrap();
+    // Each range of days writes its own files: more files than months.
+    let months = lake
+        .csv("SELECT DISTINCT periodo FROM analytic.reporte_ventas_tienda")
+        .len()
+        - 1;
+    assert!(
+        report["files"].as_u64().unwrap() > months as u64,
+        "the months were not split: {report}"
+    );
+}
+
+#[test]
 fn report_columns_have_the_contract_types() {
     let lake = TestLake::new();
     lake.generate_and_run("0.002", "3");

@@ -21,7 +21,7 @@ use datafusion::prelude::SessionConfig;
 
 use dfstore_core::node::bind_address;
 use dfstore_core::registry::LakeOptions;
-use dfstore_core::{LakeCodec, LakeStoreRegistry, pii};
+use dfstore_core::{LakeCodec, LakeStoreRegistry, key_count, pii};
 
 /// The session every job is planned in on the scheduler.
 fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
@@ -31,12 +31,14 @@ fn session_state(config: SessionConfig) -> datafusion::error::Result<SessionStat
         .build_arc()?;
     let mut scalar = ballista_scalar_functions();
     scalar.push(Arc::new(pii::node_udf()));
+    let mut aggregate = ballista_aggregate_functions();
+    aggregate.push(Arc::new(key_count::udaf()));
     Ok(SessionStateBuilder::new()
         .with_runtime_env(runtime)
         .with_config(config)
         .with_default_features()
         .with_scalar_functions(scalar)
-        .with_aggregate_functions(ballista_aggregate_functions())
+        .with_aggregate_functions(aggregate)
         .with_window_functions(ballista_window_functions())
         .build())
 }

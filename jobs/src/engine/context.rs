@@ -11,8 +11,8 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use dfstore_core::LakeStoreRegistry;
 use dfstore_core::registry::LakeOptions;
+use dfstore_core::{LakeStoreRegistry, key_count};
 
 use crate::contract::layer::Layer;
 use crate::engine::cluster::{self, ClusterPlanner, Scheduler};
@@ -183,6 +183,7 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
     if let Some(key) = pii {
         ctx.register_udf(key.udf());
     }
+    ctx.register_udaf(key_count::udaf());
     Ok(ctx)
 }
 

@@ -19,12 +19,11 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan,
 use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::TableRef;
-use crate::contract::period::{PERIOD_COLUMN, Period};
+use crate::contract::period::Period;
 use crate::engine::context::{Placement, placement};
 use crate::engine::{self, DEFAULT_MEMORY_LIMIT, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::lake::delta;
 use crate::pipeline::build::Staged;
 
 /// Bytes a row of a join's build side takes in memory, keys, the columns
@@ -43,12 +42,13 @@ const BUILD_SHARE_OF_POOL: u64 = 4;
 /// How a model is split into queries.
 #[derive(Debug)]
 pub enum Batches {
-    /// One query per month, over that month of the partitioned `tables`.
+    /// One query per month, or per range of a month's days, over that
+    /// slice of the partitioned `tables`.
     Periods {
         /// The partitioned models read; every scan of them is restricted.
         tables: Vec<TableRef>,
-        /// The months, in order.
-        periods: Vec<String>,
+        /// The months, or ranges of their days, in order.
+        slices: Vec<Slice>,
     },
     /// One query per range of `column`, over the rows of every scan that has
     /// the column; scans without it are read whole by every batch.
@@ -73,14 +73,22 @@ pub struct KeyRange {
 
 impl Batches {
     /// The batches of a model built by period that reads the models `reads`
-    /// (all built): every month of the partitioned ones, or only `period`.
-    pub fn of_periods(reads: &[&Staged], period: Option<&Period>) -> Self {
+    /// (all built): every month of the partitioned ones, or only `period`;
+    /// a month whose rows in the partitioned models with `day_column` pass
+    /// [`periods::MONTH_BYTES_PER_ROW`] of the pool is split into ranges
+    /// of days.
+    pub fn of_periods(
+        ctx: &SessionContext,
+        reads: &[&Staged],
+        period: Option<&Period>,
+        day_column: Option<&'static str>,
+    ) -> Self {
         let inputs: Vec<&Staged> = reads
             .iter()
             .copied()
             .filter(|staged| staged.model.partitioned)
             .collect();
-        let periods = match period {
+        let months: Vec<String> = match period {
             Some(period) => vec![period.as_str().to_string()],
             None => inputs
                 .iter()
@@ -89,9 +97,24 @@ impl Batches {
                 .into_iter()
                 .collect(),
         };
+        let dated: Vec<&Staged> = day_column
+            .map(|column| keyed(column, &inputs))
+            .unwrap_or_default();
+        let rows_of = |month: &str| -> u64 {
+            dated
+                .iter()
+                .flat_map(|staged| &staged.files)
+                .filter(|f| f.period.as_deref() == Some(month))
+                .map(|f| f.rows)
+                .sum()
+        };
+        let per_batch = pool_bytes(ctx) / periods::MONTH_BYTES_PER_ROW;
         Batches::Periods {
             tables: inputs.iter().map(|staged| staged.model.table()).collect(),
-            periods,
+            slices: months
+                .iter()
+                .flat_map(|month| periods::slices(month, rows_of(month), per_batch, day_column))
+                .collect(),
         }
     }
 
@@ -146,7 +169,7 @@ impl Batches {
     /// How many queries the model takes.
     pub fn len(&self) -> usize {
         match self {
-            Batches::Periods { periods, .. } => periods.len(),
+            Batches::Periods { slices, .. } => slices.len(),
             Batches::KeyRanges { ranges, .. } => ranges.len(),
         }
     }
@@ -164,11 +187,7 @@ pub fn range_count(ctx: &SessionContext, column: &str, reads: &[&Staged]) -> u64
         .iter()
         .map(|staged| staged.rows())
         .sum();
-    let pool = match ctx.runtime_env().memory_pool.memory_limit() {
-        MemoryLimit::Finite(bytes) => bytes as u64,
-        _ => DEFAULT_MEMORY_LIMIT,
-    };
-    let per_range = (pool / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
+    let per_range = (pool_bytes(ctx) / BUILD_SHARE_OF_POOL / BUILD_BYTES_PER_ROW).max(1);
     let count = rows.div_ceil(per_range);
     if on_cluster(ctx) {
         // Ranges run side by side, one task each: a whole number of
@@ -177,6 +196,14 @@ pub fn range_count(ctx: &SessionContext, column: &str, reads: &[&Staged]) -> u64
         count.max(at_once).div_ceil(at_once) * at_once
     } else {
         count
+    }
+}
+
+/// The size of `ctx`'s memory pool.
+fn pool_bytes(ctx: &SessionContext) -> u64 {
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(bytes) => bytes as u64,
+        _ => DEFAULT_MEMORY_LIMIT,
     }
 }
 
@@ -232,26 +259,11 @@ pub async fn write(
     batches: &Batches,
 ) -> Result<()> {
     match batches {
-        Batches::Periods { tables, periods } if on_cluster(ctx) => {
-            cluster::write_periods(ctx, &df, lake, target, (tables, periods)).await?;
+        Batches::Periods { tables, slices } if on_cluster(ctx) => {
+            cluster::write_periods(ctx, &df, lake, target, (tables, slices)).await?;
         }
-        Batches::Periods { tables, periods } => {
-            let mut written = BTreeSet::new();
-            for period in periods {
-                let plan = restrict_to_period(df.logical_plan().clone(), tables, period)
-                    .map_err(|e| Error::engine(&target.what, e))?;
-                write::parquet(ctx, DataFrame::new(ctx.state(), plan), lake, target).await?;
-                for file in lake.list(&target.folder).await? {
-                    let of_period = delta::period_of(&file.location);
-                    if written.insert(file.location.clone()) && of_period.as_ref() != Some(period) {
-                        return Err(Error::ModelLeaksPeriod {
-                            model: target.what.clone(),
-                            period: period.clone(),
-                            file: lake.display(&file.location),
-                        });
-                    }
-                }
-            }
+        Batches::Periods { tables, slices } => {
+            periods::write(ctx, &df, lake, target, (tables, slices)).await?;
         }
         Batches::KeyRanges { column, ranges } if on_cluster(ctx) => {
             cluster::write_ranges(ctx, &df, lake, target, column, ranges).await?;
@@ -266,22 +278,6 @@ pub async fn write(
         }
     }
     Ok(())
-}
-
-/// `plan` with the rows of every scan of `tables` restricted to `periodo =
-/// period`; the filter reaches the scans' file listing, so only that
-/// month's files are read.
-pub fn restrict_to_period(
-    plan: LogicalPlan,
-    tables: &[TableRef],
-    period: &str,
-) -> datafusion::error::Result<LogicalPlan> {
-    filter_scans(plan, |scan| {
-        tables
-            .iter()
-            .any(|t| t.is_named_by(&scan.table_name))
-            .then(|| column_of(scan, PERIOD_COLUMN).eq(lit(period)))
-    })
 }
 
 /// `plan` with the rows of every scan that has `column` restricted to
@@ -331,6 +327,9 @@ fn column_of(scan: &TableScan, column: &str) -> Expr {
 }
 
 pub mod cluster;
+pub mod periods;
+
+pub use periods::{Slice, restrict_to_slice};
 
 #[cfg(test)]
 mod tests {

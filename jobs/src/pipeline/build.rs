@@ -229,7 +229,12 @@ async fn execute(
             let model = &MODELS[i];
             let inputs: Vec<&Staged> = inputs.iter().collect();
             let batches = if model.by_period {
-                Some(Batches::of_periods(&inputs, period.as_ref()))
+                Some(Batches::of_periods(
+                    &ctx,
+                    &inputs,
+                    period.as_ref(),
+                    model.day_column,
+                ))
             } else if let Some(column) = model.by_key.or(cluster_key(&ctx, model)) {
                 let what = format!("{} ({})", model.table(), model.file);
                 let raw = model.source.map(|source| source.name());

@@ -30,6 +30,12 @@ pub struct Model {
     /// others). Only for a model whose every row comes from one month; its
     /// joins and aggregations then hold a month in memory, not the history.
     pub by_period: bool,
+    /// The date column of a model built by period whose every row comes
+    /// from rows of one value of that column (one day) in each partitioned
+    /// model it reads, which carries it too: a month too large for the
+    /// memory pool is then built a range of days at a time
+    /// ([`crate::pipeline::batches::periods`]).
+    pub day_column: Option<&'static str>,
     /// The key every join of the model matches on, when the model is built
     /// one range of that key at a time ([`crate::pipeline::batches`]): each
     /// range reads the rows of that range of every table with the key, so
@@ -80,24 +86,25 @@ impl Model {
 
 macro_rules! model {
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr) => {
-        model!(@ $layer, $name, $source, $partitioned, false, None, None)
+        model!(@ $layer, $name, $source, $partitioned, (false, None), None, None)
     };
-    ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_period) => {
-        model!(@ $layer, $name, $source, $partitioned, true, None, None)
+    ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_period($day:literal)) => {
+        model!(@ $layer, $name, $source, $partitioned, (true, Some($day)), None, None)
     };
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr, by_key($key:literal)) => {
-        model!(@ $layer, $name, $source, $partitioned, false, Some($key), None)
+        model!(@ $layer, $name, $source, $partitioned, (false, None), Some($key), None)
     };
     ($layer:ident, $name:literal, $source:expr, $partitioned:expr, cluster_key($key:literal)) => {
-        model!(@ $layer, $name, $source, $partitioned, false, None, Some($key))
+        model!(@ $layer, $name, $source, $partitioned, (false, None), None, Some($key))
     };
-    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, $by_period:expr, $by_key:expr, $cluster_key:expr) => {
+    (@ $layer:ident, $name:literal, $source:expr, $partitioned:expr, ($by_period:expr, $day:expr), $by_key:expr, $cluster_key:expr) => {
         Model {
             layer: Layer::$layer,
             name: $name,
             source: $source,
             partitioned: $partitioned,
             by_period: $by_period,
+            day_column: $day,
             by_key: $by_key,
             cluster_key: $cluster_key,
             file: concat!("sql/", model!(@dir $layer), "/", $name, ".sql"),
@@ -147,8 +154,15 @@ pub const MODELS: [Model; 13] = [
     ),
     model!(Trusted, "detalle_ventas", Some(DetalleVentas), true),
     model!(Rejected, "detalle_ventas", Some(DetalleVentas), true),
-    // Every row is a day of one store: built a month at a time.
-    model!(Analytic, "reporte_ventas_tienda", None, true, by_period),
+    // Every row is a day of one store: built a month at a time, or a few
+    // days at a time when a month is large.
+    model!(
+        Analytic,
+        "reporte_ventas_tienda",
+        None,
+        true,
+        by_period("fecha")
+    ),
 ];
 
 /// The models whose tables are published (everything but staging).

@@ -9,6 +9,8 @@ use arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
 use tracing::info;
 
+use dfstore_core::key_count;
+
 use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::RULE_COLUMN;
 use crate::contract::source::SourceTable;
@@ -56,11 +58,79 @@ pub fn reconcile(
 
 /// Distinct primary keys of a source table over the published extractions:
 /// the "rows in the latest raw state after deduplication" of the spec,
-/// counted independently of the staging SQL.
+/// counted independently of the staging SQL. Integer keys spanning at most
+/// 2^32 values are each packed into one offset and counted in a bitmap
+/// ([`key_count`]); any other key is counted by a hash aggregation, which
+/// spills at scale (the line keys spilled 3.4 GB at scale 100 and took 72
+/// CPU-s, against 6 at scale 10).
 pub async fn distinct_keys(ctx: &SessionContext, table: SourceTable) -> Result<u64> {
-    let keys = table.primary_key().join(", ");
-    let sql = format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT {keys} FROM raw.{table}) AS k");
-    scalar_count(ctx, &sql, &format!("counting keys of raw.{table}")).await
+    let what = format!("counting keys of raw.{table}");
+    let keys = table.primary_key();
+    let sql = match packed_key(ctx, table, keys, &what).await? {
+        Some(offset) => format!("SELECT {}({offset}) AS n FROM raw.{table}", key_count::NAME),
+        None => {
+            let keys = keys.join(", ");
+            format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT {keys} FROM raw.{table}) AS k")
+        }
+    };
+    scalar_count(ctx, &sql, &what).await
+}
+
+/// The SQL expression of a key's offset from its smallest value, row-major
+/// over its columns (`(id_venta - 1) * 5 + (linea - 1)`), when every column
+/// is an integer without NULLs and the key spans at most 2^32 values. The
+/// bounds come from the files' statistics where they are exact.
+async fn packed_key(
+    ctx: &SessionContext,
+    table: SourceTable,
+    keys: &[&str],
+    what: &str,
+) -> Result<Option<String>> {
+    let schema = table.schema();
+    let integers = keys.iter().all(|k| {
+        schema
+            .field_with_name(k)
+            .is_ok_and(|f| f.data_type().is_integer())
+    });
+    if !integers {
+        return Ok(None);
+    }
+    let bounds: Vec<String> = keys
+        .iter()
+        .map(|k| format!("CAST(MIN({k}) AS BIGINT), CAST(MAX({k}) AS BIGINT), COUNT({k})"))
+        .collect();
+    let sql = format!("SELECT COUNT(*), {} FROM raw.{table}", bounds.join(", "));
+    let batches = engine::collect(ctx, &sql, what).await?;
+    let Some(row) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let value = |i: usize| {
+        let column = row.column(i).as_primitive_opt::<Int64Type>()?;
+        column.is_valid(0).then(|| column.value(0))
+    };
+    let rows = value(0).unwrap_or(0);
+    let mut offset = String::new();
+    let mut span: u128 = 1;
+    for (i, key) in keys.iter().enumerate() {
+        let (Some(min), Some(max), Some(present)) =
+            (value(1 + 3 * i), value(2 + 3 * i), value(3 + 3 * i))
+        else {
+            // no rows at all: nothing to count
+            return Ok((rows == 0).then(|| "CAST(0 AS BIGINT)".to_string()));
+        };
+        if present != rows {
+            return Ok(None);
+        }
+        let width = (max as i128 - min as i128 + 1) as u128;
+        span = span.saturating_mul(width);
+        let column = format!("(CAST({key} AS BIGINT) - ({min}))");
+        offset = if offset.is_empty() {
+            column
+        } else {
+            format!("({offset}) * {width} + {column}")
+        };
+    }
+    Ok((span <= 1 << 32).then_some(offset))
 }
 
 async fn scalar_count(ctx: &SessionContext, sql: &str, what: &str) -> Result<u64> {
@@ -103,4 +173,92 @@ pub async fn rejected_by_rule(
         out.insert(model.name.to_string(), rules);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session with `raw.detalle_ventas` and `raw.ventas` holding `lines`
+    /// and `tickets` (other columns NULL): keys repeated across extractions.
+    async fn raw(lines: &str, tickets: &str) -> SessionContext {
+        let ctx = SessionContext::new();
+        ctx.register_udaf(key_count::udaf());
+        for sql in [
+            "CREATE SCHEMA raw".to_string(),
+            format!(
+                "CREATE TABLE raw.detalle_ventas (id_venta BIGINT, linea INT) AS VALUES {lines}"
+            ),
+            format!("CREATE TABLE raw.ventas (id_venta BIGINT) AS VALUES {tickets}"),
+        ] {
+            engine::collect(&ctx, &sql, "setting up").await.unwrap();
+        }
+        ctx
+    }
+
+    async fn hashed(ctx: &SessionContext, table: SourceTable) -> u64 {
+        let keys = table.primary_key().join(", ");
+        let sql =
+            format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT {keys} FROM raw.{table}) AS k");
+        scalar_count(ctx, &sql, "hashing").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn integer_keys_are_counted_in_a_bitmap_as_a_hash_would() {
+        // negative and repeated keys, lines of one ticket far apart
+        let ctx = raw(
+            "(-3, 1), (-3, 2), (7, 1), (7, 1), (7, 4), (1000000, 2), (-3, 1)",
+            "(5), (-2), (5), (4000000000)",
+        )
+        .await;
+        let lines = SourceTable::DetalleVentas;
+        let offset = packed_key(&ctx, lines, lines.primary_key(), "bounds")
+            .await
+            .unwrap();
+        assert_eq!(
+            offset.as_deref(),
+            Some("((CAST(id_venta AS BIGINT) - (-3))) * 4 + (CAST(linea AS BIGINT) - (1))")
+        );
+        assert_eq!(distinct_keys(&ctx, lines).await.unwrap(), 5);
+        assert_eq!(hashed(&ctx, lines).await, 5);
+        // a span of 4e9 + 3 values fits in 2^32
+        assert_eq!(distinct_keys(&ctx, SourceTable::Ventas).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn keys_a_bitmap_cannot_hold_are_hashed() {
+        let ctx = raw(
+            "(1, 1), (1, NULL), (1, NULL), (2, 1)",
+            "(0), (5000000000), (0)",
+        )
+        .await;
+        for table in [SourceTable::DetalleVentas, SourceTable::Ventas] {
+            let keys = table.primary_key();
+            // a NULL line number; a span over 2^32
+            assert_eq!(packed_key(&ctx, table, keys, "bounds").await.unwrap(), None);
+            assert_eq!(
+                distinct_keys(&ctx, table).await.unwrap(),
+                hashed(&ctx, table).await
+            );
+        }
+        assert_eq!(
+            distinct_keys(&ctx, SourceTable::DetalleVentas)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_table_has_no_keys() {
+        let ctx = SessionContext::new();
+        ctx.register_udaf(key_count::udaf());
+        for sql in [
+            "CREATE SCHEMA raw",
+            "CREATE TABLE raw.ventas (id_venta BIGINT)",
+        ] {
+            engine::collect(&ctx, sql, "setting up").await.unwrap();
+        }
+        assert_eq!(distinct_keys(&ctx, SourceTable::Ventas).await.unwrap(), 0);
+    }
 }

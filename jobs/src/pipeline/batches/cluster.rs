@@ -16,7 +16,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{KeyRange, restrict_to_period, restrict_to_range};
+use super::{KeyRange, Slice, restrict_to_range, restrict_to_slice};
 use crate::contract::layer::TableRef;
 use crate::engine::cluster::OneTask;
 use crate::engine::{self, write};
@@ -112,8 +112,8 @@ pub async fn write_ranges(
         .map(|_| ())
 }
 
-/// Writes the months of `df` as one job: a union of the months, each month
-/// a task of its own. Each task's sink names its files after one write id,
+/// Writes the months of `df` (or ranges of their days) as one job: a union
+/// of the slices, each a task of its own. Each task's sink names its files after one write id,
 /// the same in every month's folder it writes; a write id found in two
 /// months' folders is a month that wrote rows of another month.
 pub async fn write_periods(
@@ -121,11 +121,11 @@ pub async fn write_periods(
     df: &DataFrame,
     lake: &Lake,
     target: &write::Target,
-    (tables, periods): (&[TableRef], &[String]),
+    (tables, slices): (&[TableRef], &[Slice]),
 ) -> Result<()> {
-    let plans = periods
+    let plans = slices
         .iter()
-        .map(|period| restrict_to_period(df.logical_plan().clone(), tables, period))
+        .map(|slice| restrict_to_slice(df.logical_plan().clone(), tables, slice))
         .collect::<datafusion::error::Result<Vec<_>>>()
         .and_then(union)
         .map_err(|e| Error::engine(&target.what, e))?;

@@ -6,6 +6,7 @@ use arrow::util::pretty::pretty_format_batches;
 use datafusion::dataframe::DataFrame;
 
 use crate::contract::layer::TableRef;
+use crate::pipeline::batches::Slice;
 
 /// A session with `trusted.ventas` (two months), `trusted.detalle` (the
 /// same two months) and `trusted.tiendas` (no months).
@@ -52,7 +53,7 @@ async fn rows(ctx: &SessionContext, sql: &str, period: &str) -> String {
         TableRef::new(Layer::Trusted, "detalle"),
     ];
     let plan = ctx.sql(sql).await.unwrap().logical_plan().clone();
-    let plan = batches::restrict_to_period(plan, &tables, period).unwrap();
+    let plan = batches::restrict_to_slice(plan, &tables, &Slice::month(period)).unwrap();
     let batches = DataFrame::new(ctx.state(), plan).collect().await.unwrap();
     pretty_format_batches(&batches).unwrap().to_string()
 }
@@ -91,6 +92,7 @@ const fn by_period(name: &'static str, sql: &'static str) -> Model {
         partitioned: true,
         by_period: true,
         by_key: None,
+        day_column: None,
         cluster_key: None,
         file: "test",
         sql,
@@ -111,7 +113,7 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
     ctx.sql("CREATE SCHEMA analytic").await.unwrap();
     let batches = || Batches::Periods {
         tables: vec![TableRef::new(Layer::Trusted, "ventas")],
-        periods: vec!["2025-01".into(), "2025-02".into()],
+        slices: vec![Slice::month("2025-01"), Slice::month("2025-02")],
     };
 
     let (step, staged) = build_model(&ctx, &lake, "_staging/r/", &SAME_MONTH, Some(batches()))
@@ -147,6 +149,60 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
     assert!(error.contains("periodo=2025-02"), "{error}");
 }
 
+/// Rows per day, from a table with a day column: built by ranges of days.
+static DAILY: Model = Model {
+    day_column: Some("fecha"),
+    ..by_period(
+        "diario",
+        "SELECT fecha, COUNT(*) AS n, periodo FROM trusted.dias GROUP BY fecha, periodo",
+    )
+};
+
+#[tokio::test]
+async fn a_month_built_by_ranges_of_days_takes_every_day_once() {
+    let (_dir, lake) = temp_lake();
+    let ctx = session().await;
+    for sql in [
+        "CREATE SCHEMA analytic",
+        "CREATE TABLE trusted.dias (fecha DATE, periodo VARCHAR) AS VALUES \
+         (DATE '2025-01-01', '2025-01'), (DATE '2025-01-15', '2025-01'), \
+         (DATE '2025-01-15', '2025-01'), (DATE '2025-01-31', '2025-01'), \
+         (NULL, '2025-01'), (DATE '2025-02-10', '2025-02')",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    // January in five ranges of days (the first also takes no day at all).
+    let mut slices = batches::periods::slices("2025-01", 10, 2, Some("fecha"));
+    assert_eq!(slices.len(), 5);
+    slices.push(Slice::month("2025-02"));
+    let batches = Batches::Periods {
+        tables: vec![TableRef::new(Layer::Trusted, "dias")],
+        slices,
+    };
+    let (step, _) = build_model(&ctx, &lake, "_staging/r/", &DAILY, Some(batches))
+        .await
+        .unwrap();
+    assert_eq!(step.rows, 5);
+    let read = pretty(
+        &ctx,
+        "SELECT periodo, CAST(fecha AS VARCHAR) AS fecha, n FROM analytic.diario \
+         ORDER BY periodo, fecha NULLS FIRST",
+    )
+    .await;
+    let expected = [
+        "+---------+------------+---+",
+        "| periodo | fecha      | n |",
+        "+---------+------------+---+",
+        "| 2025-01 |            | 1 |",
+        "| 2025-01 | 2025-01-01 | 1 |",
+        "| 2025-01 | 2025-01-15 | 2 |",
+        "| 2025-01 | 2025-01-31 | 1 |",
+        "| 2025-02 | 2025-02-10 | 1 |",
+        "+---------+------------+---+",
+    ];
+    assert_eq!(read, expected.join("\n"));
+}
+
 /// A model of lines joined to their headers on `id`, built by key.
 static LINES: Model = Model {
     layer: Layer::Analytic,
@@ -155,6 +211,7 @@ static LINES: Model = Model {
     partitioned: true,
     by_period: false,
     by_key: Some("id"),
+    day_column: None,
     cluster_key: None,
     file: "test",
     sql: "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
@@ -233,6 +290,7 @@ static STAGED_LINES: Model = Model {
 static GOOD_LINES: Model = Model {
     layer: Layer::Trusted,
     by_key: None,
+    day_column: None,
     cluster_key: None,
     sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL",
     ..LINES
