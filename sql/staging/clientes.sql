@@ -14,20 +14,20 @@ latest AS (
     FROM repeated AS k
     RIGHT ANTI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
     UNION ALL
-    -- the newest version of each key that may repeat: no sort needed
-    SELECT
-        r.id_cliente,
-        FIRST_VALUE(r.documento      ORDER BY r.actualizado_en DESC, r.extraido DESC) AS documento,
-        FIRST_VALUE(r.nombre         ORDER BY r.actualizado_en DESC, r.extraido DESC) AS nombre,
-        FIRST_VALUE(r.email          ORDER BY r.actualizado_en DESC, r.extraido DESC) AS email,
-        FIRST_VALUE(r.segmento       ORDER BY r.actualizado_en DESC, r.extraido DESC) AS segmento,
-        FIRST_VALUE(r.ciudad         ORDER BY r.actualizado_en DESC, r.extraido DESC) AS ciudad,
-        FIRST_VALUE(r.fecha_registro ORDER BY r.actualizado_en DESC, r.extraido DESC) AS fecha_registro,
-        FIRST_VALUE(r.actualizado_en ORDER BY r.actualizado_en DESC, r.extraido DESC) AS actualizado_en,
-        FIRST_VALUE(r.extraido       ORDER BY r.actualizado_en DESC, r.extraido DESC) AS extraido
-    FROM repeated AS k
-    RIGHT SEMI JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
-    GROUP BY r.id_cliente
+    -- the newest version of each key that may repeat: only those keys' rows
+    -- are ranked
+    SELECT id_cliente, documento, nombre, email, segmento, ciudad, fecha_registro, actualizado_en, extraido
+    FROM (
+        SELECT
+            r.*,
+            ROW_NUMBER() OVER (
+                PARTITION BY k.id_cliente
+                ORDER BY r.actualizado_en DESC, r.extraido DESC
+            ) AS version
+        FROM repeated AS k
+        JOIN raw.clientes AS r ON k.id_cliente = r.id_cliente
+    ) AS ranked
+    WHERE version = 1
 )
 SELECT
     id_cliente,

@@ -15,19 +15,20 @@ latest AS (
     FROM repeated AS k
     RIGHT ANTI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
     UNION ALL
-    -- the newest version of each key that may repeat: no sort needed
-    SELECT
-        r.id_venta,
-        r.linea,
-        FIRST_VALUE(r.id_producto     ORDER BY r.actualizado_en DESC, r.extraido DESC) AS id_producto,
-        FIRST_VALUE(r.cantidad        ORDER BY r.actualizado_en DESC, r.extraido DESC) AS cantidad,
-        FIRST_VALUE(r.precio_unitario ORDER BY r.actualizado_en DESC, r.extraido DESC) AS precio_unitario,
-        FIRST_VALUE(r.descuento       ORDER BY r.actualizado_en DESC, r.extraido DESC) AS descuento,
-        FIRST_VALUE(r.actualizado_en  ORDER BY r.actualizado_en DESC, r.extraido DESC) AS actualizado_en,
-        FIRST_VALUE(r.extraido        ORDER BY r.actualizado_en DESC, r.extraido DESC) AS extraido
-    FROM repeated AS k
-    RIGHT SEMI JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
-    GROUP BY r.id_venta, r.linea
+    -- the newest version of each key that may repeat: only those keys' rows
+    -- are ranked
+    SELECT id_venta, linea, id_producto, cantidad, precio_unitario, descuento, actualizado_en, extraido
+    FROM (
+        SELECT
+            r.*,
+            ROW_NUMBER() OVER (
+                PARTITION BY k.id_venta, k.linea
+                ORDER BY r.actualizado_en DESC, r.extraido DESC
+            ) AS version
+        FROM repeated AS k
+        JOIN raw.detalle_ventas AS r ON k.id_venta = r.id_venta AND k.linea = r.linea
+    ) AS ranked
+    WHERE version = 1
 )
 SELECT
     l.id_venta,

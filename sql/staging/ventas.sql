@@ -6,9 +6,13 @@
 -- have more than one version. Only the rows of those few keys are ranked
 -- by (actualizado_en, extraido) descending, and the first kept (ranking
 -- sorts 1 M rows at scale 100 in about a second; eight FIRST_VALUEs per key
--- took 5 s and spilled); every other row passes straight through. (A lake holding two full extractions resolves every key, which is
--- still correct.) The repeated keys come first in each join: that side
--- becomes the hash table, and raw streams past it.
+-- took 5 s and spilled); every other row passes straight through. (A lake
+-- holding two full extractions resolves every key, which is still
+-- correct.) The repeated keys come first in each join: that side becomes
+-- the hash table, and raw streams past it. The ranking partitions by the
+-- key of `repeated`, not of raw, so that the planner sorts the joined rows:
+-- by raw's key it would sort every raw row below the join, which only the
+-- embedded engine's dynamic filters shrink (a cluster has none).
 WITH repeated AS (
     SELECT DISTINCT id_venta
     FROM raw.ventas
@@ -26,11 +30,11 @@ latest AS (
         SELECT
             r.*,
             ROW_NUMBER() OVER (
-                PARTITION BY r.id_venta
+                PARTITION BY k.id_venta
                 ORDER BY r.actualizado_en DESC, r.extraido DESC
             ) AS version
         FROM repeated AS k
-        RIGHT SEMI JOIN raw.ventas AS r ON k.id_venta = r.id_venta
+        JOIN raw.ventas AS r ON k.id_venta = r.id_venta
     ) AS ranked
     WHERE version = 1
 ),
