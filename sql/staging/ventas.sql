@@ -70,5 +70,7 @@ SELECT
         WHEN v.fecha_venta > v.extraido THEN 'fecha_futura'
         WHEN v.estado NOT IN ('COMPLETADA', 'ANULADA') THEN 'estado_invalido'
     END AS regla
-FROM normalised AS v
-LEFT JOIN trusted.tiendas AS t ON t.id_tienda = v.id_tienda
+-- The stores first: that side is the hash table, the headers stream past it
+-- (on a cluster each key range runs with its joins as written).
+FROM trusted.tiendas AS t
+RIGHT JOIN normalised AS v ON t.id_tienda = v.id_tienda

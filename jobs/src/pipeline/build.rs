@@ -361,10 +361,11 @@ async fn stored(
     Ok((step, built))
 }
 
-/// The session a model runs in: a model built by key ranges with its joins
-/// as written ([`as_written`]).
+/// The session a model runs in: a model built by key ranges (on a cluster,
+/// also a model with a cluster key) with its joins as written
+/// ([`as_written`]).
 fn run_context(ctx: &SessionContext, model: &Model) -> SessionContext {
-    if model.by_key.is_some() {
+    if model.by_key.is_some() || cluster_key(ctx, model).is_some() {
         as_written(ctx)
     } else {
         ctx.clone()
@@ -373,7 +374,9 @@ fn run_context(ctx: &SessionContext, model: &Model) -> SessionContext {
 
 /// `ctx` with its joins run in the order the SQL writes them: a model
 /// built by key ranges names its small sides first, and statistics of a
-/// range (estimated from a filter) must not swap the lines into a hash table.
+/// range (estimated from a filter) must not swap the lines into a hash table
+/// (on a cluster, a range of `staging.ventas` had become the hash table of
+/// its join with the stores).
 fn as_written(ctx: &SessionContext) -> SessionContext {
     let mut state = ctx.state();
     state.config_mut().options_mut().optimizer.join_reordering = false;
