@@ -113,9 +113,10 @@ pub async fn write_ranges(
 }
 
 /// Writes the months of `df` (or ranges of their days) as one job: a union
-/// of the slices, each a task of its own. Each task's sink names its files after one write id,
-/// the same in every month's folder it writes; a write id found in two
-/// months' folders is a month that wrote rows of another month.
+/// of the slices, each a task of its own. Each task's sink names its files
+/// after one write id, the same in every month's folder it writes; a write
+/// id found in two months' folders is a month that wrote rows of another
+/// month.
 pub async fn write_periods(
     ctx: &SessionContext,
     df: &DataFrame,
