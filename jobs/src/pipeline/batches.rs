@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::Column;
 use datafusion::common::tree_node::Transformed;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, lit};
 use datafusion::prelude::SessionContext;
@@ -197,6 +198,19 @@ pub fn range_count(ctx: &SessionContext, column: &str, reads: &[&Staged]) -> u64
     } else {
         count
     }
+}
+
+/// `ctx`'s state, planning in one partition: a batch that runs beside
+/// others (the embedded ranges of days of a month, a cluster's tasks).
+fn one_partition_state(ctx: &SessionContext) -> SessionState {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    state
+}
+
+/// `ctx`, planning in one partition ([`one_partition_state`]).
+fn one_partition(ctx: &SessionContext) -> SessionContext {
+    SessionContext::new_with_state(one_partition_state(ctx))
 }
 
 /// The size of `ctx`'s memory pool.

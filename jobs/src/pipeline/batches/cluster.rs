@@ -33,8 +33,7 @@ pub fn at_once(ctx: &SessionContext) -> usize {
 
 /// A session that plans each batch in one partition, as one task.
 fn one_task_state(ctx: &SessionContext) -> SessionState {
-    let mut state = ctx.state();
-    state.config_mut().options_mut().execution.target_partitions = 1;
+    let mut state = super::one_partition_state(ctx);
     state.config_mut().set_extension(Arc::new(OneTask));
     state
 }

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{cluster, column_of, filter_scans};
+use super::{cluster, column_of, filter_scans, one_partition};
 use crate::contract::layer::TableRef;
 use crate::contract::period::PERIOD_COLUMN;
 use crate::engine::write;
@@ -171,13 +171,6 @@ pub async fn write(
         }
     }
     Ok(())
-}
-
-/// `ctx`, planning in one partition.
-fn one_partition(ctx: &SessionContext) -> SessionContext {
-    let mut state = ctx.state();
-    state.config_mut().options_mut().execution.target_partitions = 1;
-    SessionContext::new_with_state(state)
 }
 
 fn days_filter(column: Expr, days: Days) -> Expr {
