@@ -92,6 +92,30 @@ pub enum Error {
         lock: String,
     },
 
+    /// A project file is wrong: a header key, a value, a reference, a cycle,
+    /// a variable, a contract.
+    #[error("{location}: {message}")]
+    Project {
+        /// `file:line` (or the project folder).
+        location: String,
+        /// What is wrong and the fix.
+        message: String,
+    },
+    /// A data test of severity error found failing rows.
+    #[error(
+        "{location}: data test {test} failed on {rows} row(s), e.g. {first}; nothing was published: fix the model or the data, or make the test severity = \"warn\""
+    )]
+    DataTest {
+        /// The test.
+        test: String,
+        /// Where it is declared.
+        location: String,
+        /// Failing rows.
+        rows: u64,
+        /// The first failing row.
+        first: String,
+    },
+
     // ---- configuration ---------------------------------------------------------
     /// The lake URL is not usable.
     #[error(transparent)]
@@ -361,7 +385,11 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::InvalidArgument { .. } | Error::LakeUrl(_) | Error::MissingSecret { .. }
+            Error::InvalidArgument { .. }
+                | Error::LakeUrl(_)
+                | Error::MissingSecret { .. }
+                | Error::Project { .. }
+                | Error::DataTest { .. }
         )
     }
 

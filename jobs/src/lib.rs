@@ -13,7 +13,7 @@
 //! | 5 | [`nightly`] | the nightly flow: ingest → run → load, retried, locked, notified |
 //! | 4 | [`ingest`], [`pipeline`], [`catalog`], [`query`], [`warehouse`], [`serve`], [`emr`] | the jobs: extraction, the run, the crawl, ad-hoc SQL, the warehouse load, BI access, EMR clusters |
 //! | 3 | [`engine`], [`postgres`], [`generate`] | the DataFusion session (embedded or cluster), PostgreSQL, generated data |
-//! | 2 | [`lake`] | storage: raw extractions, Delta tables, run manifests |
+//! | 2 | [`lake`], [`project`] | storage: raw extractions, Delta tables, run manifests; the project's models |
 //! | 1 | [`contract`], [`error`] | the spec's names and types, and the error type |
 //!
 //! Below them all is `dfstore-core`, what the scheduler and the executors
@@ -46,6 +46,8 @@ pub mod nightly;
 pub mod pipeline;
 /// PostgreSQL: connections, column types, the demo source database.
 pub mod postgres;
+/// A project: the SQL models a run builds, found at run time.
+pub mod project;
 /// `dfstore sql`: queries over the lake.
 pub mod query;
 /// `dfstore serve`: a PostgreSQL-protocol endpoint and a dashboard.

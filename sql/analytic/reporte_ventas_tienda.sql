@@ -1,3 +1,19 @@
+/* dfstore
+materialized = "table"
+description = "Daily sales per store (spec section 4)."
+partition_by = "periodo"
+# Every row is a day of one store: built a month at a time, or a few
+# days at a time when a month is large.
+by_period = true
+day_column = "fecha"
+unique_key = ["fecha", "id_tienda"]
+
+[[tests]]
+not_null = ["fecha", "id_tienda", "periodo"]
+
+[[tests]]
+unique = ["fecha", "id_tienda"]
+*/
 -- analytic.reporte_ventas_tienda (spec section 4): one row per business date
 -- and store with at least one counted line. A line counts when it is in
 -- trusted.detalle_ventas and its header is in trusted.ventas with estado
@@ -11,7 +27,7 @@
 -- then per store and day) instead of COUNT(DISTINCT), whose per-group sets
 -- cannot spill to disk at scale. `periodo` is derived from `fecha` only for
 -- the finished rows, so that no join or grouping carries the text. A run
--- builds this model one month at a time (`by_period` in jobs/src/model.rs):
+-- builds this model one month at a time (`by_period` in the header above):
 -- each month's rows come from that month's headers and lines alone.
 WITH por_venta AS (
     SELECT

@@ -1,3 +1,10 @@
+/* dfstore
+materialized = "table"
+description = "Customers, current version, personal data hashed, with the first rule each fails."
+source = "clientes"
+# Matches raw rows on the key only: on a cluster, one task per key range.
+cluster_key = "id_cliente"
+*/
 -- staging.clientes: the current version of every customer (rule 3.1).
 -- Rule 3.5: documento, nombre and email leave this step only as a keyed
 -- HMAC-SHA-256 (hex) of their trimmed value; pii_hash reads its key from a

@@ -1,3 +1,11 @@
+/* dfstore
+materialized = "table"
+description = "Sales lines, current version, with the first rule each fails."
+source = "detalle_ventas"
+partition_by = "periodo"
+# Its joins match lines to headers on id_venta: built a range at a time.
+by_key = "id_venta"
+*/
 -- staging.detalle_ventas: the current version of every sales line (rule 3.1)
 -- with the first rule it fails (rule 3.4, NULL when it passes).
 -- A line belongs to the business month of its header; a line whose header is

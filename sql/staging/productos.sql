@@ -1,3 +1,8 @@
+/* dfstore
+materialized = "table"
+description = "Products, current version, normalised, with the first rule each fails."
+source = "productos"
+*/
 -- staging.productos: the current version of every product (rule 3.1), text
 -- normalised; costo_unitario stays numeric(12,4).
 -- Deduplicated with ROW_NUMBER, not with staging.ventas's anti-join: for a

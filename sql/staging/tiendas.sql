@@ -1,3 +1,8 @@
+/* dfstore
+materialized = "table"
+description = "Stores, current version, normalised, with the first rule each fails."
+source = "tiendas"
+*/
 -- staging.tiendas: the current version of every store.
 -- Rule 3.1: one row per id_tienda, the greatest actualizado_en winning and,
 -- on a tie, the latest extraction. Codes and enumerations are trimmed and

@@ -1,3 +1,11 @@
+/* dfstore
+materialized = "table"
+description = "Ticket headers, current version, with business date and the first rule each fails."
+source = "ventas"
+partition_by = "periodo"
+# Matches raw rows on the key only: on a cluster, one task per key range.
+cluster_key = "id_venta"
+*/
 -- staging.ventas: the current version of every ticket header (rule 3.1),
 -- normalised, with its business date (rule 3.2) and the first rule it fails
 -- (rule 3.4, NULL when it passes). trusted.ventas and rejected.ventas split it.

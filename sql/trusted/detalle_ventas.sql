@@ -1,3 +1,10 @@
+/* dfstore
+materialized = "table"
+description = "Sales lines that pass every rule."
+source = "detalle_ventas"
+partition_by = "periodo"
+unique_key = ["id_venta", "linea"]
+*/
 -- trusted.detalle_ventas: sales lines that pass every rule.
 SELECT
     id_venta, linea, id_producto, cantidad, precio_unitario, descuento,

@@ -1,3 +1,10 @@
+/* dfstore
+materialized = "table"
+description = "Ticket headers that pass every rule."
+source = "ventas"
+partition_by = "periodo"
+unique_key = ["id_venta"]
+*/
 -- trusted.ventas: ticket headers that pass every rule, voided ones included
 -- (rule 3.6: ANULADA stays here and is left out only of the report).
 SELECT

@@ -20,8 +20,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta;
 use crate::lake::raw::{self, ExtractionManifest, published_extractions};
-use crate::lake::runs::latest_success;
-use crate::pipeline::model::published;
+use crate::lake::runs::{latest_success, published_tables};
 
 /// Crawls the lake, compares it with the previous crawl and saves the new
 /// crawl under `_catalog/crawls/`.
@@ -60,17 +59,10 @@ pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
             out.push(t);
         }
     }
+    // As `dfstore sql` does: once a run succeeded, what it left published.
     let pinned = latest_success(lake).await?;
-    for model in published() {
-        let table = model.table();
-        let version = pinned
-            .as_ref()
-            .and_then(|run| run.version_of(&table.to_string()));
-        // As `dfstore sql` does: once a run succeeded, only what it published.
-        if pinned.is_some() && version.is_none() {
-            continue;
-        }
-        if let Some(t) = delta_table(lake, &table, version, model.partition_columns()).await? {
+    for (table, version) in published_tables(lake, pinned.as_ref()).await? {
+        if let Some(t) = delta_table(lake, &table, version).await? {
             out.push(t);
         }
     }
@@ -134,7 +126,6 @@ async fn delta_table(
     lake: &Lake,
     table: &TableRef,
     version: Option<u64>,
-    partition_keys: Vec<String>,
 ) -> Result<Option<CatalogTable>> {
     let Some(delta_table) = delta::open(lake, table, version).await? else {
         return Ok(None);
@@ -143,6 +134,7 @@ async fn delta_table(
         .snapshot()
         .map_err(|e| Error::delta(table.to_string(), e))?;
     let version = snapshot.version();
+    let partition_keys = snapshot.metadata().partition_columns().to_vec();
     let mut partitions: BTreeMap<String, Partition> = BTreeMap::new();
     let (mut rows, mut files, mut bytes) = (0u64, 0usize, 0u64);
     for file in snapshot.log_data().iter() {

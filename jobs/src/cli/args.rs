@@ -22,6 +22,8 @@ use crate::lake::Lake;
 pub use crate::cli::databases::{PgArgs, WarehouseArgs};
 use crate::nightly::metrics::Sinks;
 use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
+use crate::project::Project;
+use crate::project::vars::parse_assignment;
 use crate::query::OutputFormat;
 
 /// `dfstore source …`.
@@ -59,6 +61,9 @@ pub struct NightlyArgs {
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// The project run.
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// The source database to ingest first (incremental, or full the first time) [default: no ingest].
     #[command(flatten)]
     pub pg: PgArgs,
@@ -320,12 +325,42 @@ pub struct GenerateArgs {
     pub lake: LakeArgs,
 }
 
+/// The project whose models a command reads.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project: a folder, file:///path or s3://bucket/prefix holding dfstore_project.toml and <layer>/<name>.sql models [default: the built-in retail project].
+    #[arg(long, value_name = "DIR", env = "DFSTORE_PROJECT")]
+    pub project: Option<String>,
+    /// Set a project variable (read as $NAME in the SQL), e.g. --var min_units=2; repeat for several [default: the project's [vars]].
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    pub vars: Vec<(String, String)>,
+}
+
+impl ProjectArgs {
+    /// Loads the project (its S3 location read with `s3`'s settings) with
+    /// the `--var` values.
+    pub async fn open(&self, s3: &S3Settings) -> Result<Project> {
+        Project::open(self.project.as_deref(), s3)
+            .await?
+            .with_vars(&self.vars)
+    }
+}
+
 /// `dfstore run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Build only these models, e.g. analytic.ventas_mes, +name (with what it reads), name+ (with what reads it), tag:x, schema:analytic; comma-separated or repeated. Published tables they read are read at their last published version [default: every model].
+    #[arg(long, short = 's', value_name = "SELECTOR")]
+    pub select: Vec<String>,
+    /// Do not build these models (same selectors as --select) [default: none].
+    #[arg(long, value_name = "SELECTOR")]
+    pub exclude: Vec<String>,
     /// Rewrite only this business month's partitions (YYYY-MM) [default: every month].
     #[arg(long, value_name = "YYYY-MM")]
     pub period: Option<Period>,
@@ -350,6 +385,39 @@ pub struct RunArgs {
     /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
     #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..), hide_default_value = true)]
     pub concurrent_models: u16,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `dfstore init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write the built-in retail project into (created if missing; existing files are never overwritten).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `dfstore check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The lake whose raw schemas the models are planned against [default: ./lake; the source contract's schemas where it has no raw data].
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// `dfstore test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The lake.
+    #[command(flatten)]
+    pub lake: LakeArgs,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -382,6 +450,9 @@ pub struct SqlArgs {
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// The project (its staging models are views, its variables bound).
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,

@@ -4,9 +4,11 @@
 use dfstore_core::pii::PiiKey;
 
 use crate::catalog;
+use std::sync::Arc;
+
 use crate::cli::args::{
-    ApplyChangesArgs, CatalogShowArgs, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs,
-    NightlyArgs, RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs,
+    ApplyChangesArgs, CatalogShowArgs, CheckArgs, DemoArgs, GenerateArgs, IngestArgs, InitArgs,
+    LakeArgs, LoadArgs, NightlyArgs, RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs, TestArgs,
 };
 use crate::cli::render::{self, inventory};
 use crate::engine::EngineConfig;
@@ -22,6 +24,7 @@ use crate::nightly::notify::Notifier;
 use crate::nightly::retry::RetryPolicy;
 use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
 use crate::postgres::source_db;
+use crate::project::{Project, builtin};
 use crate::query::{self, Output, OutputFormat};
 use crate::warehouse::lake_side::report;
 use crate::warehouse::{self, LoadOptions, LoadSummary};
@@ -41,6 +44,8 @@ pub async fn generate_lake(args: GenerateArgs) -> Result<()> {
 /// `dfstore run`, after `ingest` with `--ingest`.
 pub async fn run(args: RunArgs) -> Result<()> {
     let lake = args.lake.open()?;
+    // The project is read and checked before anything else happens.
+    let project = Arc::new(args.project.open(lake.s3_settings()).await?);
     if args.ingest {
         let pg = args.pg.open("--ingest").await?;
         let published = ingest::ingest(&pg, &lake, &IngestOptions::default()).await?;
@@ -52,6 +57,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         engine: EngineConfig::from(&args.engine),
         pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
         concurrent_models: usize::from(args.concurrent_models),
+        project,
+        select: args.select,
+        exclude: args.exclude,
     };
     // The warehouse is checked before the run, not after an hour's work.
     let warehouse = match args.load {
@@ -126,6 +134,7 @@ async fn emitted(
 /// `dfstore nightly`.
 pub async fn nightly(args: NightlyArgs) -> Result<()> {
     let lake = args.lake.open()?;
+    let project = Arc::new(args.project.open(lake.s3_settings()).await?);
     let pg = match args.pg.pg {
         Some(_) => Some(args.pg.open("nightly").await?),
         None => None,
@@ -149,6 +158,9 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             engine: EngineConfig::from(&args.engine),
             pii_key: PiiKey::resolve(args.pii_key_file.as_deref())?,
             concurrent_models: usize::from(args.concurrent_models),
+            project,
+            select: Vec::new(),
+            exclude: Vec::new(),
         },
         retry: RetryPolicy {
             retries: usize::from(args.retries),
@@ -204,7 +216,15 @@ pub async fn sql(args: SqlArgs) -> Result<()> {
         format: args.format,
         path: args.output.clone(),
     };
-    query::query(&lake, &EngineConfig::from(&args.engine), &sql, &output).await?;
+    let project = args.project.open(lake.s3_settings()).await?;
+    query::query(
+        &lake,
+        &EngineConfig::from(&args.engine),
+        &project,
+        &sql,
+        &output,
+    )
+    .await?;
     Ok(())
 }
 
@@ -223,6 +243,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         engine: EngineConfig::default(),
         pii_key: key,
         concurrent_models: DEFAULT_CONCURRENT_MODELS,
+        project: Arc::new(Project::builtin()?),
+        select: Vec::new(),
+        exclude: Vec::new(),
     };
     let manifest = pipeline::run(&lake, &options).await?;
     println!();
@@ -231,6 +254,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     query::query(
         &lake,
         &EngineConfig::default(),
+        &options.project,
         "SELECT fecha, codigo_tienda, ciudad, num_ventas, unidades, venta_neta, margen_bruto, ticket_promedio \
          FROM analytic.reporte_ventas_tienda ORDER BY venta_neta DESC, fecha, codigo_tienda LIMIT 5",
         &Output {
@@ -244,6 +268,54 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         args.lake.lake
     );
     Ok(())
+}
+
+/// `dfstore init`.
+pub fn init(args: &InitArgs) -> Result<()> {
+    let written = builtin::init(&args.dir)?;
+    render::say(&render::project::render_init(&args.dir, &written));
+    Ok(())
+}
+
+/// `dfstore check`: every model planned without data.
+pub async fn check(args: CheckArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let project = args.project.open(lake.s3_settings()).await?;
+    let raw = pipeline::plan::lake_raw_schemas(&lake).await?;
+    let (planned, seconds) = pipeline::plan::plan_all(&project, |t| {
+        raw.iter()
+            .find(|(r, _)| *r == t)
+            .map(|(_, s)| Arc::clone(s))
+    })
+    .await?;
+    render::say(&render::project::render_check(
+        &project,
+        &planned,
+        seconds,
+        !raw.is_empty(),
+    ));
+    Ok(())
+}
+
+/// `dfstore test`: the project's data tests against the published tables.
+pub async fn test(args: TestArgs) -> Result<()> {
+    let lake = args.lake.open()?;
+    let project = args.project.open(lake.s3_settings()).await?;
+    let (ctx, known) =
+        query::lake_session(&lake, &EngineConfig::from(&args.engine), &project).await?;
+    // The published tables, and the views, of the project's models.
+    let models: Vec<&crate::project::Model> = project
+        .models
+        .iter()
+        .filter(|m| m.layer != crate::contract::layer::Layer::Staging && known.contains(&m.table()))
+        .map(AsRef::as_ref)
+        .collect();
+    let outcomes = pipeline::quality::run_tests(&ctx, &project, &models, true).await?;
+    render::say(&render::project::render_tests(&outcomes));
+    match pipeline::quality::first_error(&outcomes) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// `dfstore tables`.

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    CatalogCommand, DemoArgs, GenerateArgs, IngestArgs, LakeArgs, LoadArgs, NightlyArgs, RunArgs,
-    SourceCommand, SqlArgs,
+    CatalogCommand, CheckArgs, DemoArgs, GenerateArgs, IngestArgs, InitArgs, LakeArgs, LoadArgs,
+    NightlyArgs, RunArgs, SourceCommand, SqlArgs, TestArgs,
 };
 use crate::error::Result;
 
@@ -51,6 +51,12 @@ pub enum Command {
     Sql(SqlArgs),
     /// Generate a small lake in ./lake and run the pipeline on it.
     Demo(DemoArgs),
+    /// Write the built-in retail project (dfstore_project.toml and its SQL models) into a folder, to change or add models.
+    Init(InitArgs),
+    /// Check a project without reading data: every model parsed, resolved and planned, contracts checked; prints the models in order.
+    Check(CheckArgs),
+    /// Run the project's data tests (model headers and tests/*.sql) against the published tables.
+    Test(TestArgs),
     /// List the lake's tables with schema, partitions and row counts.
     Tables(LakeArgs),
     /// List the lake's runs (from logs/runs/).
@@ -82,6 +88,9 @@ pub async fn execute(cli: Cli) -> Result<()> {
         Command::Run(args) => commands::run(args).await,
         Command::Sql(args) => commands::sql(args).await,
         Command::Demo(args) => commands::demo(args).await,
+        Command::Init(args) => commands::init(&args),
+        Command::Check(args) => commands::check(args).await,
+        Command::Test(args) => commands::test(args).await,
         Command::Tables(args) => commands::tables(args).await,
         Command::Runs(args) => commands::runs(args).await,
         Command::Ingest(args) => commands::ingest(args).await,

@@ -333,13 +333,19 @@ impl Submitted {
 }
 
 /// The step's command line: dfstore with `args`, against the cluster's own
-/// scheduler unless `args` name one.
-pub fn step_args(args: &[String]) -> Vec<String> {
+/// scheduler unless `args` name one, in `region` (the cluster's): a
+/// command-runner step does not inherit the region the bootstrap gives the
+/// daemons, and a lake outside us-east-1 needs it.
+pub fn step_args(args: &[String], region: Option<&str>) -> Vec<String> {
     let mut command = vec![
         "env".to_string(),
         format!("DFSTORE_SCHEDULER=df://127.0.0.1:{SCHEDULER_PORT}"),
-        INSTALLED.to_string(),
     ];
+    if let Some(region) = region {
+        command.push(format!("AWS_REGION={region}"));
+        command.push(format!("AWS_DEFAULT_REGION={region}"));
+    }
+    command.push(INSTALLED.to_string());
     command.extend(args.iter().cloned());
     command
 }
@@ -360,7 +366,10 @@ pub async fn submit(
         .hadoop_jar_step(
             HadoopJarStepConfig::builder()
                 .jar("command-runner.jar")
-                .set_args(Some(step_args(args)))
+                .set_args(Some(step_args(
+                    args,
+                    emr.config().region().map(|r| r.as_ref()),
+                )))
                 .build(),
         )
         .build();

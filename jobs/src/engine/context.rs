@@ -171,6 +171,16 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
             SessionContext::new_with_state(state)
         }
     };
+    register_layers(&ctx)?;
+    if let Some(key) = pii {
+        ctx.register_udf(key.udf());
+    }
+    ctx.register_udaf(key_count::udaf());
+    Ok(ctx)
+}
+
+/// Gives `ctx` one SQL schema per layer of the lake.
+pub fn register_layers(ctx: &SessionContext) -> Result<()> {
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Internal {
         what: "the default catalog is missing".into(),
     })?;
@@ -180,11 +190,7 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
             .register_schema(layer.name(), schema)
             .map_err(|e| Error::engine("registering the layer schemas", e))?;
     }
-    if let Some(key) = pii {
-        ctx.register_udf(key.udf());
-    }
-    ctx.register_udaf(key_count::udaf());
-    Ok(ctx)
+    Ok(())
 }
 
 #[cfg(test)]

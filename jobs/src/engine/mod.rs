@@ -14,4 +14,6 @@ pub mod tee;
 /// Writing a query's rows into the lake.
 pub mod write;
 
-pub use context::{DEFAULT_MEMORY_LIMIT, EngineConfig, collect, parse_memory, session};
+pub use context::{
+    DEFAULT_MEMORY_LIMIT, EngineConfig, collect, parse_memory, register_layers, session,
+};

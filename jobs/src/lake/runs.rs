@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::extraction::ExtractionId;
+use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::Period;
 use crate::error::Result;
 use crate::lake::Lake;
@@ -69,6 +70,9 @@ pub struct Step {
     pub file: String,
     /// The SQL as run.
     pub sql: String,
+    /// Hex SHA-256 of the SQL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
     /// Rows written.
     pub rows: u64,
     /// Files written.
@@ -94,6 +98,49 @@ impl Reconciliation {
     /// Whether raw after deduplication = trusted + rejected.
     pub fn holds(&self) -> bool {
         self.raw_dedup == self.trusted + self.rejected
+    }
+}
+
+/// A published table version a run kept as it was (a model it did not
+/// select), so that its manifest pins every table of the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The table.
+    pub table: TableRef,
+    /// Its version.
+    pub version: u64,
+}
+
+/// A view a run defined: a model materialised as a view, planned by every
+/// reader of the lake over the tables the run pins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// The view's name.
+    pub table: TableRef,
+    /// Its SQL.
+    pub sql: String,
+}
+
+/// A data test the run (or `dfstore test`) ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    /// The test.
+    pub name: String,
+    /// Where it is declared (`file:line`).
+    pub location: String,
+    /// `error` or `warn`.
+    pub severity: String,
+    /// Rows that fail it.
+    pub failing_rows: u64,
+    /// The first failing rows, as text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_failures: Vec<String>,
+}
+
+impl TestOutcome {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        self.failing_rows == 0
     }
 }
 
@@ -138,6 +185,21 @@ pub struct RunManifest {
     pub reconciliation: Vec<Reconciliation>,
     /// Table versions published.
     pub outputs: Vec<Publication>,
+    /// The project run (its name and where it was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The variables and their values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    /// Published tables the run did not rebuild, at the versions it read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Kept>,
+    /// The project's views.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<View>,
+    /// The data tests run, with their failing rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestOutcome>,
     /// Seconds per phase (`check`, `build`, `reconcile`, `publish`).
     pub timings: BTreeMap<String, f64>,
 }
@@ -164,6 +226,11 @@ impl RunManifest {
             rejected: BTreeMap::new(),
             reconciliation: Vec::new(),
             outputs: Vec::new(),
+            project: None,
+            vars: BTreeMap::new(),
+            kept: Vec::new(),
+            views: Vec::new(),
+            tests: Vec::new(),
             timings: BTreeMap::new(),
         }
     }
@@ -183,10 +250,11 @@ impl RunManifest {
     pub async fn save(&self, lake: &Lake) -> Result<()> {
         if self.outcome == Outcome::Succeeded {
             for step in &self.steps {
+                // `layer.name` → `layer/name.sql`, as in the project.
                 let path = format!(
-                    "scripts/{}/{}",
+                    "scripts/{}/{}.sql",
                     self.run_id,
-                    step.file.trim_start_matches("sql/")
+                    step.table.replacen('.', "/", 1)
                 );
                 lake.put_bytes(&path, step.sql.clone().into_bytes()).await?;
             }
@@ -194,12 +262,23 @@ impl RunManifest {
         lake.put_json(&Self::path(&self.run_id), self).await
     }
 
-    /// The published version of `table` (`layer.name`), if this run published it.
+    /// The version of `table` (`layer.name`) the run left published: the
+    /// one it published, or the one it kept.
     pub fn version_of(&self, table: &str) -> Option<u64> {
+        self.tables()
+            .into_iter()
+            .find(|(t, _)| t.to_string() == table)
+            .map(|(_, v)| v)
+    }
+
+    /// Every table the run left published, with its version: those it
+    /// published, then those it kept.
+    pub fn tables(&self) -> Vec<(TableRef, u64)> {
         self.outputs
             .iter()
-            .find(|p| p.table.to_string() == table)
-            .map(|p| p.version)
+            .map(|p| (p.table.clone(), p.version))
+            .chain(self.kept.iter().map(|k| (k.table.clone(), k.version)))
+            .collect()
     }
 }
 
@@ -226,6 +305,31 @@ pub async fn latest_success(lake: &Lake) -> Result<Option<RunManifest>> {
         .into_iter()
         .rev()
         .find(|r| r.outcome == Outcome::Succeeded))
+}
+
+/// The lake's published tables with the versions to read: those `pinned`
+/// lists, or, without a successful run, every table folder of the
+/// published layers at its newest version.
+pub async fn published_tables(
+    lake: &Lake,
+    pinned: Option<&RunManifest>,
+) -> Result<Vec<(TableRef, Option<u64>)>> {
+    if let Some(run) = pinned {
+        let mut tables: Vec<(TableRef, Option<u64>)> = run
+            .tables()
+            .into_iter()
+            .map(|(t, v)| (t, Some(v)))
+            .collect();
+        tables.sort_by(|a, b| a.0.cmp(&b.0));
+        return Ok(tables);
+    }
+    let mut out = Vec::new();
+    for layer in [Layer::Trusted, Layer::Rejected, Layer::Analytic] {
+        for name in lake.folders(&format!("{layer}/")).await? {
+            out.push((TableRef::new(layer, name), None));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

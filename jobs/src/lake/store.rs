@@ -165,6 +165,22 @@ impl Lake {
             })
     }
 
+    /// Reads a text file, `None` when it does not exist.
+    pub async fn get_text(&self, relative: &str) -> Result<Option<String>> {
+        let path = self.path(relative);
+        let bytes = match self.store.get(&path).await {
+            Ok(got) => got.bytes().await.map_err(|e| self.io(&path, e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.io(&path, e)),
+        };
+        String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|e| Error::CorruptDocument {
+                path: self.display(&path),
+                reason: e.to_string(),
+            })
+    }
+
     /// Deletes the object at `relative`; one that is already gone is fine.
     pub async fn delete(&self, relative: &str) -> Result<()> {
         let path = self.path(relative);

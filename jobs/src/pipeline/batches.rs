@@ -55,7 +55,7 @@ pub enum Batches {
     /// the column; scans without it are read whole by every batch.
     KeyRanges {
         /// The key every join of the model matches on.
-        column: &'static str,
+        column: String,
         /// Half-open ranges covering every value, lowest first.
         ranges: Vec<KeyRange>,
     },
@@ -82,7 +82,7 @@ impl Batches {
         ctx: &SessionContext,
         reads: &[&Staged],
         period: Option<&Period>,
-        day_column: Option<&'static str>,
+        day_column: Option<&str>,
     ) -> Self {
         let inputs: Vec<&Staged> = reads
             .iter()
@@ -129,7 +129,7 @@ impl Batches {
     /// source table) when it reads no model with the key.
     pub async fn of_key_ranges(
         ctx: &SessionContext,
-        column: &'static str,
+        column: &str,
         (reads, raw): (&[&Staged], Option<&str>),
         what: &str,
     ) -> Result<Option<Self>> {
@@ -162,7 +162,7 @@ impl Batches {
             return Ok(None);
         };
         Ok(Some(Batches::KeyRanges {
-            column,
+            column: column.to_string(),
             ranges: split(min, max, count),
         }))
     }
@@ -357,12 +357,15 @@ mod tests {
     use datafusion::prelude::SessionConfig;
 
     use crate::lake::delta::StagedFile;
-    use crate::pipeline::model::MODELS;
 
     /// A staged model of `rows` rows in one file, with the one column `column`.
     fn staged(column: &str, rows: u64) -> Staged {
         Staged {
-            model: &MODELS[1],
+            model: Arc::new(
+                crate::project::Project::builtin().unwrap().models[1]
+                    .as_ref()
+                    .clone(),
+            ),
             schema: Arc::new(Schema::new(vec![Field::new(
                 column,
                 DataType::Int64,

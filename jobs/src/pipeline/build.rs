@@ -24,16 +24,17 @@ use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches};
-use crate::pipeline::model::{MODELS, Model};
-use crate::pipeline::reconcile::distinct_keys;
+use crate::pipeline::reconcile::{distinct_keys, reconciled_sources};
 use crate::pipeline::run::RunOptions;
+use crate::project::Model;
+use crate::project::vars::Vars;
 use fed::{build_fed, fed_from};
 
 /// A model written to staging, waiting to be published.
 #[derive(Clone)]
 pub struct Staged {
     /// The model.
-    pub model: &'static Model,
+    pub model: Arc<Model>,
     /// The schema its plan produced.
     pub schema: SchemaRef,
     /// The files written.
@@ -49,7 +50,7 @@ impl Staged {
 
 /// What the build phase produces.
 pub struct Built {
-    /// Every model's step and staged output, in the order of [`MODELS`].
+    /// Every model's step and staged output, in the order built from.
     pub models: Vec<(Step, Staged)>,
     /// Distinct primary keys of every source table in raw.
     pub raw_keys: BTreeMap<SourceTable, u64>,
@@ -58,7 +59,7 @@ pub struct Built {
 /// One unit of the build phase.
 #[derive(Debug, Clone, Copy)]
 enum Work {
-    /// Build `MODELS[i]`.
+    /// Build the `i`-th model.
     Model(usize),
     /// Count a source table's distinct keys in raw, for the reconciliation.
     RawKeys(SourceTable),
@@ -71,22 +72,23 @@ enum Done {
 }
 
 /// Every unit of work, the models that the most others wait on (directly or
-/// not) first, then the raw key counts; `reads[i]` are the models
-/// `MODELS[i]` reads.
-fn by_priority(reads: &[Vec<usize>]) -> Vec<Work> {
+/// not) first, then the raw key counts of `sources`; `reads[i]` are the
+/// models the `i`-th model reads.
+fn by_priority(reads: &[Vec<usize>], sources: &[SourceTable]) -> Vec<Work> {
+    let n = reads.len();
     let waiting_on = |i: usize| {
-        // Models that read MODELS[i], directly or through others; a model
+        // Models that read model i, directly or through others; a model
         // only reads earlier ones, so one pass from i onwards finds them.
-        let mut after = vec![false; MODELS.len()];
+        let mut after = vec![false; n];
         after[i] = true;
-        for j in i + 1..MODELS.len() {
+        for j in i + 1..n {
             after[j] = reads[j].iter().any(|&d| after[d]);
         }
         after.iter().filter(|&&a| a).count() - 1
     };
-    let mut pending: Vec<Work> = (0..MODELS.len())
+    let mut pending: Vec<Work> = (0..n)
         .map(Work::Model)
-        .chain(SourceTable::ALL.into_iter().map(Work::RawKeys))
+        .chain(sources.iter().copied().map(Work::RawKeys))
         .collect();
     pending.sort_by_cached_key(|w| match w {
         Work::Model(i) => std::cmp::Reverse(waiting_on(*i)),
@@ -111,17 +113,15 @@ pub async fn build_all(
     lake: &Lake,
     staging: &str,
     options: &RunOptions,
+    to_build: &[Arc<Model>],
 ) -> Result<Built> {
     let at_once = options.concurrent_models.max(1);
-    let reads = MODELS
-        .iter()
-        .map(|m| m.dependencies().map_err(|e| Error::engine(m.file, e)))
-        .collect::<Result<Vec<_>>>()?;
-    let fed = fed_from(&reads);
-    let mut pending = by_priority(&reads);
+    let reads: Vec<Vec<usize>> = to_build.iter().map(|m| m.reads_in(to_build)).collect();
+    let fed = fed_from(to_build, &reads);
+    let mut pending = by_priority(&reads, &reconciled_sources(to_build));
     pending.retain(|w| !matches!(w, Work::Model(i) if fed[*i].is_some()));
 
-    let mut models: Vec<Option<(Step, Staged)>> = MODELS.iter().map(|_| None).collect();
+    let mut models: Vec<Option<(Step, Staged)>> = to_build.iter().map(|_| None).collect();
     let mut raw_keys = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
     let mut running_alone: Option<usize> = None;
@@ -134,7 +134,7 @@ pub async fn build_all(
             let Some(ready) = ready else { break };
             let work = pending[ready];
             let inputs = inputs_of(work, &reads, &models);
-            let alone = runs_alone(ctx, work, &inputs);
+            let alone = runs_alone(ctx, work, to_build, &inputs);
             if alone && !running.is_empty() {
                 break;
             }
@@ -142,19 +142,27 @@ pub async fn build_all(
             if let (true, Work::Model(i)) = (alone, work) {
                 running_alone = Some(i);
             }
-            let readers: Vec<usize> = match work {
-                Work::Model(i) => (0..MODELS.len()).filter(|&c| fed[c] == Some(i)).collect(),
+            let readers: Vec<(usize, Arc<Model>)> = match work {
+                Work::Model(i) => (0..to_build.len())
+                    .filter(|&c| fed[c] == Some(i))
+                    .map(|c| (c, Arc::clone(&to_build[c])))
+                    .collect(),
                 Work::RawKeys(_) => Vec::new(),
             };
+            let model = match work {
+                Work::Model(i) => Some(Arc::clone(&to_build[i])),
+                Work::RawKeys(_) => None,
+            };
+            let span = progress(work, model.as_deref());
             let job = execute(
-                work,
+                (work, model),
                 ctx.clone(),
                 lake.clone(),
                 staging.to_string(),
                 (inputs, readers),
-                options.period.clone(),
+                (options.period.clone(), options.project.vars.clone()),
             );
-            running.spawn(job.instrument(progress(work)));
+            running.spawn(job.instrument(span));
         }
         match running.join_next().await {
             None => break Ok(()),
@@ -181,7 +189,7 @@ pub async fn build_all(
     outcome?;
     let models = models
         .into_iter()
-        .zip(&MODELS)
+        .zip(to_build)
         .map(|(built, model)| {
             built.ok_or_else(|| Error::Internal {
                 what: format!("{} was never built: it reads a model after it", model.file),
@@ -204,9 +212,9 @@ fn inputs_of(work: Work, reads: &[Vec<usize>], models: &[Option<(Step, Staged)>]
 
 /// Whether `work`, reading `inputs`, runs alone: a model built in more
 /// than one key range (see [`build_all`]).
-fn runs_alone(ctx: &SessionContext, work: Work, inputs: &[Staged]) -> bool {
+fn runs_alone(ctx: &SessionContext, work: Work, models: &[Arc<Model>], inputs: &[Staged]) -> bool {
     match work {
-        Work::Model(i) => MODELS[i].by_key.is_some_and(|column| {
+        Work::Model(i) => models[i].by_key.as_deref().is_some_and(|column| {
             let inputs: Vec<&Staged> = inputs.iter().collect();
             batches::range_count(ctx, column, &inputs) > 1
         }),
@@ -217,58 +225,141 @@ fn runs_alone(ctx: &SessionContext, work: Work, inputs: &[Staged]) -> bool {
 /// Does one piece of work; a model reads the staged models `inputs` and
 /// feeds the models `readers` ([`fed_from`]).
 async fn execute(
-    work: Work,
+    (work, model): (Work, Option<Arc<Model>>),
     ctx: SessionContext,
     lake: Lake,
     staging: String,
-    (inputs, readers): (Vec<Staged>, Vec<usize>),
-    period: Option<Period>,
+    (inputs, readers): (Vec<Staged>, Vec<(usize, Arc<Model>)>),
+    (period, vars): (Option<Period>, Vars),
 ) -> Result<Done> {
-    match work {
-        Work::Model(i) => {
-            let model = &MODELS[i];
-            let inputs: Vec<&Staged> = inputs.iter().collect();
-            let batches = if model.by_period {
-                Some(Batches::of_periods(
-                    &ctx,
-                    &inputs,
-                    period.as_ref(),
-                    model.day_column,
-                ))
-            } else if let Some(column) = model.by_key.or(cluster_key(&ctx, model)) {
-                let what = format!("{} ({})", model.table(), model.file);
-                let raw = model.source.map(|source| source.name());
-                Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
-            } else {
-                None
-            };
-            let built = if readers.is_empty() {
-                vec![(i, build_model(&ctx, &lake, &staging, model, batches).await?)]
-            } else {
-                let readers: Vec<_> = readers.iter().map(|&c| (c, &MODELS[c])).collect();
-                build_fed(&ctx, &lake, &staging, (i, model), &readers, batches).await?
-            };
-            Ok(Done::Models(
-                built.into_iter().map(|(i, b)| (i, Box::new(b))).collect(),
-            ))
-        }
-        Work::RawKeys(table) => distinct_keys(&ctx, table)
-            .await
-            .map(|n| Done::RawKeys(table, n)),
+    let (Work::Model(i), Some(model)) = (work, model) else {
+        return match work {
+            Work::RawKeys(table) => distinct_keys(&ctx, table)
+                .await
+                .map(|n| Done::RawKeys(table, n)),
+            Work::Model(_) => Err(Error::Internal {
+                what: "a model's work came without its model".into(),
+            }),
+        };
+    };
+    if !model.materialized.is_stored() {
+        let built = define_view(&ctx, &model, &vars).await?;
+        return Ok(Done::Models(vec![(i, Box::new(built))]));
+    }
+    let inputs: Vec<&Staged> = inputs.iter().collect();
+    let batches = if model.by_period {
+        Some(Batches::of_periods(
+            &ctx,
+            &inputs,
+            period.as_ref(),
+            model.day_column.as_deref(),
+        ))
+    } else if let Some(column) = model.by_key.as_deref().or(cluster_key(&ctx, &model)) {
+        let what = format!("{} ({})", model.table(), model.file);
+        let raw = model.source.map(|source| source.name());
+        Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
+    } else {
+        None
+    };
+    let build = Build {
+        ctx: &ctx,
+        lake: &lake,
+        staging: &staging,
+        vars: &vars,
+    };
+    let built = if readers.is_empty() {
+        vec![(i, build_model(&build, model, batches).await?)]
+    } else {
+        build_fed(&build, (i, model), &readers, batches).await?
+    };
+    Ok(Done::Models(
+        built.into_iter().map(|(i, b)| (i, Box::new(b))).collect(),
+    ))
+}
+
+/// What every model of a build shares: the registry session, the lake,
+/// the run's staging folder and its variables.
+pub struct Build<'a> {
+    /// The session the staged models are registered in.
+    pub ctx: &'a SessionContext,
+    /// The lake.
+    pub lake: &'a Lake,
+    /// The run's staging folder.
+    pub staging: &'a str,
+    /// The variables bound into every model.
+    pub vars: &'a Vars,
+}
+
+/// A model materialised as a view or ephemeral: planned over what it reads
+/// and registered for the models after it; nothing is written.
+async fn define_view(
+    ctx: &SessionContext,
+    model: &Arc<Model>,
+    vars: &Vars,
+) -> Result<(Step, Staged)> {
+    let started = Instant::now();
+    let table = model.table();
+    let what = format!("{table} ({})", model.file);
+    let df = planned(ctx, model, vars, &what).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    tables::register(ctx, &table, df.into_view())?;
+    let staged = Staged {
+        model: Arc::clone(model),
+        schema,
+        files: Vec::new(),
+    };
+    Ok((step_of(model, &staged, started), staged))
+}
+
+/// `model`'s query planned in `ctx`, with the variables it uses bound.
+pub async fn planned(
+    ctx: &SessionContext,
+    model: &Model,
+    vars: &Vars,
+    what: &str,
+) -> Result<DataFrame> {
+    let df = ctx
+        .sql(&model.sql)
+        .await
+        .map_err(|e| Error::engine(what, e))?;
+    match vars.params_for(&model.sql) {
+        None => Ok(df),
+        Some(params) => df
+            .with_param_values(params)
+            .map_err(|e| Error::engine(what, e)),
+    }
+}
+
+/// The step a model's output records in the manifest.
+fn step_of(model: &Model, staged: &Staged, started: Instant) -> Step {
+    Step {
+        table: model.table().to_string(),
+        file: model.file.clone(),
+        sql: model.sql.clone(),
+        sha256: model.sql_hash(),
+        rows: staged.rows(),
+        files: staged.files.len(),
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
 /// The key `model` runs in ranges of on a cluster only, when `ctx` runs
 /// on one.
-fn cluster_key(ctx: &SessionContext, model: &Model) -> Option<&'static str> {
-    model.cluster_key.filter(|_| batches::on_cluster(ctx))
+fn cluster_key<'m>(ctx: &SessionContext, model: &'m Model) -> Option<&'m str> {
+    model
+        .cluster_key
+        .as_deref()
+        .filter(|_| batches::on_cluster(ctx))
 }
 
 /// The span of a piece of work: a model shows as a progress line.
-fn progress(work: Work) -> tracing::Span {
-    match work {
-        Work::Model(i) => info_span!("model", table = %MODELS[i].table(), indicatif.pb_show = true),
-        Work::RawKeys(table) => info_span!("raw keys", table = %table),
+fn progress(work: Work, model: Option<&Model>) -> tracing::Span {
+    match (work, model) {
+        (Work::Model(_), Some(model)) => {
+            info_span!("model", table = %model.table(), indicatif.pb_show = true)
+        }
+        (Work::RawKeys(table), _) => info_span!("raw keys", table = %table),
+        (Work::Model(i), None) => info_span!("model", index = i),
     }
 }
 
@@ -276,39 +367,34 @@ fn progress(work: Work) -> tracing::Span {
 /// staging and registers the result under the model's name for the models
 /// after it.
 async fn build_model(
-    ctx: &SessionContext,
-    lake: &Lake,
-    staging: &str,
-    model: &'static Model,
+    build: &Build<'_>,
+    model: Arc<Model>,
     batches: Option<Batches>,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
-    let run_ctx = &run_context(ctx, model);
-    let (df, target) = plan(run_ctx, staging, model).await?;
+    let run_ctx = &run_context(build.ctx, &model);
+    let (df, target) = plan(run_ctx, build, &model).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     match &batches {
-        None => write::parquet(run_ctx, df, lake, &target).await?,
-        Some(batches) => batches::write(run_ctx, df, lake, &target, batches).await?,
+        None => write::parquet(run_ctx, df, build.lake, &target).await?,
+        Some(batches) => batches::write(run_ctx, df, build.lake, &target, batches).await?,
     }
     let count = batches.as_ref().map(Batches::len);
-    stored(ctx, lake, model, &target, schema, started, count).await
+    stored(build, model, &target, schema, started, count).await
 }
 
 /// The model's query, planned in `run_ctx` (the session it runs in, see
 /// [`run_context`]), and where it is written.
 async fn plan(
     run_ctx: &SessionContext,
-    staging: &str,
-    model: &'static Model,
+    build: &Build<'_>,
+    model: &Model,
 ) -> Result<(DataFrame, write::Target)> {
     let table = model.table();
     let what = format!("{table} ({})", model.file);
-    let df = run_ctx
-        .sql(model.sql)
-        .await
-        .map_err(|e| Error::engine(&what, e))?;
+    let df = planned(run_ctx, model, build.vars, &what).await?;
     let target = write::Target {
-        folder: format!("{staging}{}", table.folder()),
+        folder: format!("{}{}", build.staging, table.folder()),
         partition_by: model.partitioned.then_some(PERIOD_COLUMN),
         parquet: parquet_options(run_ctx, model),
         what,
@@ -319,9 +405,8 @@ async fn plan(
 /// Registers a model written to `target` in `registry` for the models after
 /// it, and lists its files.
 async fn stored(
-    registry: &SessionContext,
-    lake: &Lake,
-    model: &'static Model,
+    build: &Build<'_>,
+    model: Arc<Model>,
     target: &write::Target,
     schema: SchemaRef,
     started: Instant,
@@ -329,27 +414,20 @@ async fn stored(
 ) -> Result<(Step, Staged)> {
     let table = model.table();
     tables::register_staged(
-        registry,
-        lake,
+        build.ctx,
+        build.lake,
         &table,
         &target.folder,
         &schema,
         model.partitioned,
     )?;
-    let files = delta::staged_files(lake, &target.folder).await?;
+    let files = delta::staged_files(build.lake, &target.folder).await?;
     let built = Staged {
         model,
         schema,
         files,
     };
-    let step = Step {
-        table: table.to_string(),
-        file: model.file.to_string(),
-        sql: model.sql.to_string(),
-        rows: built.rows(),
-        files: built.files.len(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    let step = step_of(&built.model, &built, started);
     info!(
         table = %table,
         rows = step.rows,

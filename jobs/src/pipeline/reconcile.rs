@@ -18,22 +18,40 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::lake::runs::Reconciliation;
 use crate::pipeline::build::Staged;
-use crate::pipeline::model::MODELS;
+use crate::project::Model;
 
-/// Deduplicated raw = trusted + rejected, per source table, from the rows
-/// the run staged and the raw keys counted while it built.
+/// The source tables a run of `models` reconciles: those a trusted or
+/// rejected model among them carries (its header's `source`).
+pub fn reconciled_sources(models: &[std::sync::Arc<Model>]) -> Vec<SourceTable> {
+    SourceTable::ALL
+        .into_iter()
+        .filter(|&table| models.iter().any(|m| carries(m, table)))
+        .collect()
+}
+
+/// Whether `model` is a trusted or rejected table of `table`'s rows.
+fn carries(model: &Model, table: SourceTable) -> bool {
+    matches!(model.layer, Layer::Trusted | Layer::Rejected)
+        && model.source == Some(table)
+        && model.materialized.is_stored()
+}
+
+/// Deduplicated raw = trusted + rejected, per source table the run
+/// reconciles, from the rows the run staged and the raw keys counted while
+/// it built.
 pub fn reconcile(
     staged: &[Staged],
     mut raw_keys: BTreeMap<SourceTable, u64>,
 ) -> Result<Vec<Reconciliation>> {
     let mut out = Vec::new();
-    for table in SourceTable::ALL {
+    let models: Vec<std::sync::Arc<Model>> = staged.iter().map(|s| s.model.clone()).collect();
+    for table in reconciled_sources(&models) {
         let rows_of = |layer: Layer| {
             staged
                 .iter()
-                .find(|s| s.model.layer == layer && s.model.name == table.name())
+                .filter(|s| s.model.layer == layer && carries(&s.model, table))
                 .map(Staged::rows)
-                .unwrap_or(0)
+                .sum::<u64>()
         };
         let check = Reconciliation {
             table: table.to_string(),
@@ -150,10 +168,17 @@ async fn scalar_count(ctx: &SessionContext, sql: &str, what: &str) -> Result<u64
 /// Rejected rows per table and rule, from this run's rejected models.
 pub async fn rejected_by_rule(
     ctx: &SessionContext,
+    staged: &[Staged],
 ) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
     let mut out = BTreeMap::new();
-    for model in MODELS.iter().filter(|m| m.layer == Layer::Rejected) {
-        let table = TableRef::new(Layer::Rejected, model.name);
+    // A rejected model names the rule each row failed in `regla`.
+    let rejected = staged
+        .iter()
+        .filter(|s| s.schema.column_with_name(RULE_COLUMN).is_some())
+        .map(|s| &s.model)
+        .filter(|m| m.layer == Layer::Rejected && m.materialized.is_stored());
+    for model in rejected {
+        let table = TableRef::new(Layer::Rejected, model.name.clone());
         let sql =
             format!("SELECT {RULE_COLUMN}, COUNT(*) AS n FROM {table} GROUP BY {RULE_COLUMN}");
         let what = format!("counting {table} by rule");

@@ -3,23 +3,31 @@
 //! First every raw file is checked against its extraction manifest, and its
 //! columns against the reference schema (see [`crate::lake::drift`]): breaking
 //! schema drift stops the run before anything is built. Then every model of
-//! [`MODELS`] is executed by the engine, as soon as the models it reads are
+//! the project is executed by the engine, as soon as the models it reads are
 //! built and a few at a time, and written into the run's staging folder,
-//! where the models after it read it. Then the run reconciles every
-//! source table and, only if all hold, publishes each table with one Delta
-//! commit (see [`crate::lake::delta`]) and writes its manifest. A run that fails at
-//! any point publishes nothing new and removes its staging folder; the
-//! previous versions stay as they were.
+//! where the models after it read it. Before any of that, every model of
+//! the project is planned without data ([`crate::pipeline::plan`]): a model
+//! that does not plan or breaks its contract stops the run. After the
+//! build, the models' data tests run on what was staged, the run
+//! reconciles every source table and, only if all hold, publishes each
+//! table with one Delta commit (see [`crate::lake::delta`]) and writes its
+//! manifest. A run that fails at any point publishes nothing new and
+//! removes its staging folder; the previous versions stay as they were.
+//! With `--select`, only the selected models (and the unpublished models
+//! they read) are built; the published tables they read are read at the
+//! versions of the last successful run, which its manifest keeps.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
 use futures::StreamExt as _;
 use tracing::{info, warn};
 
-use crate::contract::layer::Layer;
+use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
 use crate::contract::source::SourceTable;
 use crate::engine::{self, EngineConfig, tables};
@@ -27,9 +35,11 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta::{self, Publish};
 use crate::lake::raw::{self, ExtractionManifest, published_extractions};
-use crate::lake::runs::{Input, Outcome, RunId, RunManifest};
+use crate::lake::runs::{Input, Kept, Outcome, RunId, RunManifest, View, latest_success};
 use crate::pipeline::build::{Built, Staged, build_all};
-use crate::pipeline::reconcile;
+use crate::pipeline::{plan, quality, reconcile};
+use crate::project::header::Materialized;
+use crate::project::{Project, select};
 
 /// Folder of the runs' work files, relative to the lake root.
 pub const STAGING_DIR: &str = "_staging";
@@ -45,6 +55,12 @@ pub struct RunOptions {
     pub pii_key: PiiKey,
     /// How many models may be built at once (at least 1).
     pub concurrent_models: usize,
+    /// The project whose models run, with its variables' values.
+    pub project: Arc<Project>,
+    /// `--select`: the models to build [all].
+    pub select: Vec<String>,
+    /// `--exclude`: models not to build.
+    pub exclude: Vec<String>,
 }
 
 /// Models built at once unless told otherwise: one runs while another waits
@@ -65,6 +81,9 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
         .map_or_else(|| "embedded".into(), ToString::to_string);
     let mut manifest =
         RunManifest::started(run_id.clone(), started_at, engine, options.period.as_ref());
+    let project = &options.project;
+    manifest.project = Some(format!("{} ({})", project.name, project.root));
+    manifest.vars = project.vars.describe();
     info!(run_id = %run_id, lake = %lake.url(), "run started");
     let staging = format!("{STAGING_DIR}/{run_id}/");
     let result = run_steps(lake, options, &staging, &mut manifest).await;
@@ -91,21 +110,30 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
     }
 }
 
-/// The run's four phases: check, build, reconcile, publish.
+/// The run's phases: check, build, test, reconcile, publish.
 async fn run_steps(
     lake: &Lake,
     options: &RunOptions,
     staging: &str,
     manifest: &mut RunManifest,
 ) -> Result<()> {
+    let project = &options.project;
+    let selected = select::selected(project, &options.select, &options.exclude)?;
+    let whole = selected.iter().all(|&s| s);
+    let (to_build, published_inputs) = select::closure(project, &selected);
+
     let phase = Instant::now();
     let ctx = check_inputs(lake, options, manifest).await?;
+    let pinned = latest_success(lake).await?;
+    for table in &published_inputs {
+        read_published(&ctx, lake, pinned.as_ref(), table).await?;
+    }
     manifest.time("check", phase);
 
     // Build every model into staging (and count the raw keys that the
     // reconciliation needs meanwhile).
     let phase = Instant::now();
-    let Built { models, raw_keys } = build_all(&ctx, lake, staging, options).await?;
+    let Built { models, raw_keys } = build_all(&ctx, lake, staging, options, &to_build).await?;
     let mut staged = Vec::with_capacity(models.len());
     for (step, built) in models {
         manifest.steps.push(step);
@@ -114,7 +142,18 @@ async fn run_steps(
     manifest.time("build", phase);
 
     let phase = Instant::now();
-    manifest.rejected = reconcile::rejected_by_rule(&ctx).await?;
+    let built: Vec<&crate::project::Model> = to_build.iter().map(AsRef::as_ref).collect();
+    manifest.tests = quality::run_tests(&ctx, project, &built, whole).await?;
+    for failed in manifest.tests.iter().filter(|t| !t.passed()) {
+        warn!(test = %failed.name, rows = failed.failing_rows, severity = %failed.severity, "data test failed");
+    }
+    manifest.time("test", phase);
+    if let Some(e) = quality::first_error(&manifest.tests) {
+        return Err(e);
+    }
+
+    let phase = Instant::now();
+    manifest.rejected = reconcile::rejected_by_rule(&ctx, &staged).await?;
     manifest.reconciliation = reconcile::reconcile(&staged, raw_keys)?;
     manifest.time("reconcile", phase);
     if let Some(bad) = manifest.reconciliation.iter().find(|r| !r.holds()) {
@@ -129,13 +168,78 @@ async fn run_steps(
     let phase = Instant::now();
     publish_all(lake, options, &staged, manifest).await?;
     manifest.time("publish", phase);
+    keep_the_rest(manifest, project, pinned.as_ref());
     Ok(())
 }
 
-/// Reads the published extractions and checks every raw file against its
-/// manifest and its columns against the reference schema: an added column
-/// flows through unread and is reported, breaking drift stops the run before
-/// anything is built. Returns the session with `raw.*` registered.
+/// Records, beside what the run published, the versions it kept of the
+/// other published tables (so that its manifest pins every table), and the
+/// project's views.
+fn keep_the_rest(manifest: &mut RunManifest, project: &Project, pinned: Option<&RunManifest>) {
+    if let Some(pinned) = pinned {
+        for (table, version) in pinned.tables() {
+            let rebuilt = manifest.outputs.iter().any(|p| p.table == table);
+            if !rebuilt && project.model(&table).is_some_and(|m| m.is_published()) {
+                manifest.kept.push(Kept { table, version });
+            }
+        }
+    }
+    manifest.views = project
+        .models
+        .iter()
+        .filter(|m| m.materialized == Materialized::View)
+        .map(|m| View {
+            table: m.table(),
+            sql: m.sql.clone(),
+        })
+        .collect();
+}
+
+/// The schema of each raw table registered in `ctx`.
+async fn raw_schemas(ctx: &SessionContext) -> Vec<(SourceTable, arrow::datatypes::SchemaRef)> {
+    let mut out = Vec::new();
+    for table in SourceTable::ALL {
+        if let Ok(provider) = ctx
+            .table_provider(TableReference::partial("raw", table.name()))
+            .await
+        {
+            out.push((table, provider.schema()));
+        }
+    }
+    out
+}
+
+/// Registers `table`, which the run reads but does not build, at the
+/// version the last successful run left.
+async fn read_published(
+    ctx: &SessionContext,
+    lake: &Lake,
+    pinned: Option<&RunManifest>,
+    table: &TableRef,
+) -> Result<()> {
+    let version = pinned.and_then(|run| run.version_of(&table.to_string()));
+    let found = match version {
+        Some(version) => tables::register_published(ctx, lake, table, Some(version)).await?,
+        None => false,
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            flag: "--select".into(),
+            reason: format!(
+                "the selected models read {table}, which no successful run has published; select it too (e.g. --select +{}) or run without --select",
+                table.name
+            ),
+        })
+    }
+}
+
+/// Reads the published extractions, checks their columns against the
+/// reference schema (an added column flows through unread and is reported,
+/// breaking drift stops the run), plans every model of the project over
+/// them, then checks every raw file against its manifest: nothing is built
+/// before all of that holds. Returns the session with `raw.*` registered.
 async fn check_inputs(
     lake: &Lake,
     options: &RunOptions,
@@ -148,14 +252,6 @@ async fn check_inputs(
         });
     }
     manifest.inputs = inputs_of(&extractions);
-    let verified = Instant::now();
-    let files = raw::verify_digests(lake, &extractions).await?;
-    info!(
-        files,
-        seconds = verified.elapsed().as_secs_f64(),
-        "raw files match their digests"
-    );
-    manifest.time("verify", verified);
     for table in SourceTable::ALL {
         let drift = raw::check(lake, table, &extractions).await?;
         for d in drift.iter().filter(|d| !d.is_breaking()) {
@@ -174,6 +270,26 @@ async fn check_inputs(
     for table in SourceTable::ALL {
         tables::register_raw(&ctx, lake, table, &extractions).await?;
     }
+    // Every model planned over raw's schemas before any raw row is read.
+    let raw = raw_schemas(&ctx).await;
+    let (_, seconds) = plan::plan_all(&options.project, |t| {
+        raw.iter()
+            .find(|(r, _)| *r == t)
+            .map(|(_, s)| Arc::clone(s))
+    })
+    .await?;
+    info!(
+        models = options.project.models.len(),
+        seconds, "every model plans"
+    );
+    let verified = Instant::now();
+    let files = raw::verify_digests(lake, &extractions).await?;
+    info!(
+        files,
+        seconds = verified.elapsed().as_secs_f64(),
+        "raw files match their digests"
+    );
+    manifest.time("verify", verified);
     Ok(ctx)
 }
 
@@ -192,7 +308,7 @@ async fn publish_all(
 ) -> Result<()> {
     let run_id = manifest.run_id.as_str();
     let publications: Vec<Result<_>> =
-        futures::stream::iter(staged.iter().filter(|s| s.model.layer != Layer::Staging))
+        futures::stream::iter(staged.iter().filter(|s| s.model.is_published()))
             .map(|built| async move {
                 let period = options.period.as_ref().filter(|_| built.model.partitioned);
                 let table = built.model.table();

@@ -5,7 +5,7 @@
 //! | `disable` | no | — |
 //! | `prefer` (default) | when the server offers it | no |
 //! | `require` | yes | no |
-//! | `verify-full` | yes | chain against `sslrootcert` and the host name |
+//! | `verify-full` | yes | chain against `sslrootcert` (default: the system CA bundle) and the host name |
 //!
 //! tokio-postgres knows only the first three, so `verify-full` and
 //! `sslrootcert` are taken out of the URL here and become a rustls
@@ -31,6 +31,22 @@ pub enum Verify {
     Full(PathBuf),
 }
 
+/// The system CA bundles `verify-full` falls back on without `sslrootcert`,
+/// as libpq's `sslrootcert=system` does: Amazon Linux's (EMR's nodes), then
+/// Debian's.
+pub const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+
+/// The first system CA bundle that exists.
+fn system_bundle() -> Option<PathBuf> {
+    SYSTEM_BUNDLES
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+}
+
 /// Takes `sslmode=verify-full` and `sslrootcert=PATH` out of a URL's query;
 /// returns the URL tokio-postgres can parse (with `sslmode=require` in their
 /// place) and the verification asked for. Errors never repeat the URL.
@@ -53,10 +69,14 @@ pub fn split_url(text: &str) -> Result<(String, Verify), String> {
             Verify::Full(root)
         }
         (Some("verify-full"), None) => {
-            return Err(
-                "sslmode=verify-full needs sslrootcert=PATH (the CA certificate, PEM) in the URL"
-                    .into(),
-            );
+            let Some(bundle) = system_bundle() else {
+                return Err(format!(
+                    "sslmode=verify-full needs sslrootcert=PATH (the CA certificate, PEM) in the URL; no system CA bundle was found at {}",
+                    SYSTEM_BUNDLES.join(" or ")
+                ));
+            };
+            kept.push("sslmode=require".into());
+            Verify::Full(bundle)
         }
         (Some("verify-ca"), _) => {
             return Err(
@@ -177,7 +197,12 @@ mod tests {
         let (url, verify) = split_url("postgresql://u@h/db?sslmode=require").unwrap();
         assert_eq!(url, "postgresql://u@h/db?sslmode=require");
         assert_eq!(verify, Verify::No);
-        assert!(split_url("postgresql://u@h/db?sslmode=verify-full").is_err());
+        // Without sslrootcert, the system's bundle, where there is one.
+        let bare = split_url("postgresql://u@h/db?sslmode=verify-full");
+        match system_bundle() {
+            Some(bundle) => assert_eq!(bare.unwrap().1, Verify::Full(bundle)),
+            None => assert!(bare.unwrap_err().contains("no system CA bundle")),
+        }
         assert!(split_url("postgresql://u@h/db?sslmode=verify-ca&sslrootcert=/x").is_err());
     }
 }

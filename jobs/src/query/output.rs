@@ -13,6 +13,7 @@ use futures::StreamExt;
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::project::Project;
 use crate::query::session::{lake_session, planning_error};
 
 /// How query results are printed.
@@ -65,10 +66,23 @@ pub struct Output {
     pub path: Option<PathBuf>,
 }
 
-/// Runs `sql` over the lake and writes the result; returns the rows written.
-pub async fn query(lake: &Lake, config: &EngineConfig, sql: &str, output: &Output) -> Result<u64> {
-    let (ctx, known) = lake_session(lake, config).await?;
+/// Runs `sql` over the lake (with `project`'s staging models as views and
+/// its variables bound) and writes the result; returns the rows written.
+pub async fn query(
+    lake: &Lake,
+    config: &EngineConfig,
+    project: &Project,
+    sql: &str,
+    output: &Output,
+) -> Result<u64> {
+    let (ctx, known) = lake_session(lake, config, project).await?;
     let df = ctx.sql(sql).await.map_err(|e| planning_error(e, &known))?;
+    let df = match project.vars.params_for(sql) {
+        None => df,
+        Some(params) => df
+            .with_param_values(params)
+            .map_err(|e| planning_error(e, &known))?,
+    };
     match output.format {
         OutputFormat::Parquet => {
             let path = output.path.as_ref().ok_or_else(|| Error::InvalidArgument {

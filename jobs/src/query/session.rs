@@ -1,6 +1,7 @@
 //! The session `dfstore sql` (and any reader of the lake) queries: every
 //! table registered, the published layers at the versions of the newest
-//! successful run.
+//! successful run, as its manifest lists them (the lake describes itself:
+//! no project is needed to read it), with the views it defined.
 
 use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
@@ -11,14 +12,16 @@ use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::published_extractions;
-use crate::lake::runs::{RunManifest, latest_success};
-use crate::pipeline::model::{MODELS, published_tables};
+use crate::lake::runs::{RunManifest, latest_success, published_tables};
+use crate::project::Project;
+use crate::project::vars::Vars;
 
 /// A session with every table of the lake registered; returns the session
 /// and the names of the tables it holds.
 pub async fn lake_session(
     lake: &Lake,
     config: &EngineConfig,
+    project: &Project,
 ) -> Result<(SessionContext, Vec<TableRef>)> {
     lake.require().await?;
     // The key is optional here: it only lets staging SQL be run by hand.
@@ -34,36 +37,67 @@ pub async fn lake_session(
     }
     let pinned = latest_success(lake).await?;
     known.extend(register_published(&ctx, lake, pinned.as_ref()).await?);
+    known.extend(register_views(&ctx, pinned.as_ref(), &project.vars).await?);
     // Staging models are views here, computed from raw and the published
-    // layers, so that every SQL file under sql/ runs by hand as it is.
-    for model in MODELS.iter().filter(|m| m.layer == Layer::Staging) {
-        match ctx.sql(model.sql).await {
-            Ok(df) => {
-                tables::register(&ctx, &model.table(), df.into_view())?;
-                known.push(model.table());
-            }
-            Err(e) => {
-                tracing::debug!(table = %model.table(), error = %e, "staging view unavailable")
-            }
+    // layers, so that every model's file runs by hand as it is.
+    for model in project.models.iter().filter(|m| m.layer == Layer::Staging) {
+        if let Some(table) = view(&ctx, &model.table(), &model.sql, &project.vars).await? {
+            known.push(table);
         }
     }
     Ok((ctx, known))
 }
 
-/// Registers the published layers (trusted, rejected, analytic) at the
-/// versions `pinned` (the newest successful run) published; returns their
-/// names. Without a successful run, the newest version of each.
+/// Registers the views `pinned` (the newest successful run) defined;
+/// returns their names.
+pub async fn register_views(
+    ctx: &SessionContext,
+    pinned: Option<&RunManifest>,
+    vars: &Vars,
+) -> Result<Vec<TableRef>> {
+    let mut known = Vec::new();
+    for v in pinned.map(|run| run.views.as_slice()).unwrap_or_default() {
+        known.extend(view(ctx, &v.table, &v.sql, vars).await?);
+    }
+    Ok(known)
+}
+
+/// Registers `sql` as the view `table` when it plans over what `ctx` has.
+async fn view(
+    ctx: &SessionContext,
+    table: &TableRef,
+    sql: &str,
+    vars: &Vars,
+) -> Result<Option<TableRef>> {
+    let planned = match ctx.sql(sql).await {
+        Ok(df) => match vars.params_for(sql) {
+            None => Ok(df),
+            Some(params) => df.with_param_values(params),
+        },
+        Err(e) => Err(e),
+    };
+    match planned {
+        Ok(df) => {
+            tables::register(ctx, table, df.into_view())?;
+            Ok(Some(table.clone()))
+        }
+        Err(e) => {
+            tracing::debug!(table = %table, error = %e, "view unavailable");
+            Ok(None)
+        }
+    }
+}
+
+/// Registers the published tables at the versions `pinned` (the newest
+/// successful run) left; returns their names. Without a successful run,
+/// the newest version of every Delta table of the published layers.
 pub async fn register_published(
     ctx: &SessionContext,
     lake: &Lake,
     pinned: Option<&RunManifest>,
 ) -> Result<Vec<TableRef>> {
     let mut known = Vec::new();
-    for table in published_tables() {
-        let version = pinned.and_then(|run| run.version_of(&table.to_string()));
-        if pinned.is_some() && version.is_none() {
-            continue;
-        }
+    for (table, version) in published_tables(lake, pinned).await? {
         if tables::register_published(ctx, lake, &table, version).await? {
             known.push(table);
         }

@@ -26,7 +26,8 @@ use crate::engine::{self, EngineConfig};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::runs::{Outcome, RUNS_DIR, RunManifest, list_runs};
-use crate::query::session::register_published;
+use crate::project::vars::Vars;
+use crate::query::session::{register_published, register_views};
 use crate::serve::guard::ReadOnly;
 
 /// The schema of the listings: `dfstore.runs`, `dfstore.tables`.
@@ -136,7 +137,8 @@ async fn build(lake: &Lake, config: &EngineConfig, manifests: Vec<String>) -> Re
         .find(|r| r.outcome == Outcome::Succeeded)
         .cloned();
     let mut ctx = engine::session(lake, config, None)?;
-    let served = register_published(&ctx, lake, run.as_ref()).await?;
+    let mut served = register_published(&ctx, lake, run.as_ref()).await?;
+    served.extend(register_views(&ctx, run.as_ref(), &Vars::default()).await?);
     let tables: Vec<(TableRef, Option<u64>)> = served
         .into_iter()
         .map(|t| {

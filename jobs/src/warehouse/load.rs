@@ -370,11 +370,14 @@ impl Job<'_> {
             .run_id
             .as_deref()
             .map_or_else(|| "NULL".into(), literal);
+        // The instant as a literal: Redshift's now() runs on its leader
+        // node only, and PostgreSQL has no GETDATE().
+        let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f+00");
         for p in periods.iter().filter(|p| p.action != Action::Unchanged) {
             let sums: Vec<String> = p.lake.sums.iter().map(ToString::to_string).collect();
             self.execute(&format!(
                 "INSERT INTO {} (id_carga, cargado_en, version_lago, run_id, periodo, filas, {}) \
-                 VALUES ({}, now(), {}, {run_id}, {}, {}, {})",
+                 VALUES ({}, CAST('{at}' AS TIMESTAMPTZ), {}, {run_id}, {}, {}, {})",
                 self.wh.qualified(AUDIT),
                 MEASURES.join(", "),
                 literal(self.load_id),

@@ -8,6 +8,8 @@ pub mod inventory;
 pub mod load;
 /// What a nightly run did.
 pub mod nightly;
+/// `dfstore init`, `check` and `test`.
+pub mod project;
 /// The summaries of runs, generations, ingests and verifications.
 pub mod run;
 

@@ -40,10 +40,10 @@ pub struct Slice {
 /// `from <= column < to`; an open end is unbounded (and the first range
 /// also takes a NULL day), so that the ranges of a month take every row of
 /// it once, whatever its day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Days {
     /// The date column.
-    pub column: &'static str,
+    pub column: String,
     /// First day, inclusive.
     pub from: Option<NaiveDate>,
     /// Last day, exclusive.
@@ -63,7 +63,7 @@ impl Slice {
 /// The batches of `period`, whose inputs have `rows` rows, at most
 /// `per_batch` rows each: the month whole, or up to one batch per day of
 /// `column` in ranges of equal length.
-pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&'static str>) -> Vec<Slice> {
+pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&str>) -> Vec<Slice> {
     let count = rows.div_ceil(per_batch.max(1));
     let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok();
     let next = first.and_then(|first| first.checked_add_months(Months::new(1)));
@@ -81,7 +81,7 @@ pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&'static s
         out.push(Slice {
             period: period.to_string(),
             days: Some(Days {
-                column,
+                column: column.to_string(),
                 from,
                 to: Some(to),
             }),
@@ -91,7 +91,7 @@ pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&'static s
     out.push(Slice {
         period: period.to_string(),
         days: Some(Days {
-            column,
+            column: column.to_string(),
             from,
             to: None,
         }),
@@ -115,10 +115,11 @@ pub fn restrict_to_slice(
         let month = column_of(scan, PERIOD_COLUMN).eq(lit(slice.period.as_str()));
         let days = slice
             .days
-            .filter(|d| scan.source.schema().column_with_name(d.column).is_some());
+            .as_ref()
+            .filter(|d| scan.source.schema().column_with_name(&d.column).is_some());
         Some(match days {
             None => month,
-            Some(days) => month.and(days_filter(column_of(scan, days.column), days)),
+            Some(days) => month.and(days_filter(column_of(scan, &days.column), days)),
         })
     })
 }
@@ -173,7 +174,7 @@ pub async fn write(
     Ok(())
 }
 
-fn days_filter(column: Expr, days: Days) -> Expr {
+fn days_filter(column: Expr, days: &Days) -> Expr {
     let date = |day: NaiveDate| {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         lit(ScalarValue::Date32(Some((day - epoch).num_days() as i32)))
@@ -207,7 +208,7 @@ mod tests {
         );
         let june = slices("2025-06", 40_000, 4_000, Some("fecha"));
         assert_eq!(june.len(), 10);
-        let days: Vec<_> = june.iter().map(|s| s.days.unwrap()).collect();
+        let days: Vec<_> = june.iter().map(|s| s.days.clone().unwrap()).collect();
         assert_eq!((days[0].from, days[0].to), (None, Some(day("2025-06-04"))));
         assert_eq!((days[9].from, days[9].to), (Some(day("2025-06-28")), None));
         for pair in days.windows(2) {

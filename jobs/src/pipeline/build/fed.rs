@@ -16,7 +16,7 @@ use datafusion::prelude::SessionContext;
 use dfstore_core::FedTable;
 use tracing::{Instrument as _, info, info_span};
 
-use super::{Staged, plan, run_context, stored};
+use super::{Build, Staged, plan, run_context, step_of, stored};
 use crate::contract::layer::Layer;
 use crate::engine::cluster;
 use crate::engine::{tables, tee, write};
@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches, KeyRange};
-use crate::pipeline::model::{MODELS, Model};
+use crate::project::Model;
+use crate::project::vars::Vars;
 
 /// The model that feeds each model its rows as it runs (`Some(p)`), for the
 /// models that are not built from stored tables: every reader of a staging
@@ -33,21 +34,22 @@ use crate::pipeline::model::{MODELS, Model};
 /// published, so such a model need not be stored: its readers (trusted and
 /// rejected, which filter it) are built in the same pass, and the rows are
 /// neither written as staging nor read back twice. `reads[i]` are the
-/// models `MODELS[i]` reads.
-pub fn fed_from(reads: &[Vec<usize>]) -> Vec<Option<usize>> {
-    let mut fed = vec![None; MODELS.len()];
-    let whole = |m: &Model| !m.by_period && m.by_key.is_none();
-    for (p, model) in MODELS.iter().enumerate() {
-        if model.layer != Layer::Staging || model.by_period {
+/// models `models[i]` reads. Views and ephemeral models are planned, not
+/// built: they neither feed nor are fed.
+pub fn fed_from(models: &[Arc<Model>], reads: &[Vec<usize>]) -> Vec<Option<usize>> {
+    let mut fed = vec![None; models.len()];
+    let whole = |m: &Model| !m.by_period && m.by_key.is_none() && m.materialized.is_stored();
+    for (p, model) in models.iter().enumerate() {
+        if model.layer != Layer::Staging || model.by_period || !model.materialized.is_stored() {
             continue;
         }
-        let readers: Vec<usize> = (0..MODELS.len())
+        let readers: Vec<usize> = (0..models.len())
             .filter(|&c| reads[c].contains(&p))
             .collect();
         if !readers.is_empty()
             && readers
                 .iter()
-                .all(|&c| reads[c] == [p] && whole(&MODELS[c]))
+                .all(|&c| reads[c] == [p] && whole(&models[c]))
         {
             for c in readers {
                 fed[c] = Some(p);
@@ -62,36 +64,35 @@ pub fn fed_from(reads: &[Vec<usize>]) -> Vec<Option<usize>> {
 /// its rows as they come ([`fed_from`]); returns them all by their index,
 /// `model`'s (`i`) first.
 pub async fn build_fed(
-    ctx: &SessionContext,
-    lake: &Lake,
-    staging: &str,
-    (i, model): (usize, &'static Model),
-    readers: &[(usize, &'static Model)],
+    build: &Build<'_>,
+    (i, model): (usize, Arc<Model>),
+    readers: &[(usize, Arc<Model>)],
     batches: Option<Batches>,
 ) -> Result<Vec<(usize, (Step, Staged))>> {
+    let ctx = build.ctx;
     if batches::on_cluster(ctx) {
-        return build_fed_on_cluster(ctx, lake, staging, (i, model), readers, batches).await;
+        return build_fed_on_cluster(build, (i, model), readers, batches).await;
     }
     let started = Instant::now();
     let table = model.table();
-    let run_ctx = run_context(ctx, model);
-    let (df, target) = plan(&run_ctx, staging, model).await?;
+    let run_ctx = run_context(ctx, &model);
+    let (df, target) = plan(&run_ctx, build, &model).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let partitions = ctx.copied_config().target_partitions();
     let (tee, fed_tables) =
         tee::tee(&schema, readers.len(), partitions).map_err(|e| Error::engine(&target.what, e))?;
     let mut building = tokio::task::JoinSet::new();
-    for (&(c, reader), fed) in readers.iter().zip(fed_tables) {
+    for ((c, reader), fed) in readers.iter().zip(fed_tables) {
+        let c = *c;
         // The reader's session knows one table: the rows fed to it.
         let reader_ctx = tables::session_of_one(ctx, &table, fed)?;
+        let span = info_span!("model", table = %reader.table(), indicatif.pb_show = true);
         let job = build_reader(
             reader_ctx,
-            ctx.clone(),
-            lake.clone(),
-            staging.to_string(),
-            reader,
+            (ctx.clone(), build.lake.clone()),
+            (build.staging.to_string(), build.vars.clone()),
+            Arc::clone(reader),
         );
-        let span = info_span!("model", table = %reader.table(), indicatif.pb_show = true);
         building.spawn(async move { job.await.map(|built| (c, built)) }.instrument(span));
     }
     // A reader that fails stops the feeding; one that ends early (it read
@@ -133,33 +134,33 @@ pub async fn build_fed(
             }
         }
     }
+    log_fed(&model, rows, batches.as_ref(), readers, started);
     built.push((i, not_stored(model, schema, rows, started)));
     built.sort_by_key(|(c, _)| *c);
-    log_fed(model, rows, batches.as_ref(), readers, started);
     Ok(built)
 }
 
 /// [`build_fed`] on a cluster: each reader's write is planned once, over a
 /// [`FedTable`] in one partition, and runs in every task of `model`'s query.
 async fn build_fed_on_cluster(
-    ctx: &SessionContext,
-    lake: &Lake,
-    staging: &str,
-    (i, model): (usize, &'static Model),
-    readers: &[(usize, &'static Model)],
+    build: &Build<'_>,
+    (i, model): (usize, Arc<Model>),
+    readers: &[(usize, Arc<Model>)],
     batches: Option<Batches>,
 ) -> Result<Vec<(usize, (Step, Staged))>> {
+    let (ctx, lake) = (build.ctx, build.lake);
     let started = Instant::now();
-    let run_ctx = run_context(ctx, model);
-    let (df, target) = plan(&run_ctx, staging, model).await?;
+    let run_ctx = run_context(ctx, &model);
+    let (df, target) = plan(&run_ctx, build, &model).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let one_task = batches::cluster::one_task_session(ctx);
     let mut writes = Vec::with_capacity(readers.len());
     let mut written = Vec::with_capacity(readers.len());
-    for &(c, reader) in readers {
+    for (c, reader) in readers {
+        let c = *c;
         let fed = Arc::new(FedTable::new(Arc::clone(&schema)));
         let reader_ctx = tables::session_of_one(&one_task, &model.table(), fed)?;
-        let (read, reader_target) = plan(&reader_ctx, staging, reader).await?;
+        let (read, reader_target) = plan(&reader_ctx, build, reader).await?;
         let reader_schema: SchemaRef = Arc::new(read.schema().as_arrow().clone());
         let write = async { cluster::fed_write(write::copy_to(read, lake, &reader_target)?).await };
         writes.push(
@@ -167,7 +168,7 @@ async fn build_fed_on_cluster(
                 .await
                 .map_err(|e| Error::engine(&reader_target.what, e))?,
         );
-        written.push((c, reader, reader_target, reader_schema));
+        written.push((c, Arc::clone(reader), reader_target, reader_schema));
     }
     let totals = match key_ranges(batches.as_ref()) {
         Ok(ranges) => batches::cluster::feed(&run_ctx, &df, ranges, &writes).await,
@@ -177,20 +178,12 @@ async fn build_fed_on_cluster(
     let rows = totals.first().copied().unwrap_or_default();
     let mut built = Vec::with_capacity(readers.len() + 1);
     for (c, reader, reader_target, reader_schema) in written {
-        let stored = stored(
-            ctx,
-            lake,
-            reader,
-            &reader_target,
-            reader_schema,
-            started,
-            None,
-        );
+        let stored = stored(build, reader, &reader_target, reader_schema, started, None);
         built.push((c, stored.await?));
     }
+    log_fed(&model, rows, batches.as_ref(), readers, started);
     built.push((i, not_stored(model, schema, rows, started)));
     built.sort_by_key(|(c, _)| *c);
-    log_fed(model, rows, batches.as_ref(), readers, started);
     Ok(built)
 }
 
@@ -199,7 +192,7 @@ fn log_fed(
     model: &Model,
     rows: u64,
     batches: Option<&Batches>,
-    readers: &[(usize, &'static Model)],
+    readers: &[(usize, Arc<Model>)],
     started: Instant,
 ) {
     info!(
@@ -213,24 +206,15 @@ fn log_fed(
 }
 
 /// The step and the (empty) output of a model fed to others, not stored.
-fn not_stored(
-    model: &'static Model,
-    schema: SchemaRef,
-    rows: u64,
-    started: Instant,
-) -> (Step, Staged) {
-    let step = Step {
-        table: model.table().to_string(),
-        file: model.file.to_string(),
-        sql: model.sql.to_string(),
-        rows,
-        files: 0,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+fn not_stored(model: Arc<Model>, schema: SchemaRef, rows: u64, started: Instant) -> (Step, Staged) {
     let staged = Staged {
         model,
         schema,
         files: Vec::new(),
+    };
+    let step = Step {
+        rows,
+        ..step_of(&staged.model, &staged, started)
     };
     (step, staged)
 }
@@ -239,17 +223,22 @@ fn not_stored(
 /// registers it in `registry`.
 async fn build_reader(
     reader_ctx: SessionContext,
-    registry: SessionContext,
-    lake: Lake,
-    staging: String,
-    reader: &'static Model,
+    (registry, lake): (SessionContext, Lake),
+    (staging, vars): (String, Vars),
+    reader: Arc<Model>,
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
+    let build = Build {
+        ctx: &registry,
+        lake: &lake,
+        staging: &staging,
+        vars: &vars,
+    };
     // A reader is built whole: its session is the one it runs in.
-    let (df, target) = plan(&reader_ctx, &staging, reader).await?;
+    let (df, target) = plan(&reader_ctx, &build, &reader).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     write::parquet(&reader_ctx, df, &lake, &target).await?;
-    stored(&registry, &lake, reader, &target, schema, started, None).await
+    stored(&build, reader, &target, schema, started, None).await
 }
 
 /// Feeds the rows of `df` to the readers of `tee`, a range of its key at a
@@ -273,12 +262,12 @@ async fn feed(
 
 /// The key ranges a fed model runs in, if any: a model built by period
 /// feeds no other ([`fed_from`]).
-fn key_ranges(
-    batches: Option<&Batches>,
-) -> datafusion::error::Result<Option<(&'static str, &[KeyRange])>> {
+fn key_ranges(batches: Option<&Batches>) -> datafusion::error::Result<Option<(&str, &[KeyRange])>> {
     match batches {
         None => Ok(None),
-        Some(Batches::KeyRanges { column, ranges }) => Ok(Some((*column, ranges.as_slice()))),
+        Some(Batches::KeyRanges { column, ranges }) => {
+            Ok(Some((column.as_str(), ranges.as_slice())))
+        }
         Some(Batches::Periods { .. }) => Err(DataFusionError::Internal(
             "a model built by period feeds no other".into(),
         )),

@@ -7,6 +7,8 @@ use datafusion::dataframe::DataFrame;
 
 use crate::contract::layer::TableRef;
 use crate::pipeline::batches::Slice;
+use crate::project::Project;
+use crate::project::header::Materialized;
 
 /// A session with `trusted.ventas` (two months), `trusted.detalle` (the
 /// same two months) and `trusted.tiendas` (no months).
@@ -36,7 +38,7 @@ fn temp_lake() -> (tempfile::TempDir, Lake) {
 /// `id` in three ranges: below 2, 2, 3 and above.
 fn three_ranges() -> Batches {
     Batches::KeyRanges {
-        column: "id",
+        column: "id".into(),
         ranges: batches::split_for_tests(1, 3, 3),
     }
 }
@@ -83,28 +85,95 @@ async fn a_month_reads_that_month_of_the_partitioned_tables_only() {
     assert!(!none.contains("20"), "{none}");
 }
 
-/// A model of `trusted.ventas` built by period, as `sql` says.
-const fn by_period(name: &'static str, sql: &'static str) -> Model {
+/// A table model of `layer`, `name` and `sql`, otherwise with defaults.
+fn model(layer: Layer, name: &str, sql: &str) -> Model {
     Model {
-        layer: Layer::Analytic,
-        name,
+        layer,
+        name: name.into(),
+        materialized: Materialized::Table,
+        description: None,
+        tags: Vec::new(),
         source: None,
-        partitioned: true,
-        by_period: true,
-        by_key: None,
+        partitioned: false,
+        by_period: false,
         day_column: None,
+        by_key: None,
         cluster_key: None,
-        file: "test",
-        sql,
+        unique_key: Vec::new(),
+        tests: Vec::new(),
+        contract: None,
+        file: "test".into(),
+        path: "test".into(),
+        sql: sql.into(),
+        reads: Vec::new(),
     }
 }
 
-static SAME_MONTH: Model = by_period("mismo_mes", "SELECT id, periodo FROM trusted.ventas");
-static NEXT_MONTH: Model = by_period(
-    "mes_siguiente",
-    "SELECT id, CASE periodo WHEN '2025-01' THEN '2025-02' ELSE periodo END AS periodo \
-     FROM trusted.ventas",
-);
+/// A model of `trusted.ventas` built by period, as `sql` says.
+fn by_period(name: &str, sql: &str) -> Model {
+    Model {
+        partitioned: true,
+        by_period: true,
+        ..model(Layer::Analytic, name, sql)
+    }
+}
+
+/// Builds `model` into `staging` of `lake`, registered in `ctx`.
+async fn build_one(
+    ctx: &SessionContext,
+    lake: &Lake,
+    staging: &str,
+    model: Model,
+    batches: Option<Batches>,
+) -> Result<(Step, Staged)> {
+    let vars = Vars::default();
+    let build = Build {
+        ctx,
+        lake,
+        staging,
+        vars: &vars,
+    };
+    build_model(&build, Arc::new(model), batches).await
+}
+
+/// Builds `staging` fed to `readers`.
+async fn build_fed_one(
+    (ctx, lake, staging): (&SessionContext, &Lake, &str),
+    model: (usize, &Model),
+    readers: &[(usize, &Model)],
+    batches: Option<Batches>,
+) -> Result<Vec<(usize, (Step, Staged))>> {
+    let vars = Vars::default();
+    let build = Build {
+        ctx,
+        lake,
+        staging,
+        vars: &vars,
+    };
+    let readers: Vec<(usize, Arc<Model>)> = readers
+        .iter()
+        .map(|(i, m)| (*i, Arc::new((*m).clone())))
+        .collect();
+    build_fed(
+        &build,
+        (model.0, Arc::new(model.1.clone())),
+        &readers,
+        batches,
+    )
+    .await
+}
+
+fn same_month() -> Model {
+    by_period("mismo_mes", "SELECT id, periodo FROM trusted.ventas")
+}
+
+fn next_month() -> Model {
+    by_period(
+        "mes_siguiente",
+        "SELECT id, CASE periodo WHEN '2025-01' THEN '2025-02' ELSE periodo END AS periodo \
+         FROM trusted.ventas",
+    )
+}
 
 #[tokio::test]
 async fn a_model_built_by_period_writes_each_month_from_that_month() {
@@ -116,7 +185,7 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
         slices: vec![Slice::month("2025-01"), Slice::month("2025-02")],
     };
 
-    let (step, staged) = build_model(&ctx, &lake, "_staging/r/", &SAME_MONTH, Some(batches()))
+    let (step, staged) = build_one(&ctx, &lake, "_staging/r/", same_month(), Some(batches()))
         .await
         .unwrap();
     assert_eq!(step.rows, 3);
@@ -137,7 +206,7 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
     assert!(read.contains("| 2 |"), "{read}");
 
     // January's batch writes February's folder: refused, naming the model.
-    let built = build_model(&ctx, &lake, "_staging/r/", &NEXT_MONTH, Some(batches())).await;
+    let built = build_one(&ctx, &lake, "_staging/r/", next_month(), Some(batches())).await;
     let Err(error) = built else {
         panic!("a batch that wrote another month was accepted")
     };
@@ -150,13 +219,15 @@ async fn a_model_built_by_period_writes_each_month_from_that_month() {
 }
 
 /// Rows per day, from a table with a day column: built by ranges of days.
-static DAILY: Model = Model {
-    day_column: Some("fecha"),
-    ..by_period(
-        "diario",
-        "SELECT fecha, COUNT(*) AS n, periodo FROM trusted.dias GROUP BY fecha, periodo",
-    )
-};
+fn daily() -> Model {
+    Model {
+        day_column: Some("fecha".into()),
+        ..by_period(
+            "diario",
+            "SELECT fecha, COUNT(*) AS n, periodo FROM trusted.dias GROUP BY fecha, periodo",
+        )
+    }
+}
 
 #[tokio::test]
 async fn a_month_built_by_ranges_of_days_takes_every_day_once() {
@@ -179,7 +250,7 @@ async fn a_month_built_by_ranges_of_days_takes_every_day_once() {
         tables: vec![TableRef::new(Layer::Trusted, "dias")],
         slices,
     };
-    let (step, _) = build_model(&ctx, &lake, "_staging/r/", &DAILY, Some(batches))
+    let (step, _) = build_one(&ctx, &lake, "_staging/r/", daily(), Some(batches))
         .await
         .unwrap();
     assert_eq!(step.rows, 5);
@@ -204,21 +275,20 @@ async fn a_month_built_by_ranges_of_days_takes_every_day_once() {
 }
 
 /// A model of lines joined to their headers on `id`, built by key.
-static LINES: Model = Model {
-    layer: Layer::Analytic,
-    name: "lineas",
-    source: None,
-    partitioned: true,
-    by_period: false,
-    by_key: Some("id"),
-    day_column: None,
-    cluster_key: None,
-    file: "test",
-    sql: "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
-          (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
-          (SELECT COUNT(*) FROM trusted.canales) AS canales \
-          FROM trusted.detalle AS d LEFT JOIN trusted.ventas AS v ON v.id = d.id",
-};
+fn lines() -> Model {
+    Model {
+        partitioned: true,
+        by_key: Some("id".into()),
+        ..model(
+            Layer::Analytic,
+            "lineas",
+            "SELECT d.id, COALESCE(v.periodo, 'ninguno') AS periodo, \
+             (SELECT COUNT(*) FROM trusted.ventas) AS ventas, \
+             (SELECT COUNT(*) FROM trusted.canales) AS canales \
+             FROM trusted.detalle AS d LEFT JOIN trusted.ventas AS v ON v.id = d.id",
+        )
+    }
+}
 
 #[tokio::test]
 async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
@@ -236,10 +306,10 @@ async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
     let ranges = batches::split_for_tests(1, 3, 3);
     assert_eq!(ranges.len(), 3);
     let by_key = Batches::KeyRanges {
-        column: "id",
+        column: "id".into(),
         ranges,
     };
-    let (step, staged) = build_model(&ctx, &lake, "_staging/k/", &LINES, Some(by_key))
+    let (step, staged) = build_one(&ctx, &lake, "_staging/k/", lines(), Some(by_key))
         .await
         .unwrap();
     // Every line once, with its header's month; one set of files per range.
@@ -264,10 +334,12 @@ async fn a_model_built_by_key_range_reads_each_range_of_every_keyed_table() {
 
 #[test]
 fn trusted_and_rejected_are_fed_from_staging() {
-    let reads: Vec<Vec<usize>> = MODELS.iter().map(|m| m.dependencies().unwrap()).collect();
-    let fed = fed_from(&reads);
-    for (i, model) in MODELS.iter().enumerate() {
-        let staging = MODELS
+    let project = Project::builtin().unwrap();
+    let models = &project.models;
+    let reads: Vec<Vec<usize>> = models.iter().map(|m| m.reads_in(models)).collect();
+    let fed = fed_from(models, &reads);
+    for (i, model) in models.iter().enumerate() {
+        let staging = models
             .iter()
             .position(|m| m.layer == Layer::Staging && m.name == model.name);
         match model.layer {
@@ -279,40 +351,51 @@ fn trusted_and_rejected_are_fed_from_staging() {
     }
 }
 
-/// A staging model of the lines with a rule, and the two models that
-/// split it.
-static STAGED_LINES: Model = Model {
-    layer: Layer::Staging,
-    sql: "SELECT d.id, d.periodo, CASE WHEN d.id > 2 THEN 'id_alto' END AS regla \
-          FROM trusted.detalle AS d",
-    ..LINES
-};
-static GOOD_LINES: Model = Model {
-    layer: Layer::Trusted,
-    by_key: None,
-    day_column: None,
-    cluster_key: None,
-    sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL",
-    ..LINES
-};
-static BAD_LINES: Model = Model {
-    layer: Layer::Rejected,
-    sql: "SELECT id, periodo, regla FROM staging.lineas WHERE regla IS NOT NULL",
-    ..GOOD_LINES
-};
+/// A staging model of the lines with a rule.
+fn staged_lines() -> Model {
+    Model {
+        layer: Layer::Staging,
+        sql: "SELECT d.id, d.periodo, CASE WHEN d.id > 2 THEN 'id_alto' END AS regla \
+              FROM trusted.detalle AS d"
+            .into(),
+        ..lines()
+    }
+}
+/// The models that split it.
+fn good_lines() -> Model {
+    Model {
+        layer: Layer::Trusted,
+        by_key: None,
+        sql: "SELECT id, periodo FROM staging.lineas WHERE regla IS NULL".into(),
+        ..lines()
+    }
+}
+fn bad_lines() -> Model {
+    Model {
+        layer: Layer::Rejected,
+        sql: "SELECT id, periodo, regla FROM staging.lineas WHERE regla IS NOT NULL".into(),
+        ..good_lines()
+    }
+}
 /// A reader that fails on the rows it is fed.
-static FAILING_READER: Model = Model {
-    sql: "SELECT id, periodo, CAST(regla AS INT) AS regla FROM staging.lineas \
-          WHERE regla IS NOT NULL",
-    ..BAD_LINES
-};
+fn failing_reader() -> Model {
+    Model {
+        sql: "SELECT id, periodo, CAST(regla AS INT) AS regla FROM staging.lineas \
+              WHERE regla IS NOT NULL"
+            .into(),
+        ..bad_lines()
+    }
+}
 /// The same lines, of which one fails while the query runs.
-static BROKEN_LINES: Model = Model {
-    sql: "SELECT d.id, d.periodo, \
-          CAST(CASE WHEN d.id > 2 THEN 'x' ELSE '1' END AS INT) AS regla \
-          FROM trusted.detalle AS d",
-    ..STAGED_LINES
-};
+fn broken_lines() -> Model {
+    Model {
+        sql: "SELECT d.id, d.periodo, \
+              CAST(CASE WHEN d.id > 2 THEN 'x' ELSE '1' END AS INT) AS regla \
+              FROM trusted.detalle AS d"
+            .into(),
+        ..staged_lines()
+    }
+}
 
 #[tokio::test]
 async fn a_staging_model_feeds_its_readers_without_being_stored() {
@@ -324,12 +407,11 @@ async fn a_staging_model_feeds_its_readers_without_being_stored() {
     ] {
         ctx.sql(sql).await.unwrap().collect().await.unwrap();
     }
-    let readers = [(1, &GOOD_LINES), (2, &BAD_LINES)];
-    let built = build_fed(
-        &ctx,
-        &lake,
-        "_staging/f/",
-        (0, &STAGED_LINES),
+    let (good, bad) = (good_lines(), bad_lines());
+    let readers = [(1, &good), (2, &bad)];
+    let built = build_fed_one(
+        (&ctx, &lake, "_staging/f/"),
+        (0, &staged_lines()),
         &readers,
         Some(three_ranges()),
     )
@@ -360,13 +442,14 @@ async fn a_staging_model_feeds_its_readers_without_being_stored() {
 
     // A failure of the staging query fails the build, naming the model,
     // and no reader waits for rows that will not come.
-    let error = fed_error(&ctx, &lake, &BROKEN_LINES, &readers).await;
+    let error = fed_error(&ctx, &lake, &broken_lines(), &readers).await;
     assert!(error.starts_with("staging.lineas (test)"), "{error}");
     assert!(error.contains("'x'"), "{error}");
 
     // A reader that fails fails the build, naming the reader.
-    let readers = [(1, &GOOD_LINES), (2, &FAILING_READER)];
-    let error = fed_error(&ctx, &lake, &STAGED_LINES, &readers).await;
+    let failing = failing_reader();
+    let readers = [(1, &good), (2, &failing)];
+    let error = fed_error(&ctx, &lake, &staged_lines(), &readers).await;
     assert!(error.starts_with("rejected.lineas (test)"), "{error}");
     assert!(error.contains("id_alto"), "{error}");
 }
@@ -376,17 +459,15 @@ async fn a_staging_model_feeds_its_readers_without_being_stored() {
 async fn fed_error(
     ctx: &SessionContext,
     lake: &Lake,
-    staging: &'static Model,
-    readers: &[(usize, &'static Model)],
+    staging: &Model,
+    readers: &[(usize, &Model)],
 ) -> String {
     let ranges = Batches::KeyRanges {
-        column: "id",
+        column: "id".into(),
         ranges: batches::split_for_tests(1, 3, 3),
     };
-    let built = build_fed(
-        ctx,
-        lake,
-        "_staging/e/",
+    let built = build_fed_one(
+        (ctx, lake, "_staging/e/"),
         (0, staging),
         readers,
         Some(ranges),
