@@ -9,8 +9,10 @@
 #   bootstrap.sh --binaries s3://BUCKET/PREFIX --scheduler-port 50050
 #
 # Options:
-#   --binaries S3URI         folder holding dfstore, dfstore-scheduler, dfstore-executor
-#                            and SHA256SUMS (sha256sum format, file names only)  [required]
+#   --binaries S3URI         package.sh's upload: one folder per architecture, S3URI/<uname -m>/,
+#                            holding dfstore, dfstore-scheduler, dfstore-executor, SHA256SUMS
+#                            (sha256sum format, file names only) and, when SHA256SUMS lists
+#                            it, db-ca.pem (the databases' CA bundle)             [required]
 #   --scheduler-port PORT    scheduler gRPC + REST API                            [50050]
 #   --executor-port PORT     executor Arrow Flight; gRPC is PORT+1, health PORT+2 [scheduler port + 1]
 #   --pii-key-secret ID      Secrets Manager secret (id or ARN) whose SecretString is the
@@ -21,7 +23,8 @@
 #   --executor-memory SIZE   executor memory pool, e.g. 12GiB                     [see sizing below]
 #   --install-dir DIR        where the binaries go                                [/usr/local/bin]
 #   --log-dir DIR            one log per process, <name>.log                      [/mnt/var/log/dfstore]
-#   --work-dir DIR           run/ (pid files), spill/ (executor), pii.key         [/mnt/dfstore]
+#   --work-dir DIR           run/ (pid files), spill/ (executor), pii.key,
+#                            db-ca.pem (for the URLs' sslrootcert=)               [/mnt/dfstore]
 # Environment (for tests; EMR never sets them):
 #   DFSTORE_EMR_INFO_DIR     EMR's node metadata (instance.json, job-flow.json)   [/mnt/var/lib/info]
 #   DFSTORE_LOGPUSHER_DIR    EMR's log pusher configuration                       [/etc/logpusher]
@@ -31,7 +34,8 @@
 #   bootstrap.sh stop [--work-dir DIR]     stops the supervisors it started, and their processes
 #   bootstrap.sh supervise NAME LOG_DIR RUN_DIR -- CMD...   (internal: the restart loop)
 #
-# What it does, in order: downloads the four files with `aws s3 cp`, checks
+# What it does, in order: downloads the files of its architecture's folder
+# (uname -m: aarch64 on Graviton, x86_64 otherwise) with `aws s3 cp`, checks
 # them with `sha256sum -c` (a mismatch aborts, naming the file, before
 # anything is installed), installs them (and itself, as dfstore-bootstrap,
 # for `supervise` and `stop`) once they run here (--version), reads the
@@ -270,6 +274,10 @@ own_dir "$log_dir"
 download="$(mktemp -d "$work_dir/download.XXXXXX")"
 trap 'rm -rf "$download"' EXIT
 
+# ---- this node's architecture: package.sh uploads one folder per architecture
+arch="$(uname -m)"
+binaries="$binaries/$arch"
+
 # ---- download and verify, before anything is installed
 for f in SHA256SUMS "${BINARIES[@]}"; do
     aws s3 cp --only-show-errors "$binaries/$f" "$download/$f" \
@@ -279,14 +287,21 @@ for f in "${BINARIES[@]}"; do
     n="$(awk -v f="$f" '{ name = $2; sub(/^\*/, "", name) } name == f' "$download/SHA256SUMS" | wc -l)"
     [[ "$n" -eq 1 ]] || die "$binaries/SHA256SUMS lists $f $n times; it must list each of ${BINARIES[*]} once (sha256sum's format, file names only)"
 done
-awk -v names=" ${BINARIES[*]} " '{ name = $2; sub(/^\*/, "", name) } index(names, " " name " ")' \
+# The databases' CA bundle travels with the binaries when package.sh was given one.
+files=("${BINARIES[@]}")
+if awk '{ name = $2; sub(/^\*/, "", name) } name == "db-ca.pem" { found = 1 } END { exit !found }' "$download/SHA256SUMS"; then
+    aws s3 cp --only-show-errors "$binaries/db-ca.pem" "$download/db-ca.pem" \
+        || die "could not download $binaries/db-ca.pem, which SHA256SUMS lists"
+    files+=(db-ca.pem)
+fi
+awk -v names=" ${files[*]} " '{ name = $2; sub(/^\*/, "", name) } index(names, " " name " ")' \
     "$download/SHA256SUMS" >"$download/SHA256SUMS.nodes"
 if ! checked="$(cd "$download" && sha256sum --strict -c SHA256SUMS.nodes 2>&1)"; then
     bad="$(printf '%s\n' "$checked" | sed -n 's/: FAILED.*$//p' | paste -sd, -)"
     [[ -n "$bad" ]] || die "sha256sum -c failed on $binaries/SHA256SUMS: $(printf '%s' "$checked" | tr '\n' ' ')"
     die "checksum mismatch for $bad: $binaries/${bad%%,*} is not the file SHA256SUMS describes; nothing was installed or started. Upload the binaries and SHA256SUMS of one build together"
 fi
-say "downloaded and verified ${BINARIES[*]} from $binaries"
+say "downloaded and verified ${files[*]} from $binaries"
 
 # ---- do they run here? (before anything is installed)
 chmod 0755 "${BINARIES[@]/#/$download/}"
@@ -309,6 +324,13 @@ install_file() { # src dest
 for f in "${BINARIES[@]}"; do install_file "$download/$f" "$install_dir/$f"; done
 install_file "${BASH_SOURCE[0]}" "$install_dir/dfstore-bootstrap"
 say "installed into $install_dir: $("$install_dir/dfstore" --version), ${BINARIES[1]} and ${BINARIES[2]} $("$install_dir/dfstore-executor" --version | awk '{ print $2 }')"
+
+# ---- the databases' CA bundle, readable by the steps (sslrootcert=WORK_DIR/db-ca.pem)
+if [[ -f "$download/db-ca.pem" ]]; then
+    { cp "$download/db-ca.pem" "$work_dir/db-ca.pem.new" && chmod 0644 "$work_dir/db-ca.pem.new" \
+        && mv -f "$work_dir/db-ca.pem.new" "$work_dir/db-ca.pem"; } || die "cannot install $work_dir/db-ca.pem"
+    say "databases' CA bundle in $work_dir/db-ca.pem"
+fi
 
 # ---- the personal-data key (never printed)
 if [[ -n "$pii_secret" ]]; then

@@ -39,6 +39,7 @@ EXAMPLES = {
     "LakeBucket": "dmc-lake",
     "LakePrefix": "lake",
     "KmsKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "SecretsKmsKeyId": "5678abcd-12ab-34cd-56ef-1234567890ab",
     "ArtifactsBucket": "dmc-artifacts",
     "BinariesPrefix": "dfstore/0.1.0",
     "LogBucket": "dmc-logs",
@@ -138,7 +139,11 @@ def trust_problems(doc):
 
 
 files = sorted(iam_dir.glob("*.json"))
-check(f"{iam_dir.name}/ holds the four documents", [] if len(files) == 4 else [f"found {[f.name for f in files]}"])
+EXPECTED = {"emr-instance-profile.json", "emr-service-role-pass-instance-role.json", "redshift-copy-role.json",
+            "trust-emr-instance-profile.json", "trust-emr-service-role.json", "trust-redshift-copy-role.json"}
+found = {f.name for f in files}
+check(f"{iam_dir.name}/ holds the six documents deploy/aws/README.md lists",
+      [] if found == EXPECTED else [f"missing {sorted(EXPECTED - found)}, unexpected {sorted(found - EXPECTED)}"])
 for path in files:
     name = f"iam/{path.name}"
     unknown, doc, text = substitute(path)

@@ -10,6 +10,9 @@
 #     the cluster run finding the key where the bootstrap put it for EMR steps;
 #   - an executor killed with SIGKILL is started again by its supervisor and
 #     registers again, and the cluster answers a query afterwards;
+#   - the binaries come from the folder of the node's architecture (uname -m),
+#     and the databases' CA bundle listed in SHA256SUMS lands in
+#     WORK_DIR/db-ca.pem, readable by the steps;
 #   - a binary that does not match SHA256SUMS, or one that does not run on
 #     the node (another glibc or architecture), aborts the bootstrap with
 #     exit 1 naming the file, with nothing installed or started;
@@ -34,6 +37,7 @@ awscli_version=1.46.2
 moto_spec='moto[server]==5.2.1'
 binaries=(dfstore dfstore-scheduler dfstore-executor)
 bucket=dfstore-artifacts
+arch="$(uname -m)" # package.sh's upload has one folder per architecture
 nodes=(primary core-1 core-2)
 
 passed=0
@@ -167,13 +171,14 @@ wait_for 30 http_get "$moto_port" /moto-api/ || fatal "moto_server answers on po
 # ---- the artifacts: copies of the binaries (a build may replace them meanwhile)
 mkdir -p "$tmp/artifacts"
 for f in "${binaries[@]}"; do cp "$bin_dir/$f" "$tmp/artifacts/$f"; done
-(cd "$tmp/artifacts" && sha256sum "${binaries[@]}") >"$tmp/artifacts/SHA256SUMS"
+printf -- '-----BEGIN CERTIFICATE-----\nnot a real CA, only its path matters here\n-----END CERTIFICATE-----\n' >"$tmp/artifacts/db-ca.pem"
+(cd "$tmp/artifacts" && sha256sum "${binaries[@]}" db-ca.pem) >"$tmp/artifacts/SHA256SUMS"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/pii.key"
 upload() {
     aws s3 mb "s3://$bucket" >/dev/null
     local f
-    for f in SHA256SUMS "${binaries[@]}"; do
-        aws s3 cp --only-show-errors "$tmp/artifacts/$f" "s3://$bucket/dfstore/test/$f"
+    for f in SHA256SUMS "${binaries[@]}" db-ca.pem; do
+        aws s3 cp --only-show-errors "$tmp/artifacts/$f" "s3://$bucket/dfstore/test/$arch/$f"
     done
     aws secretsmanager create-secret --name dfstore/pii-key --secret-string "$(cat "$tmp/pii.key")" >/dev/null
 }
@@ -246,6 +251,12 @@ installed_as_uploaded() { # node
     [[ -x "$tmp/$1/bin/dfstore-bootstrap" ]] || { echo "no dfstore-bootstrap in $tmp/$1/bin"; return 1; }
 }
 check "primary: the three binaries installed, identical to the uploaded ones" installed_as_uploaded primary
+ca_in_place() {
+    local f="$tmp/primary/work/db-ca.pem"
+    [[ "$(stat -c %a "$f")" == 644 ]] || { echo "$f has mode $(stat -c %a "$f"), not 644"; return 1; }
+    cmp "$tmp/artifacts/db-ca.pem" "$f"
+}
+check "primary: the databases' CA bundle from the $arch folder in WORK_DIR/db-ca.pem, mode 644" ca_in_place
 
 supervised() { # node name: live supervisor whose child is the live process in NAME.pid
     local run="$tmp/$1/work/run" child sup
@@ -382,11 +393,11 @@ check "the cluster answers after the restart (a count through the scheduler = em
 # ---- a binary that does not match SHA256SUMS
 tamper() {
     local f
-    for f in SHA256SUMS dfstore dfstore-scheduler; do
-        aws s3 cp --only-show-errors "s3://$bucket/dfstore/test/$f" "s3://$bucket/dfstore/bad/$f"
+    for f in SHA256SUMS dfstore dfstore-scheduler db-ca.pem; do
+        aws s3 cp --only-show-errors "s3://$bucket/dfstore/test/$arch/$f" "s3://$bucket/dfstore/bad/$arch/$f"
     done
     echo "not the executor" >"$tmp/bad-executor"
-    aws s3 cp --only-show-errors "$tmp/bad-executor" "s3://$bucket/dfstore/bad/dfstore-executor"
+    aws s3 cp --only-show-errors "$tmp/bad-executor" "s3://$bucket/dfstore/bad/$arch/dfstore-executor"
 }
 out="$(tamper 2>&1)" || fail "a tampered dfstore-executor uploaded next to the real SHA256SUMS" "$out"
 status=0
@@ -413,7 +424,7 @@ broken_upload() {
     done
     (cd "$tmp/broken-artifacts" && sha256sum "${binaries[@]}") >"$tmp/broken-artifacts/SHA256SUMS"
     for f in SHA256SUMS "${binaries[@]}"; do
-        aws s3 cp --only-show-errors "$tmp/broken-artifacts/$f" "s3://$bucket/dfstore/broken/$f"
+        aws s3 cp --only-show-errors "$tmp/broken-artifacts/$f" "s3://$bucket/dfstore/broken/$arch/$f"
     done
 }
 out="$(broken_upload 2>&1)" || fail "binaries that do not run uploaded with their SHA256SUMS" "$out"
@@ -421,7 +432,7 @@ status=0
 run_bootstrap broken broken --executor-port "$((first_port + 2))" || status=$?
 not_runnable_refused() {
     [[ "$status" -eq 1 ]] || { echo "exit $status, not 1"; return 1; }
-    grep -q "error: s3://$bucket/dfstore/broken/dfstore does not run on this node .*GLIBC_2.35 not found" \
+    grep -q "error: s3://$bucket/dfstore/broken/$arch/dfstore does not run on this node .*GLIBC_2.35 not found" \
         "$tmp/broken/bootstrap.out" || { cat "$tmp/broken/bootstrap.out"; return 1; }
     local left
     left="$(find "$tmp/broken/bin" "$tmp/broken/work/run" -type f 2>/dev/null)"

@@ -4,7 +4,14 @@
 #   2. asl-validator on the state machine definition,
 #   3. the template's inlined definition equals nightly.asl.json,
 #   4. nightly.dot is what asl_to_dot.py draws from the definition,
-#   5. test_state_machine.py: the definition executed on moto (failure path).
+#   5. check_template.py --self-test: the template's own rules (region in every
+#      step, idle timeout above the steps' budget, history limit, security
+#      groups, TLS, disk encryption, tags, the state machine's IAM actions,
+#      the COPY role), each also shown to fail on the defect it guards,
+#   6. shellcheck on every script under deploy/,
+#   7. test_state_machine.py: the definition executed on moto (success, a failed,
+#      cancelled or interrupted step, a failed bootstrap, a timed-out step,
+#      refused settings).
 # Every check runs even when an earlier one failed, so one run shows all that
 # is wrong. The last line is "N passed, M failed" (the checks above, with the
 # moto test's own checks counted one by one); the exit status is 0 only if M = 0.
@@ -13,7 +20,8 @@
 #   ${DFSTORE_AWS_VENV:-/var/tmp/dfstore-aws-venv}  cfn-lint==1.58.0
 #   ${DFSTORE_NPM_DIR:-/var/tmp/dfstore-npm}        asl-validator@4.0.0
 #   ${DFSTORE_VENV:-/var/tmp/dfstore-venv}          moto[server]==5.2.1 (+ boto3), shared with the Rust tests
-# Needs python3, node 20 and npm, and the PyPI and npm registries the first time.
+#   (Debian's shellcheck package, installed with apt-get when missing)
+# Needs python3, node 20 and npm, and the PyPI, npm and Debian registries the first time.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,6 +64,11 @@ if ! "$moto_venv/bin/python" -c 'import boto3, moto, sys; sys.exit(moto.__versio
     "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "$moto_spec"
 fi
 
+if ! command -v shellcheck >/dev/null; then
+    echo "installing shellcheck (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+
 # ---- static checks
 check "cfn-lint $cfn_lint_version: nightly.yaml (no errors, no warnings)" \
     "$aws_venv/bin/cfn-lint" "$here/nightly.yaml"
@@ -68,6 +81,21 @@ dot_is_current() {
         || { echo "regenerate: python3 deploy/aws/asl_to_dot.py deploy/aws/nightly.asl.json > deploy/aws/nightly.dot"; return 1; }
 }
 check "nightly.dot is drawn from nightly.asl.json" dot_is_current
+check "check_template.py: the template's rules hold, and each fails on its defect" \
+    "$aws_venv/bin/python" "$here/check_template.py" --self-test
+# Every script under deploy/, as bash (deploy/local/postgres.sh is sourced and
+# has no shebang); -x follows what a script sources, from the repository root.
+# deploy/aws/ at every severity; deploy/local/ at warning and above.
+shellcheck_deploy() {
+    local root aws_scripts local_scripts
+    root="$(cd "$here/../.." && pwd)"
+    mapfile -t aws_scripts < <(cd "$root" && find deploy/aws -name '*.sh' -type f | sort)
+    mapfile -t local_scripts < <(cd "$root" && find deploy -name '*.sh' -type f -not -path 'deploy/aws/*' | sort)
+    (cd "$root" && shellcheck -x --shell=bash "${aws_scripts[@]}" \
+        && shellcheck -x --shell=bash --severity=warning "${local_scripts[@]}") \
+        && echo "shellcheck: $((${#aws_scripts[@]} + ${#local_scripts[@]})) scripts clean"
+}
+check "shellcheck $(shellcheck --version | sed -n 's/^version: //p'): every script under deploy/" shellcheck_deploy
 
 # ---- the definition executed on moto
 test_log="$(mktemp)"

@@ -13,7 +13,7 @@
 #   DFSTORE_SCHEDULER_PORT  scheduler gRPC and REST port     [50050]
 #                           executor i uses 50051+3i (Arrow Flight), 50052+3i (gRPC),
 #                           50053+3i (health: /healthz, /readyz)
-#   DFSTORE_BIN_DIR         where the binaries are           [$CARGO_TARGET_DIR/release]
+#   DFSTORE_BIN_DIR         where the binaries are           [$CARGO_TARGET_DIR/release, else ./target/release]
 #   DFSTORE_EXECUTOR_MEMORY memory pool of each executor     [2GB]
 #   DFSTORE_EXECUTOR_VCORES concurrent tasks per executor    [the number of cores]
 # Executors read S3 credentials from their own environment (AWS_* variables,
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 
 dir="${DFSTORE_CLUSTER_DIR:-/var/tmp/dfstore-cluster}"
 port="${DFSTORE_SCHEDULER_PORT:-50050}"
-bin_dir="${DFSTORE_BIN_DIR:-${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}/release}"
+bin_dir="${DFSTORE_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/release}"
 memory="${DFSTORE_EXECUTOR_MEMORY:-2GB}"
 vcores="${DFSTORE_EXECUTOR_VCORES:-$(nproc)}"
 
@@ -47,7 +47,8 @@ wait_until() { # description command... ; polls for 60 s
 executors_registered() { # n; fails at once (exit 1) when a process died
   for f in "$dir"/scheduler.pid "$dir"/executor-*.pid; do
     if ! kill -0 "$(cat "$f")" 2>/dev/null; then
-      local log="$dir/logs/$(basename "$f" .pid).log"
+      local log
+      log="$dir/logs/$(basename "$f" .pid).log"
       echo "$(basename "$f" .pid) exited: $(tail -n 1 "$log") (log: $log)" >&2
       exit 1
     fi

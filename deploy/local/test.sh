@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# One build folder outside the clone, reused between runs (and by CI).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
+# The build folder `cargo run` uses (./target), so that this script and the
+# README's first command share one build; CI (.ci/run) sets its own.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "== cargo fmt --check"
@@ -24,18 +25,23 @@ if grep -q "Compiling" <<<"$readme_build"; then
   exit 1
 fi
 
+# The book (docs/): built by mdBook, every link and anchor checked.
+echo "== docs: mdbook build and link check"
+bash docs/check.sh
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The S3 tests start moto's S3 server (PyPI) from this virtual environment.
 venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"
-# The same environment holds the SQL endpoint's Python client (psycopg) and
-# the dashboard's browser driver (Playwright, driving Debian's Chromium).
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3, psycopg, playwright' 2>/dev/null; then
-  echo "== installing moto[server], psycopg and Playwright into $venv"
+# The same environment holds the SQL endpoint's Python client (psycopg), the
+# dashboard's browser driver (Playwright, driving Debian's Chromium) and
+# DuckDB, which the example project's answers are checked against.
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import boto3, psycopg, playwright, duckdb' 2>/dev/null; then
+  echo "== installing moto[server], psycopg, Playwright and DuckDB into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'moto[server]==5.2.1' 'psycopg[binary]==3.3.9' 'playwright==1.65.2'
+    'moto[server]==5.2.1' 'psycopg[binary]==3.3.9' 'playwright==1.65.2' 'duckdb==2.0.0'
 fi
 export DFSTORE_MOTO_SERVER="$venv/bin/moto_server"
 if ! command -v chromium >/dev/null; then

@@ -12,6 +12,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::cli::{TestLake, dfstore, one_line, stdout_lines};
 use common::cluster::TestCluster;
@@ -226,10 +227,8 @@ fn a_user_project_runs_embedded_and_on_a_cluster_as_duckdb_computes_it() {
 
 /// A project folder holding the retail project and `files`.
 fn project_with(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    let project = dir.join(format!(
-        "p{}",
-        files.len() + dir.read_dir().unwrap().count()
-    ));
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let project = dir.join(format!("p{}", MADE.fetch_add(1, Ordering::Relaxed)));
     dfstore(dir)
         .args(["init", project.to_str().unwrap()])
         .assert()
@@ -402,11 +401,18 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
     .assert()
     .success();
     let manifest = last_manifest(&lake);
-    let outputs: Vec<&str> = manifest["outputs"]
+    let outputs: Vec<String> = manifest["outputs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["table"].as_str().unwrap())
+        .map(|p| {
+            let t = &p["table"];
+            format!(
+                "{}.{}",
+                t["layer"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(outputs, ["analytic.ventas_categoria_mes"]);
     let kept = manifest["kept"].as_array().unwrap();
