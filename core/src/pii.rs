@@ -107,6 +107,11 @@ impl PiiKey {
     /// Returns the default key, creating the default key file with a fresh
     /// random key (mode 0600) if there is none. Used by `dfstore demo`.
     pub fn default_or_create() -> Result<Self> {
+        // A key named by the environment that cannot be read is an error,
+        // never a reason to make another one.
+        if std::env::var_os(KEY_ENV).is_some() || std::env::var_os(KEY_FILE_ENV).is_some() {
+            return Self::resolve(None);
+        }
         if let Ok(key) = Self::resolve(None) {
             return Ok(key);
         }

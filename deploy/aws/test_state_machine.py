@@ -53,6 +53,7 @@ SUBSTITUTIONS = {
     "AWS::AccountId": ACCOUNT,
     "AWS::Partition": "aws",
     "LakeUri": "s3://dmc-lake/lake",
+    "ProjectUri": "s3://dmc-artifacts/projects/retail_insights",
     "SourceUrl": "postgresql://lake_reader@db.dmc.local:5432/retail?sslmode=require",
     "SourceSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dfstore/source-AbCdEf",
     "WarehouseUrl": "postgresql://loader@dw.dmc.local:5432/dw?sslmode=require",
@@ -81,6 +82,7 @@ SUBSTITUTIONS = {
 
 REGION_ENV = ["/usr/bin/env", f"AWS_REGION={REGION}", f"AWS_DEFAULT_REGION={REGION}"]
 EXPECTED_NIGHTLY_ARGS = REGION_ENV + [
+    f"DFSTORE_PROJECT={SUBSTITUTIONS['ProjectUri']}",
     "/usr/local/bin/dfstore", "nightly",
     "--lake", SUBSTITUTIONS["LakeUri"],
     "--pg", SUBSTITUTIONS["SourceUrl"],

@@ -39,12 +39,12 @@ pub enum Error {
         lake: String,
     },
     /// A query names a table the lake does not have.
-    #[error("unknown table `{table}`; the lake has: {known}")]
+    #[error("unknown table `{table}`; {hint}")]
     UnknownTable {
         /// What was asked for.
         table: String,
-        /// The tables that exist.
-        known: String,
+        /// The closest name the lake has, or what to do.
+        hint: String,
     },
     /// A query the user wrote is not valid SQL or cannot be planned.
     #[error("query failed: {message}")]
@@ -386,11 +386,35 @@ impl Error {
         matches!(
             self,
             Error::InvalidArgument { .. }
+                | Error::LakeNotFound { .. }
                 | Error::LakeUrl(_)
                 | Error::MissingSecret { .. }
                 | Error::Project { .. }
                 | Error::DataTest { .. }
         )
+    }
+
+    /// `table` is not among `known`: the closest known name, if one is
+    /// close, else how to list them.
+    pub fn unknown_table(table: &str, known: &[String]) -> Self {
+        let closest = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(table, k), k))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let hint = match (closest, known.is_empty()) {
+            (Some((_, name)), _) => {
+                format!("did you mean `{name}`? (`dfstore tables` lists every table)")
+            }
+            (None, true) => {
+                "the lake has no tables yet (run `dfstore generate` and `dfstore run`)".into()
+            }
+            (None, false) => "`dfstore tables` lists every table".into(),
+        };
+        Error::UnknownTable {
+            table: table.to_string(),
+            hint,
+        }
     }
 
     /// Wraps a DataFusion error with what was running.

@@ -15,7 +15,8 @@ use predicates::prelude::*;
 fn missing_lake_is_named_with_the_fix() {
     let lake = TestLake::new();
     let out = lake.cmd(&["run"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A lake that is not there is a configuration error, as a bad --lake is.
+    assert_eq!(out.status.code(), Some(2));
     let line = one_line(&out.stderr);
     assert!(
         line.contains("does not exist") && line.contains("dfstore generate"),
@@ -203,9 +204,18 @@ fn unknown_table_lists_the_known_ones() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = one_line(&out.stderr);
-    assert!(line.contains("unknown table `trusted.ventaz`"), "{line}");
     assert!(
-        line.contains("trusted.ventas") && line.contains("analytic.reporte_ventas_tienda"),
+        line.contains("unknown table `trusted.ventaz`; did you mean `trusted.ventas`?"),
+        "{line}"
+    );
+    // Nothing close: where to find the names.
+    let out = lake
+        .cmd(&["sql", "SELECT * FROM analytic.zzz"])
+        .output()
+        .unwrap();
+    let line = one_line(&out.stderr);
+    assert!(
+        line.ends_with("`dfstore tables` lists every table"),
         "{line}"
     );
 }
@@ -352,7 +362,7 @@ fn quiet_prints_nothing_on_success_and_the_error_on_failure() {
     );
     // A failure still says what went wrong, in one line.
     let out = TestLake::new().cmd(&["run", "--quiet"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out.stderr).contains("does not exist"));
     assert!(out.stdout.is_empty());
 }
@@ -392,4 +402,35 @@ fn a_memory_pool_too_small_names_what_ran_and_the_flag_that_raises_it() {
         lake.csv("SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda"),
         report
     );
+}
+
+#[test]
+fn demo_is_quiet_with_quiet_and_never_invents_a_key_it_was_told_about() {
+    let lake = TestLake::new();
+    let out = lake
+        .cmd(&["demo", "--scale", "0.001", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A mistyped key file is an error; no key appears in the home folder.
+    let other = TestLake::new();
+    let out = other
+        .cmd(&["demo", "--scale", "0.001"])
+        .env_remove("DFSTORE_PII_KEY")
+        .env("DFSTORE_PII_KEY_FILE", other.dir.path().join("no-such.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line(&out.stderr).contains("no-such.key"));
+    assert!(!other.dir.path().join("config/dfstore/pii.key").exists());
 }

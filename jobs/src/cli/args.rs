@@ -340,9 +340,9 @@ impl ProjectArgs {
     /// Loads the project (its S3 location read with `s3`'s settings) with
     /// the `--var` values.
     pub async fn open(&self, s3: &S3Settings) -> Result<Project> {
-        Project::open(self.project.as_deref(), s3)
-            .await?
-            .with_vars(&self.vars)
+        // An empty DFSTORE_PROJECT (a template's unset parameter) is unset.
+        let location = self.project.as_deref().filter(|p| !p.is_empty());
+        Project::open(location, s3).await?.with_vars(&self.vars)
     }
 }
 

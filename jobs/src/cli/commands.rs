@@ -237,7 +237,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         seed: args.seed,
     };
     let generated = generate(&lake, &options).await?;
-    print!("{}", render::run::render_generated(&generated));
+    render::say(&render::run::render_generated(&generated));
     let options = RunOptions {
         period: None,
         engine: EngineConfig::default(),
@@ -248,8 +248,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         exclude: Vec::new(),
     };
     let manifest = pipeline::run(&lake, &options).await?;
-    println!();
-    print!("{}", render::run::render(&manifest));
+    render::say("\n");
+    render::say(&render::run::render(&manifest));
+    // --quiet: the demo's summary and its look at the report are not printed.
+    if render::is_quiet() {
+        return Ok(());
+    }
     println!("\nanalytic.reporte_ventas_tienda, best five store-days by venta_neta:");
     query::query(
         &lake,
@@ -401,14 +405,9 @@ pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
     match &args.table {
         None => print!("{}", render::catalog::render_catalog(&crawl)),
         Some(table) => {
-            let found = crawl.table(table).ok_or_else(|| Error::UnknownTable {
-                table: table.to_string(),
-                known: crawl
-                    .tables
-                    .iter()
-                    .map(|t| t.table.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+            let found = crawl.table(table).ok_or_else(|| {
+                let known: Vec<String> = crawl.tables.iter().map(|t| t.table.to_string()).collect();
+                Error::unknown_table(&table.to_string(), &known)
             })?;
             print!("{}", render::catalog::render_table(&crawl, found));
         }

@@ -434,3 +434,31 @@ pub async fn submit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_runs_dfstore_on_the_cluster_s_scheduler_in_its_region() {
+        let args = vec![
+            "run".to_string(),
+            "--lake".to_string(),
+            "s3://b/l".to_string(),
+        ];
+        assert_eq!(
+            step_args(&args, Some("sa-east-1")),
+            [
+                "env",
+                "DFSTORE_SCHEDULER=df://127.0.0.1:50050",
+                "AWS_REGION=sa-east-1",
+                "AWS_DEFAULT_REGION=sa-east-1",
+                INSTALLED,
+                "run",
+                "--lake",
+                "s3://b/l"
+            ]
+        );
+        assert_eq!(step_args(&args, None)[2], INSTALLED);
+    }
+}

@@ -313,21 +313,14 @@ async fn watermarks(lake: &Lake) -> Result<BTreeMap<SourceTable, DateTime<Utc>>>
 
 /// Parses a duration such as `5m`, `90s`, `1h` or `0`.
 pub fn parse_overlap(text: &str) -> std::result::Result<TimeDelta, String> {
-    let usage = || format!("`{text}` is not a duration; use e.g. 30s, 5m or 1h");
-    if text == "0" {
+    let usage = |why: String| {
+        format!("`{text}` is not a duration ({why}); use e.g. 500ms, 30s, 5m, 1h30m or 7d")
+    };
+    if text.trim() == "0" {
         return Ok(TimeDelta::zero());
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| usage())?;
-    if n < 0 {
-        return Err(usage());
-    }
-    match unit {
-        "s" => Ok(TimeDelta::seconds(n)),
-        "m" => Ok(TimeDelta::minutes(n)),
-        "h" => Ok(TimeDelta::hours(n)),
-        _ => Err(usage()),
-    }
+    let duration = humantime::parse_duration(text.trim()).map_err(|e| usage(e.to_string()))?;
+    TimeDelta::from_std(duration).map_err(|e| usage(e.to_string()))
 }
 
 #[cfg(test)]
@@ -350,5 +343,13 @@ mod tests {
         assert!(parse_overlap("5").is_err());
         assert!(parse_overlap("m").is_err());
         assert!(parse_overlap("-1h").is_err());
+        // What humantime reads: days, compound and sub-second durations.
+        assert_eq!(parse_overlap("7d").unwrap(), TimeDelta::days(7));
+        assert_eq!(parse_overlap("1m30s").unwrap(), TimeDelta::seconds(90));
+        assert_eq!(
+            parse_overlap("500ms").unwrap(),
+            TimeDelta::milliseconds(500)
+        );
+        assert!(parse_overlap("soon").unwrap_err().contains("7d"));
     }
 }

@@ -142,17 +142,7 @@ pub async fn build_all(
             if let (true, Work::Model(i)) = (alone, work) {
                 running_alone = Some(i);
             }
-            let readers: Vec<(usize, Arc<Model>)> = match work {
-                Work::Model(i) => (0..to_build.len())
-                    .filter(|&c| fed[c] == Some(i))
-                    .map(|c| (c, Arc::clone(&to_build[c])))
-                    .collect(),
-                Work::RawKeys(_) => Vec::new(),
-            };
-            let model = match work {
-                Work::Model(i) => Some(Arc::clone(&to_build[i])),
-                Work::RawKeys(_) => None,
-            };
+            let (model, readers) = models_of(work, to_build, &fed);
             let span = progress(work, model.as_deref());
             let job = execute(
                 (work, model),
@@ -197,6 +187,28 @@ pub async fn build_all(
         })
         .collect::<Result<_>>()?;
     Ok(Built { models, raw_keys })
+}
+
+/// The models a staging model feeds, with their positions.
+type Readers = Vec<(usize, Arc<Model>)>;
+
+/// The model `work` builds and the models it feeds, by position (none for
+/// a raw key count).
+fn models_of(
+    work: Work,
+    to_build: &[Arc<Model>],
+    fed: &[Option<usize>],
+) -> (Option<Arc<Model>>, Readers) {
+    match work {
+        Work::Model(i) => {
+            let readers = (0..to_build.len())
+                .filter(|&c| fed[c] == Some(i))
+                .map(|c| (c, Arc::clone(&to_build[c])))
+                .collect();
+            (Some(Arc::clone(&to_build[i])), readers)
+        }
+        Work::RawKeys(_) => (None, Vec::new()),
+    }
 }
 
 /// The staged models `work` reads (none for a raw key count).

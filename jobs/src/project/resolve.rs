@@ -206,41 +206,7 @@ impl Config {
                 ));
             }
         };
-        if h.materialized != Materialized::Table {
-            for (key, set) in [
-                ("partition_by", h.partition_by.is_some()),
-                ("by_period", h.by_period),
-                ("by_key", h.by_key.is_some()),
-                ("cluster_key", h.cluster_key.is_some()),
-            ] {
-                if set {
-                    return Err(bad(
-                        key,
-                        format!("`{key}` says how a table is written, and this model is materialized = \"{:?}\"; remove the key or make it a table", h.materialized).to_lowercase(),
-                    ));
-                }
-            }
-        }
-        if h.by_period && !partitioned {
-            return Err(bad(
-                "by_period",
-                format!(
-                    "a model built by period must be partitioned by it; add partition_by = \"{PERIOD_COLUMN}\""
-                ),
-            ));
-        }
-        if h.day_column.is_some() && !h.by_period {
-            return Err(bad(
-                "day_column",
-                "day_column splits a month of a model built by period; add by_period = true or remove it".into(),
-            ));
-        }
-        if h.by_period && h.by_key.is_some() {
-            return Err(bad(
-                "by_key",
-                "a model is built by period or by key ranges, not both; remove one".into(),
-            ));
-        }
+        check_layout(h, partitioned, &bad)?;
         let source = match &h.source {
             None => None,
             Some(name) => Some(name.parse::<SourceTable>().map_err(|_| {
@@ -279,6 +245,50 @@ impl Config {
             contract,
         })
     }
+}
+
+/// The keys that say how a table is written agree with each other and with
+/// the materialization.
+fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Error) -> Result<()> {
+    if h.materialized != Materialized::Table {
+        for (key, set) in [
+            ("partition_by", h.partition_by.is_some()),
+            ("by_period", h.by_period),
+            ("by_key", h.by_key.is_some()),
+            ("cluster_key", h.cluster_key.is_some()),
+        ] {
+            if set {
+                let kind = format!("{:?}", h.materialized).to_lowercase();
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{key}` says how a table is written, and this model is materialized = \"{kind}\"; remove the key or make it a table"
+                    ),
+                ));
+            }
+        }
+    }
+    if h.by_period && !partitioned {
+        return Err(bad(
+            "by_period",
+            format!(
+                "a model built by period must be partitioned by it; add partition_by = \"{PERIOD_COLUMN}\""
+            ),
+        ));
+    }
+    if h.day_column.is_some() && !h.by_period {
+        return Err(bad(
+            "day_column",
+            "day_column splits a month of a model built by period; add by_period = true or remove it".into(),
+        ));
+    }
+    if h.by_period && h.by_key.is_some() {
+        return Err(bad(
+            "by_key",
+            "a model is built by period or by key ranges, not both; remove one".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The data tests of the `n`-th `[[tests]]` entry of a header.
@@ -555,10 +565,7 @@ fn cycle_error(models: &[Model], deps: &[Vec<usize>], placed: &[bool]) -> Error 
     // Walk unplaced inputs until a model repeats: that is the cycle.
     let mut path = vec![start];
     let mut at_model = start;
-    loop {
-        let Some(&next) = deps[at_model].iter().find(|&&d| !placed[d]) else {
-            break;
-        };
+    while let Some(&next) = deps[at_model].iter().find(|&&d| !placed[d]) {
         if let Some(pos) = path.iter().position(|&p| p == next) {
             path.drain(..pos);
             path.push(next);

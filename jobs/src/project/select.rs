@@ -94,8 +94,8 @@ fn one(project: &Project, selector: &str, flag: &str) -> Result<BTreeSet<usize>>
         // Models come after what they read: one pass in order finds them.
         let seeds = found.clone();
         let mut below: BTreeSet<usize> = seeds;
-        for i in 0..models.len() {
-            if reads[i].iter().any(|d| below.contains(d)) {
+        for (i, read) in reads.iter().enumerate() {
+            if read.iter().any(|d| below.contains(d)) {
                 below.insert(i);
             }
         }

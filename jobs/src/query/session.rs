@@ -115,14 +115,7 @@ pub fn planning_error(e: datafusion::error::DataFusionError, known: &[TableRef])
         let name = rest.split('\'').next().unwrap_or(rest);
         let name = name.strip_prefix("datafusion.").unwrap_or(name);
         let names: Vec<String> = known.iter().map(ToString::to_string).collect();
-        return Error::UnknownTable {
-            table: name.to_string(),
-            known: if names.is_empty() {
-                "no tables yet (run `dfstore generate` and `dfstore run`)".into()
-            } else {
-                names.join(", ")
-            },
-        };
+        return Error::unknown_table(name, &names);
     }
     Error::InvalidSql {
         message: message

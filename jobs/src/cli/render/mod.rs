@@ -23,6 +23,11 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether `--quiet` was given.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// Prints a summary for people to standard output, unless `--quiet`.
 pub fn say(text: &str) {
     if !QUIET.load(Ordering::Relaxed) {
