@@ -315,13 +315,12 @@ pub async fn published_tables(
     pinned: Option<&RunManifest>,
 ) -> Result<Vec<(TableRef, Option<u64>)>> {
     if let Some(run) = pinned {
-        let mut tables: Vec<(TableRef, Option<u64>)> = run
+        // In the order the run published them, then those it kept.
+        return Ok(run
             .tables()
             .into_iter()
             .map(|(t, v)| (t, Some(v)))
-            .collect();
-        tables.sort_by(|a, b| a.0.cmp(&b.0));
-        return Ok(tables);
+            .collect());
     }
     let mut out = Vec::new();
     for layer in [Layer::Trusted, Layer::Rejected, Layer::Analytic] {

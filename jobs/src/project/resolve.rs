@@ -525,8 +525,9 @@ fn ordered(models: Vec<Model>) -> Result<Vec<Model>> {
     let mut order = Vec::with_capacity(models.len());
     while order.len() < models.len() {
         // Of the models whose inputs are placed, the one whose last input
-        // was placed first (then in (layer, name) order): a model follows
-        // its inputs closely, so that the order reads as a story.
+        // was placed first (then by source table, dimensions first, then
+        // in (layer, name) order): a model follows its inputs closely, so
+        // that the order reads as a story.
         let next = (0..models.len())
             .filter(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
             .min_by_key(|&i| {
@@ -535,7 +536,10 @@ fn ordered(models: Vec<Model>) -> Result<Vec<Model>> {
                     .filter(|&&d| d != i)
                     .map(|&d| position[d])
                     .max();
-                (last, models[i].table())
+                let source = models[i]
+                    .source
+                    .and_then(|s| SourceTable::ALL.iter().position(|&t| t == s));
+                (last, source.unwrap_or(usize::MAX), models[i].table())
             });
         let Some(next) = next else {
             return Err(cycle_error(&models, &deps, &placed));
