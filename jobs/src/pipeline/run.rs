@@ -5,8 +5,8 @@
 //! schema drift stops the run before anything is built. Then every model of
 //! the project is executed by the engine, as soon as the models it reads are
 //! built and a few at a time, and written into the run's staging folder,
-//! where the models after it read it. Before any of that, every model of
-//! the project is planned without data ([`crate::pipeline::plan`]): a model
+//! where the models after it read it. Before any model is built, every model
+//! of the project is planned without data ([`crate::pipeline::plan`]): a model
 //! that does not plan or breaks its contract stops the run. After the
 //! build, the models' data tests run on what was staged, the run
 //! reconciles every source table and, only if all hold, publishes each
@@ -235,10 +235,10 @@ async fn read_published(
     }
 }
 
-/// Reads the published extractions, checks their columns against the
-/// reference schema (an added column flows through unread and is reported,
-/// breaking drift stops the run), plans every model of the project over
-/// them, then checks every raw file against its manifest: nothing is built
+/// Reads the published extractions, checks every raw file against its
+/// manifest and their columns against the reference schema (an added
+/// column flows through unread and is reported, breaking drift stops the
+/// run), then plans every model of the project over them: nothing is built
 /// before all of that holds. Returns the session with `raw.*` registered.
 async fn check_inputs(
     lake: &Lake,
@@ -252,6 +252,14 @@ async fn check_inputs(
         });
     }
     manifest.inputs = inputs_of(&extractions);
+    let verified = Instant::now();
+    let files = raw::verify_digests(lake, &extractions).await?;
+    info!(
+        files,
+        seconds = verified.elapsed().as_secs_f64(),
+        "raw files match their digests"
+    );
+    manifest.time("verify", verified);
     for table in SourceTable::ALL {
         let drift = raw::check(lake, table, &extractions).await?;
         for d in drift.iter().filter(|d| !d.is_breaking()) {
@@ -270,7 +278,7 @@ async fn check_inputs(
     for table in SourceTable::ALL {
         tables::register_raw(&ctx, lake, table, &extractions).await?;
     }
-    // Every model planned over raw's schemas before any raw row is read.
+    // Every model planned over raw's schemas before any model is built.
     let raw = raw_schemas(&ctx).await;
     let (_, seconds) = plan::plan_all(&options.project, |t| {
         raw.iter()
@@ -282,14 +290,6 @@ async fn check_inputs(
         models = options.project.models.len(),
         seconds, "every model plans"
     );
-    let verified = Instant::now();
-    let files = raw::verify_digests(lake, &extractions).await?;
-    info!(
-        files,
-        seconds = verified.elapsed().as_secs_f64(),
-        "raw files match their digests"
-    );
-    manifest.time("verify", verified);
     Ok(ctx)
 }
 

@@ -62,14 +62,15 @@ impl FromStr for Postgres {
     /// may hold a password.
     fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
         let (text, verify) = tls::split_url(text)?;
-        let config = Config::from_str(&text).map_err(|e| {
+        let mut config = Config::from_str(&text).map_err(|e| {
             format!(
                 "not a PostgreSQL URL ({e}); use postgresql://USER@HOST:PORT/DB and give the password with PGPASSWORD, --pg-password-file or --pg-secret"
             )
         })?;
+        libpq_defaults(&mut config, |name| std::env::var(name).ok());
         if config.get_user().is_none() {
             return Err(
-                "the PostgreSQL URL names no user; use postgresql://USER@HOST:PORT/DB".into(),
+                "the PostgreSQL URL names no user; use postgresql://USER@HOST:PORT/DB or set PGUSER".into(),
             );
         }
         let shown = shown(&config);
@@ -80,6 +81,86 @@ impl FromStr for Postgres {
             flag: "--pg",
         })
     }
+}
+
+/// What the URL leaves out, from libpq's variables, as psql takes it:
+/// `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`.
+fn libpq_defaults(config: &mut Config, env: impl Fn(&str) -> Option<String>) {
+    if config.get_hosts().is_empty()
+        && let Some(host) = env("PGHOST")
+    {
+        config.host(&host);
+    }
+    if config.get_ports().is_empty()
+        && let Some(port) = env("PGPORT").and_then(|p| p.parse().ok())
+    {
+        config.port(port);
+    }
+    if config.get_user().is_none()
+        && let Some(user) = env("PGUSER")
+    {
+        config.user(&user);
+    }
+    if config.get_dbname().is_none()
+        && let Some(db) = env("PGDATABASE")
+    {
+        config.dbname(&db);
+    }
+}
+
+/// The password `~/.pgpass` (or `PGPASSFILE`) holds for `config`, as libpq
+/// reads it: `host:port:database:user:password`, `*` matching anything, `\`
+/// escaping `:` and itself.
+fn pgpass_password(config: &Config, file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        _ => "localhost".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    let wanted = [host.as_str(), port.as_str(), db, user];
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(pgpass_fields)
+        .find(|fields| {
+            fields.len() == 5
+                && fields
+                    .iter()
+                    .zip(wanted)
+                    .all(|(field, value)| field == "*" || field == value)
+        })
+        .map(|mut fields| fields.swap_remove(4))
+}
+
+/// The `:`-separated fields of a `.pgpass` line.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields
+                .last_mut()
+                .into_iter()
+                .for_each(|f| f.extend(chars.next())),
+            ':' => fields.push(String::new()),
+            other => fields.last_mut().into_iter().for_each(|f| f.push(other)),
+        }
+    }
+    fields
+}
+
+/// `PGPASSFILE`, else `~/.pgpass`.
+fn pgpass_file() -> Option<PathBuf> {
+    std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pgpass")))
 }
 
 /// `postgresql://USER@HOST:PORT/DB`, without the password.
@@ -104,7 +185,8 @@ impl Postgres {
     }
 
     /// Fills in the password when the URL has none: the password file, then
-    /// the Secrets Manager secret, then `PGPASSWORD`.
+    /// the Secrets Manager secret, then `PGPASSWORD`, then `~/.pgpass`
+    /// (`PGPASSFILE`).
     pub async fn with_password(mut self, sources: &PasswordSources) -> Result<Self> {
         if self.config.get_password().is_some() {
             return Ok(self);
@@ -116,6 +198,10 @@ impl Postgres {
             let flag = format!("{}-secret", self.flag);
             self.config.password(secret_password(secret, &flag).await?);
         } else if let Ok(password) = std::env::var("PGPASSWORD") {
+            self.config.password(password);
+        } else if let Some(password) =
+            pgpass_file().and_then(|file| pgpass_password(&self.config, &file))
+        {
             self.config.password(password);
         }
         Ok(self)
@@ -244,6 +330,40 @@ fn password_of_secret(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libpq_variables_fill_what_the_url_leaves_out() {
+        let mut config = Config::from_str("postgresql:///shop").unwrap();
+        let env = |name: &str| match name {
+            "PGHOST" => Some("db.internal".to_string()),
+            "PGPORT" => Some("6432".to_string()),
+            "PGUSER" => Some("reader".to_string()),
+            "PGDATABASE" => Some("ignored".to_string()),
+            _ => None,
+        };
+        libpq_defaults(&mut config, env);
+        assert_eq!(shown(&config), "postgresql://reader@db.internal:6432/shop");
+        // The URL wins over the variables.
+        let mut config = Config::from_str("postgresql://u@h:1/d").unwrap();
+        libpq_defaults(&mut config, env);
+        assert_eq!(shown(&config), "postgresql://u@h:1/d");
+    }
+
+    #[test]
+    fn pgpass_lines_match_host_port_database_and_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:5432:*:reader:nope\ndb.internal:*:shop:reader:pa\\:ss\n*:*:*:*:fallback\n",
+        )
+        .unwrap();
+        let config = Config::from_str("postgresql://reader@db.internal:6432/shop").unwrap();
+        assert_eq!(pgpass_password(&config, &file).as_deref(), Some("pa:ss"));
+        let config = Config::from_str("postgresql://x@elsewhere/db").unwrap();
+        assert_eq!(pgpass_password(&config, &file).as_deref(), Some("fallback"));
+        assert_eq!(pgpass_password(&config, &dir.path().join("none")), None);
+    }
 
     #[test]
     fn urls_are_shown_without_password() {
