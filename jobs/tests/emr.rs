@@ -124,7 +124,9 @@ fn a_cluster_is_created_given_a_step_and_terminated() {
         read,
         [
             "dfstore run CONTINUE command-runner.jar",
-            "env DFSTORE_SCHEDULER=df://127.0.0.1:50050 /usr/local/bin/dfstore run --lake s3://dmc-lake/lake",
+            // The step carries the cluster's region: command-runner steps
+            // do not inherit the one the bootstrap gives the daemons.
+            "env DFSTORE_SCHEDULER=df://127.0.0.1:50050 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 /usr/local/bin/dfstore run --lake s3://dmc-lake/lake",
         ]
     );
 
