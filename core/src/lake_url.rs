@@ -12,6 +12,8 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use url::Url;
 
+use crate::aws_chain;
+
 /// Errors in a lake URL or in building its object store.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeUrlError {
@@ -127,8 +129,10 @@ impl LakeUrl {
     /// Builds the object store serving this lake, rooted at the store URL.
     ///
     /// S3 reads the standard AWS environment (`AWS_REGION`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, web
-    /// identity and instance profiles). An `http://` endpoint (an
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`);
+    /// without a region or keys there, the AWS SDK's chain
+    /// ([`crate::aws_chain`]: profiles, SSO, web identity, instance
+    /// profiles) gives them. An `http://` endpoint (an
     /// S3-compatible server on loopback) gets plain HTTP and path-style
     /// requests.
     pub fn object_store(&self, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, LakeUrlError> {
@@ -151,10 +155,18 @@ impl LakeUrl {
                         .with_allow_http(http)
                         .with_virtual_hosted_style_request(false);
                 }
+                // Without a region or keys in the environment, the AWS SDK's
+                // chain names them (profile, SSO, instance metadata).
                 if std::env::var("AWS_REGION").is_err()
                     && std::env::var("AWS_DEFAULT_REGION").is_err()
                 {
-                    builder = builder.with_region("us-east-1");
+                    let region = aws_chain::region().unwrap_or_else(|| "us-east-1".into());
+                    builder = builder.with_region(region);
+                }
+                if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                    && let Some(credentials) = aws_chain::credentials()
+                {
+                    builder = builder.with_credentials(credentials);
                 }
                 // object_store only exposes the encryption keys by name.
                 let settings = [

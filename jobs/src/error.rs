@@ -484,7 +484,10 @@ const MEMORY_HINT: &str = "; the memory pool is too small for this model: raise 
 /// What to do about the object-store failures users cause most.
 fn storage_hint(e: &object_store::Error) -> &'static str {
     let text = e.to_string();
-    if text.contains("/latest/api/token") || text.contains("169.254.169.254") {
+    if text.contains("/latest/api/token")
+        || text.contains("169.254.169.254")
+        || text.contains("no AWS credentials were found")
+    {
         "; no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance profile"
     } else if text.contains("NoSuchBucket") {
         "; the bucket does not exist: check the bucket in --lake"

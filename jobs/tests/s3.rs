@@ -155,6 +155,15 @@ fn missing_credentials_are_named_as_such() {
             "AWS_METADATA_ENDPOINT",
             format!("http://127.0.0.1:{closed}"),
         )
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        )
+        .env("AWS_CONFIG_FILE", dir.dir.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.dir.path().join("no-credentials"),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -164,4 +173,99 @@ fn missing_credentials_are_named_as_such() {
         "the error names the lake: {line}"
     );
     assert!(line.contains("no AWS credentials were found"), "{line}");
+}
+
+/// A fake instance-metadata service (IMDSv2) that knows only its region;
+/// it prints each path asked for on its standard error.
+const FAKE_IMDS: &str = r#"
+import http.server, sys
+class Imds(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, body=b"", headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_PUT(self):
+        if self.path == "/latest/api/token":
+            self.answer(200, b"token", [("x-aws-ec2-metadata-token-ttl-seconds", "21600")])
+        else:
+            self.answer(404)
+    def do_GET(self):
+        if self.path == "/latest/meta-data/placement/region":
+            self.answer(200, b"sa-east-1")
+        else:
+            self.answer(404)
+    def log_message(self, fmt, *args):
+        sys.stderr.write(self.command + " " + self.path + "\n")
+        sys.stderr.flush()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Imds).serve_forever()
+"#;
+
+#[test]
+fn a_profile_gives_the_lake_its_keys_and_instance_metadata_its_region() {
+    let s3 = S3Server::start();
+    s3.create_bucket("dmc-lake");
+    let dir = TestLake::new();
+    let aws = dir.dir.path().join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    // The profile has keys but no region: the region comes from the instance.
+    std::fs::write(aws.join("config"), "[profile lake]\noutput = json\n").unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!("[lake]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"),
+    )
+    .unwrap();
+    let port = common::cluster::free_port();
+    let mut imds = std::process::Command::new(common::serve::python())
+        .args(["-c", FAKE_IMDS, &port.to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake IMDS did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = common::cli::dfstore(dir.dir.path())
+        .args([
+            "generate",
+            "--scale",
+            "0.001",
+            "--lake",
+            "s3://dmc-lake/lake",
+        ])
+        .env("AWS_ENDPOINT_URL", s3.endpoint())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_PROFILE", "lake")
+        .env("AWS_CONFIG_FILE", aws.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("RUST_LOG", "warn,dfstore_core=debug")
+        .output()
+        .unwrap();
+    imds.kill().unwrap();
+    let asked = imds.wait_with_output().unwrap();
+    let asked = String::from_utf8_lossy(&asked.stderr);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("region=\"sa-east-1\""), "{log}");
+    assert!(
+        asked.contains("GET /latest/meta-data/placement/region"),
+        "{asked}"
+    );
+    // Written with the profile's keys (object_store alone would have asked
+    // the instance for keys, which it has none of).
+    let objects = s3.encryption("dmc-lake", "lake/raw/");
+    assert!(objects.len() > 5, "{objects:?}");
 }

@@ -6,6 +6,10 @@
 
 /// The built-in retail project, and `dfstore init`.
 pub mod builtin;
+/// A model's header, checked.
+mod config;
+/// The order models run in.
+mod graph;
 /// A model's configuration comment.
 pub mod header;
 /// One model.

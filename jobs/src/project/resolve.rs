@@ -11,12 +11,13 @@ use datafusion::sql::resolve::resolve_table_references;
 use serde::Deserialize;
 
 use crate::contract::layer::{Layer, TableRef};
-use crate::contract::period::PERIOD_COLUMN;
 use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
-use crate::project::header::{self, Header, Materialized, Parsed, Severity, TestEntry, at};
+use crate::project::config::Config;
+use crate::project::graph;
+use crate::project::header::{self, Parsed, Severity, at};
 use crate::project::model::Model;
-use crate::project::quality::{Check, Contract, ContractColumn, DataTest, literal};
+use crate::project::quality::{Check, DataTest};
 use crate::project::vars::{Vars, placeholders};
 
 /// The project file at a project's root.
@@ -101,7 +102,7 @@ pub fn resolve(root: &str, files: &BTreeMap<String, String>) -> Result<Resolved>
         }
     }
     check_references(&models, &tests)?;
-    let models = ordered(models)?;
+    let models = graph::ordered(models)?;
     Ok(Resolved {
         file,
         vars,
@@ -180,208 +181,6 @@ fn model(
         sql: sql.to_string(),
         reads,
     })
-}
-
-/// What a header says once checked.
-struct Config {
-    source: Option<SourceTable>,
-    partitioned: bool,
-    tests: Vec<DataTest>,
-    contract: Option<Contract>,
-}
-
-impl Config {
-    fn of(file: &str, table: &TableRef, parsed: &Parsed) -> Result<Config> {
-        let h: &Header = &parsed.header;
-        let bad = |key: &str, message: String| at(file, parsed.line_of(key), message);
-        let partitioned = match h.partition_by.as_deref() {
-            None => false,
-            Some(PERIOD_COLUMN) => true,
-            Some(other) => {
-                return Err(bad(
-                    "partition_by",
-                    format!(
-                        "tables are partitioned by `{PERIOD_COLUMN}` only, not `{other}`; write partition_by = \"{PERIOD_COLUMN}\" or remove the key"
-                    ),
-                ));
-            }
-        };
-        check_layout(h, partitioned, &bad)?;
-        let source = match &h.source {
-            None => None,
-            Some(name) => Some(name.parse::<SourceTable>().map_err(|_| {
-                let known: Vec<&str> = SourceTable::ALL.iter().map(|t| t.name()).collect();
-                bad(
-                    "source",
-                    format!(
-                        "`{name}` is no source table; use one of {}",
-                        known.join(", ")
-                    ),
-                )
-            })?),
-        };
-        let mut tests = Vec::new();
-        for (n, entry) in h.tests.iter().enumerate() {
-            tests.extend(data_tests(file, table, parsed, n, entry)?);
-        }
-        let contract = match &h.contract {
-            None => None,
-            Some(entry) => {
-                let mut columns = Vec::new();
-                for (name, text) in &entry.columns {
-                    columns
-                        .push(ContractColumn::parse(name, text).map_err(|m| bad("contract", m))?);
-                }
-                Some(Contract {
-                    columns,
-                    location: format!("{file}:{}", parsed.line_of("contract")),
-                })
-            }
-        };
-        Ok(Config {
-            source,
-            partitioned,
-            tests,
-            contract,
-        })
-    }
-}
-
-/// The keys that say how a table is written agree with each other and with
-/// the materialization.
-fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Error) -> Result<()> {
-    if h.materialized != Materialized::Table {
-        for (key, set) in [
-            ("partition_by", h.partition_by.is_some()),
-            ("by_period", h.by_period),
-            ("by_key", h.by_key.is_some()),
-            ("cluster_key", h.cluster_key.is_some()),
-        ] {
-            if set {
-                let kind = format!("{:?}", h.materialized).to_lowercase();
-                return Err(bad(
-                    key,
-                    format!(
-                        "`{key}` says how a table is written, and this model is materialized = \"{kind}\"; remove the key or make it a table"
-                    ),
-                ));
-            }
-        }
-    }
-    if h.by_period && !partitioned {
-        return Err(bad(
-            "by_period",
-            format!(
-                "a model built by period must be partitioned by it; add partition_by = \"{PERIOD_COLUMN}\""
-            ),
-        ));
-    }
-    if h.day_column.is_some() && !h.by_period {
-        return Err(bad(
-            "day_column",
-            "day_column splits a month of a model built by period; add by_period = true or remove it".into(),
-        ));
-    }
-    if h.by_period && h.by_key.is_some() {
-        return Err(bad(
-            "by_key",
-            "a model is built by period or by key ranges, not both; remove one".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The data tests of the `n`-th `[[tests]]` entry of a header.
-fn data_tests(
-    file: &str,
-    table: &TableRef,
-    parsed: &Parsed,
-    n: usize,
-    entry: &TestEntry,
-) -> Result<Vec<DataTest>> {
-    let line = test_line(parsed, n);
-    let location = format!("{file}:{line}");
-    let kinds = [
-        entry.not_null.is_some(),
-        entry.unique.is_some(),
-        entry.accepted_values.is_some(),
-        entry.relationships.is_some(),
-    ];
-    if kinds.iter().filter(|&&k| k).count() != 1 {
-        return Err(at(
-            file,
-            line,
-            "a [[tests]] entry holds exactly one of not_null, unique, accepted_values, relationships (and optionally severity)".into(),
-        ));
-    }
-    let test = |name: String, check: Check| DataTest {
-        name,
-        check,
-        severity: entry.severity,
-        location: location.clone(),
-    };
-    let empty = || at(file, line, "the test names no column".into());
-    let mut out = Vec::new();
-    if let Some(columns) = &entry.not_null {
-        if columns.is_empty() {
-            return Err(empty());
-        }
-        for c in columns {
-            out.push(test(
-                format!("not_null({table}.{c})"),
-                Check::NotNull(c.clone()),
-            ));
-        }
-    }
-    if let Some(columns) = &entry.unique {
-        if columns.is_empty() {
-            return Err(empty());
-        }
-        out.push(test(
-            format!("unique({table}.{})", columns.join("+")),
-            Check::Unique(columns.clone()),
-        ));
-    }
-    if let Some(av) = &entry.accepted_values {
-        let values = av
-            .values
-            .iter()
-            .map(literal)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|m| at(file, line, m))?;
-        if values.is_empty() {
-            return Err(at(file, line, "accepted_values lists no value".into()));
-        }
-        out.push(test(
-            format!("accepted_values({table}.{})", av.column),
-            Check::AcceptedValues {
-                column: av.column.clone(),
-                values,
-            },
-        ));
-    }
-    if let Some(r) = &entry.relationships {
-        let to: TableRef = r.to.parse().map_err(|m: String| at(file, line, m))?;
-        out.push(test(
-            format!("relationships({table}.{} -> {to}.{})", r.column, r.field),
-            Check::Relationships {
-                column: r.column.clone(),
-                to,
-                field: r.field.clone(),
-            },
-        ));
-    }
-    Ok(out)
-}
-
-/// The line of the `n`-th `[[tests]]` header.
-fn test_line(parsed: &Parsed, n: usize) -> usize {
-    parsed
-        .arrays
-        .get("tests")
-        .and_then(|lines| lines.get(n))
-        .copied()
-        .unwrap_or_else(|| parsed.line_of("tests"))
 }
 
 /// A SQL test under `tests/`: a query returning failing rows.
@@ -503,104 +302,9 @@ fn check_references(models: &[Model], tests: &[DataTest]) -> Result<()> {
     Ok(())
 }
 
-/// The models, each after the models it reads; ties in (layer, name)
-/// order. A cycle is an error naming it.
-fn ordered(models: Vec<Model>) -> Result<Vec<Model>> {
-    let index: BTreeMap<TableRef, usize> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.table(), i))
-        .collect();
-    let deps: Vec<Vec<usize>> = models
-        .iter()
-        .map(|m| {
-            m.reads
-                .iter()
-                .filter_map(|t| index.get(t).copied())
-                .collect()
-        })
-        .collect();
-    let mut placed = vec![false; models.len()];
-    let mut position = vec![0; models.len()];
-    let mut order = Vec::with_capacity(models.len());
-    while order.len() < models.len() {
-        // Of the models whose inputs are placed, the one whose last input
-        // was placed first (then by source table, dimensions first, then
-        // in (layer, name) order): a model follows its inputs closely, so
-        // that the order reads as a story.
-        let next = (0..models.len())
-            .filter(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
-            .min_by_key(|&i| {
-                let last = deps[i]
-                    .iter()
-                    .filter(|&&d| d != i)
-                    .map(|&d| position[d])
-                    .max();
-                let source = models[i]
-                    .source
-                    .and_then(|s| SourceTable::ALL.iter().position(|&t| t == s));
-                (last, source.unwrap_or(usize::MAX), models[i].table())
-            });
-        let Some(next) = next else {
-            return Err(cycle_error(&models, &deps, &placed));
-        };
-        if deps[next].contains(&next) {
-            let m = &models[next];
-            return Err(at(
-                &m.file,
-                line_of(&m.sql, &m.table().to_string()),
-                format!(
-                    "{} reads itself; a table model cannot read its own output",
-                    m.table()
-                ),
-            ));
-        }
-        placed[next] = true;
-        position[next] = order.len();
-        order.push(next);
-    }
-    let mut slots: Vec<Option<Model>> = models.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
-}
-
-/// The error for the models not placed: one cycle among them, spelled out.
-fn cycle_error(models: &[Model], deps: &[Vec<usize>], placed: &[bool]) -> Error {
-    let start = (0..models.len()).find(|&i| !placed[i]).unwrap_or(0);
-    // Walk unplaced inputs until a model repeats: that is the cycle.
-    let mut path = vec![start];
-    let mut at_model = start;
-    while let Some(&next) = deps[at_model].iter().find(|&&d| !placed[d]) {
-        if let Some(pos) = path.iter().position(|&p| p == next) {
-            path.drain(..pos);
-            path.push(next);
-            break;
-        }
-        path.push(next);
-        at_model = next;
-    }
-    let first = &models[path[0]];
-    let second = path
-        .get(1)
-        .map(|&i| models[i].table().to_string())
-        .unwrap_or_default();
-    let chain: Vec<String> = path
-        .iter()
-        .rev()
-        .map(|&i| models[i].table().to_string())
-        .collect();
-    at(
-        &first.file,
-        line_of(&first.sql, &second),
-        format!(
-            "models read each other in a cycle: {}; one of them must read something else",
-            chain.join(" -> ")
-        ),
-    )
-}
-
 /// The 1-based line where `needle` first appears in `sql` outside comments
 /// (ignoring case), or 1.
-fn line_of(sql: &str, needle: &str) -> usize {
+pub(super) fn line_of(sql: &str, needle: &str) -> usize {
     let needle = needle.to_ascii_lowercase();
     sql.lines()
         .position(|l| {
