@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::{Layer, TableRef};
-use crate::contract::source::SourceTable;
+use crate::contract::period::EXTRACTION_COLUMN;
+use crate::contract::source::{SourceTable, timestamp_type};
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -48,7 +49,7 @@ pub async fn plan_all(
     ctx.register_udf(dfstore_core::pii::node_udf());
     ctx.register_udaf(dfstore_core::key_count::udaf());
     for table in SourceTable::ALL {
-        let schema = raw(table).unwrap_or_else(|| table.schema());
+        let schema = raw(table).unwrap_or_else(|| contract_schema(table));
         empty(&ctx, &TableRef::new(Layer::Raw, table.name()), schema)?;
     }
     let mut out = Vec::with_capacity(project.models.len());
@@ -67,6 +68,19 @@ pub async fn plan_all(
         });
     }
     Ok((out, started.elapsed().as_secs_f64()))
+}
+
+/// `raw.<table>` as the source contract describes it, with the extraction
+/// instant every raw row carries (as `raw.*` is registered).
+fn contract_schema(table: SourceTable) -> SchemaRef {
+    let mut fields: Vec<Field> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(EXTRACTION_COLUMN, timestamp_type(), true));
+    Arc::new(Schema::new(fields))
 }
 
 /// Registers an empty table of `schema` as `table`.
@@ -161,4 +175,23 @@ pub async fn lake_raw_schemas(lake: &Lake) -> Result<Vec<(SourceTable, SchemaRef
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_retail_project_plans_against_the_source_contract() {
+        let project = Project::builtin().unwrap();
+        let (planned, _) = plan_all(&project, |_| None).await.unwrap();
+        assert_eq!(planned.len(), project.models.len());
+        let report = planned.last().unwrap();
+        assert_eq!(
+            report.model.table().to_string(),
+            "analytic.reporte_ventas_tienda"
+        );
+        let venta_neta = report.schema.field_with_name("venta_neta").unwrap();
+        assert_eq!(venta_neta.data_type(), &DataType::Decimal128(18, 2));
+    }
 }
