@@ -7,7 +7,6 @@ use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
-use crate::contract::layer::TableRef;
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::lake::runs::TestOutcome;
@@ -30,19 +29,15 @@ pub async fn run_tests(
     for model in models {
         let table = model.table();
         for test in tests_of(model) {
-            out.push(run_one(ctx, &table, &test).await?);
+            let failing = test.failing_rows(&table);
+            out.push(run_one(ctx, &test, &failing).await?);
         }
     }
     if singular {
         for test in &project.tests {
-            out.push(
-                run_one(
-                    ctx,
-                    &TableRef::new(crate::contract::layer::Layer::Raw, ""),
-                    test,
-                )
-                .await?,
-            );
+            if let Some(failing) = test.standalone() {
+                out.push(run_one(ctx, test, &failing).await?);
+            }
         }
     }
     Ok(out)
@@ -64,8 +59,8 @@ fn tests_of(model: &Model) -> Vec<DataTest> {
     tests
 }
 
-async fn run_one(ctx: &SessionContext, table: &TableRef, test: &DataTest) -> Result<TestOutcome> {
-    let failing = test.failing_rows(table);
+/// Runs `test`, whose failing rows `failing` returns.
+async fn run_one(ctx: &SessionContext, test: &DataTest, failing: &str) -> Result<TestOutcome> {
     let what = format!("data test {} ({})", test.name, test.location);
     let counted = engine::collect(
         ctx,

@@ -78,7 +78,16 @@ impl DataTest {
                 f = quoted(field),
                 col = quoted(column),
             ),
-            Check::Sql(sql) => sql.trim().trim_end_matches(';').to_string(),
+            Check::Sql(_) => self.standalone().unwrap_or_default(),
+        }
+    }
+
+    /// The query of a SQL test under `tests/`, which names its own tables
+    /// (`None` for a test of a model's rows).
+    pub fn standalone(&self) -> Option<String> {
+        match &self.check {
+            Check::Sql(sql) => Some(sql.trim().trim_end_matches(';').to_string()),
+            _ => None,
         }
     }
 
