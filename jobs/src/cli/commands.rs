@@ -286,12 +286,7 @@ pub async fn check(args: CheckArgs) -> Result<()> {
     let lake = args.lake.open()?;
     let project = args.project.open(lake.s3_settings()).await?;
     let raw = pipeline::plan::lake_raw_schemas(&lake).await?;
-    let (planned, seconds) = pipeline::plan::plan_all(&project, |t| {
-        raw.iter()
-            .find(|(r, _)| *r == t)
-            .map(|(_, s)| Arc::clone(s))
-    })
-    .await?;
+    let (planned, seconds) = pipeline::plan::plan_all(&project, &raw).await?;
     render::say(&render::project::render_check(
         &project,
         &planned,

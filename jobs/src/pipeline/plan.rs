@@ -35,12 +35,12 @@ pub struct PlannedModel {
 }
 
 /// Plans every model of `project` in order, without reading data: `raw`
-/// gives each raw table's schema (from the lake, `None` for the source
-/// contract's). Fails at the first model that does not plan or does not
-/// meet its contract.
+/// holds the raw tables' schemas as the lake has them (the source
+/// contract's for a table it lacks). Fails at the first model that does
+/// not plan or does not meet its contract.
 pub async fn plan_all(
     project: &Project,
-    raw: impl Fn(SourceTable) -> Option<SchemaRef>,
+    raw: &[(SourceTable, SchemaRef)],
 ) -> Result<(Vec<PlannedModel>, f64)> {
     let started = Instant::now();
     let ctx = SessionContext::new();
@@ -49,7 +49,10 @@ pub async fn plan_all(
     ctx.register_udf(dfstore_core::pii::node_udf());
     ctx.register_udaf(dfstore_core::key_count::udaf());
     for table in SourceTable::ALL {
-        let schema = raw(table).unwrap_or_else(|| contract_schema(table));
+        let schema = raw
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or_else(|| contract_schema(table), |(_, s)| Arc::clone(s));
         empty(&ctx, &TableRef::new(Layer::Raw, table.name()), schema)?;
     }
     let mut out = Vec::with_capacity(project.models.len());
@@ -163,18 +166,26 @@ pub async fn lake_raw_schemas(lake: &Lake) -> Result<Vec<(SourceTable, SchemaRef
         return Ok(Vec::new());
     }
     let ctx = engine::session(lake, &EngineConfig::default(), None)?;
-    let mut out = Vec::new();
     for table in SourceTable::ALL {
         if extractions.iter().any(|m| m.tables.contains_key(&table)) {
             tables::register_raw(&ctx, lake, table, &extractions).await?;
-            let provider = ctx
-                .table_provider(TableReference::partial("raw", table.name()))
-                .await
-                .map_err(|e| Error::engine(format!("reading raw.{table}"), e))?;
+        }
+    }
+    Ok(raw_schemas(&ctx).await)
+}
+
+/// The schema of each raw table registered in `ctx`.
+pub async fn raw_schemas(ctx: &SessionContext) -> Vec<(SourceTable, SchemaRef)> {
+    let mut out = Vec::new();
+    for table in SourceTable::ALL {
+        if let Ok(provider) = ctx
+            .table_provider(TableReference::partial("raw", table.name()))
+            .await
+        {
             out.push((table, provider.schema()));
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -184,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn the_retail_project_plans_against_the_source_contract() {
         let project = Project::builtin().unwrap();
-        let (planned, _) = plan_all(&project, |_| None).await.unwrap();
+        let (planned, _) = plan_all(&project, &[]).await.unwrap();
         assert_eq!(planned.len(), project.models.len());
         let report = planned.last().unwrap();
         assert_eq!(

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
 use futures::StreamExt as _;
@@ -195,20 +194,6 @@ fn keep_the_rest(manifest: &mut RunManifest, project: &Project, pinned: Option<&
         .collect();
 }
 
-/// The schema of each raw table registered in `ctx`.
-async fn raw_schemas(ctx: &SessionContext) -> Vec<(SourceTable, arrow::datatypes::SchemaRef)> {
-    let mut out = Vec::new();
-    for table in SourceTable::ALL {
-        if let Ok(provider) = ctx
-            .table_provider(TableReference::partial("raw", table.name()))
-            .await
-        {
-            out.push((table, provider.schema()));
-        }
-    }
-    out
-}
-
 /// Registers `table`, which the run reads but does not build, at the
 /// version the last successful run left.
 async fn read_published(
@@ -279,13 +264,8 @@ async fn check_inputs(
         tables::register_raw(&ctx, lake, table, &extractions).await?;
     }
     // Every model planned over raw's schemas before any model is built.
-    let raw = raw_schemas(&ctx).await;
-    let (_, seconds) = plan::plan_all(&options.project, |t| {
-        raw.iter()
-            .find(|(r, _)| *r == t)
-            .map(|(_, s)| Arc::clone(s))
-    })
-    .await?;
+    let raw = plan::raw_schemas(&ctx).await;
+    let (_, seconds) = plan::plan_all(&options.project, &raw).await?;
     info!(
         models = options.project.models.len(),
         seconds, "every model plans"
