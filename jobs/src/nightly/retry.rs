@@ -33,7 +33,8 @@ impl Default for RetryPolicy {
 }
 
 /// Whether a failure is of the moment rather than of the data or the
-/// configuration.
+/// configuration. Messages are compared without case: the operating
+/// system says "Connection reset by peer", drivers "connection reset".
 pub fn is_transient(error: &Error) -> bool {
     const PASSING: [&str; 13] = [
         "refused",
@@ -45,9 +46,9 @@ pub fn is_transient(error: &Error) -> bool {
         "connection reset",
         "error connecting",
         "cannot reach the scheduler",
-        "Throttl",
-        "SlowDown",
-        "503 Service Unavailable",
+        "throttl",
+        "slowdown",
+        "503 service unavailable",
         "dispatch failure",
     ];
     match error {
@@ -56,7 +57,7 @@ pub fn is_transient(error: &Error) -> bool {
         | Error::Engine { .. }
         | Error::Aws { .. }
         | Error::Delta { .. } => {
-            let text = error.to_string();
+            let text = error.to_string().to_lowercase();
             PASSING.iter().any(|p| text.contains(p))
         }
         _ => false,
@@ -115,6 +116,10 @@ mod tests {
             "error connecting to server: Connection refused"
         )));
         assert!(is_transient(&source("connection closed")));
+        assert!(is_transient(&source(
+            "error communicating with the server: Connection reset by peer (os error 104)"
+        )));
+        assert!(is_transient(&source("ThrottlingException: Rate exceeded")));
         assert!(!is_transient(&source(
             "password authentication failed for user"
         )));
