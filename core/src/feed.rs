@@ -11,8 +11,10 @@
 //! The readers travel inside [`FeedExec`] (they are not its children, so the
 //! scheduler plans the stages of the fed query alone) and are run in the task,
 //! one partition each, with the leaf replaced by the task's own queue of
-//! batches. Each task answers one row: the rows fed, then the count each
-//! reader answered (a write's rows written); see [`FeedExec::totals`].
+//! batches. Each reader writes under the task's attempt (see
+//! [`crate::attempt`]). Each task answers one row: the rows fed, then the
+//! count each reader answered (a write's rows written), then the task's
+//! attempt; see [`FeedExec::totals`].
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -33,6 +35,7 @@ use datafusion::physical_plan::{
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 
+use crate::attempt;
 use crate::parallel_sink::ParallelSinkExec;
 
 /// Batches queued for one reader before the fed query waits for it.
@@ -90,7 +93,13 @@ impl FeedExec {
     /// The totals of a finished feed (its answer, one row per task): the
     /// rows fed, then each reader's count.
     pub fn totals(batches: &[RecordBatch]) -> Vec<u64> {
-        let columns = batches.first().map_or(0, RecordBatch::num_columns);
+        let columns = batches.first().map_or(0, |b| {
+            b.schema()
+                .fields()
+                .iter()
+                .filter(|f| f.data_type() == &DataType::UInt64)
+                .count()
+        });
         (0..columns)
             .map(|i| {
                 batches
@@ -104,11 +113,17 @@ impl FeedExec {
 }
 
 /// The answer of a [`FeedExec`] of `readers` readers: a column `fed` (the
-/// rows fed) and a column `written_{i}` for each reader's count.
+/// rows fed), a column `written_{i}` for each reader's count, and the
+/// task's attempt.
 fn totals_schema(readers: usize) -> SchemaRef {
     let written = (0..readers).map(|i| Field::new(format!("written_{i}"), DataType::UInt64, false));
     let fields: Vec<Field> = std::iter::once(Field::new("fed", DataType::UInt64, false))
         .chain(written)
+        .chain(std::iter::once(Field::new(
+            attempt::ATTEMPT_COLUMN,
+            DataType::Utf8,
+            false,
+        )))
         .collect();
     Arc::new(Schema::new(fields))
 }
@@ -176,11 +191,12 @@ impl ExecutionPlan for FeedExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, Arc::clone(&context))?;
+        let id = attempt::new_id();
         let mut senders = Vec::with_capacity(self.readers.len());
         let mut writes = Vec::with_capacity(self.readers.len());
         for reader in &self.readers {
             let (sender, receiver) = mpsc::channel(QUEUED_BATCHES);
-            let plan = fed_by(Arc::clone(reader), receiver)?;
+            let plan = fed_by(attempt::retarget(reader, &id)?, receiver)?;
             writes.push(plan.execute(0, Arc::clone(&context))?);
             senders.push(sender);
         }
@@ -191,6 +207,7 @@ impl ExecutionPlan for FeedExec {
             let columns: Vec<ArrayRef> = totals
                 .into_iter()
                 .map(|total| Arc::new(UInt64Array::from(vec![total])) as ArrayRef)
+                .chain(std::iter::once(attempt::column(&id, 1)))
                 .collect();
             Ok(RecordBatch::try_new(answer, columns)?)
         };

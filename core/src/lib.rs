@@ -9,6 +9,8 @@
 //! lives in `dfstore-scheduler` and `dfstore-executor`, so that this crate
 //! is built with one feature set whichever binary asks for it.
 
+/// Task-attempt commits: only the attempts a job answered are read.
+pub mod attempt;
 /// The AWS SDK's credential and region chain for S3 lakes.
 pub mod aws_chain;
 /// The codec of the plan nodes dfstore adds.

@@ -6,10 +6,10 @@
 //! boundary, so every row of a model would cross one more shuffle and be
 //! written by a single task. [`ParallelSinkExec`] instead runs the same sink
 //! once for each input partition, in the task that computed that partition:
-//! each call writes its own files (the Parquet sink names them with a random
-//! id per call, so calls never collide) into the same folder, with the same
-//! Hive partitioning. The result is one row per partition with the number of
-//! rows that partition wrote.
+//! each call writes its own files, under a folder of its own attempt
+//! (see [`crate::attempt`]), with the same Hive partitioning. The result is
+//! one row per partition: the rows that partition wrote and its attempt,
+//! which the client commits once the job has succeeded.
 //!
 //! The sink travels to the executors inside a template `DataSinkExec` whose
 //! input is an empty placeholder, encoded by DataFusion's own protobuf codec
@@ -36,6 +36,8 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::attempt;
+
 /// Writes each input partition with its own call of a `DataSinkExec`'s sink.
 #[derive(Debug)]
 pub struct ParallelSinkExec {
@@ -46,21 +48,21 @@ pub struct ParallelSinkExec {
 }
 
 impl ParallelSinkExec {
-    /// Rewrites `plan` when it is a `DataSinkExec` over a merge of several
-    /// partitions with no required order: the merge is dropped and each
-    /// partition is written where it is computed. Any other plan is returned
-    /// unchanged.
+    /// Rewrites `plan` when it is a `DataSinkExec` with no required order:
+    /// a merge of partitions under it is dropped and each partition is
+    /// written where it is computed, by an attempt of its own. Any other plan
+    /// is returned unchanged.
     pub fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         let Some(sink) = plan.downcast_ref::<DataSinkExec>() else {
             return Ok(plan);
         };
-        let Some(merge) = sink.input().downcast_ref::<CoalescePartitionsExec>() else {
-            return Ok(plan);
-        };
-        let input = Arc::clone(merge.input());
-        if sink.sort_order().is_some() || input.output_partitioning().partition_count() < 2 {
+        if sink.sort_order().is_some() {
             return Ok(plan);
         }
+        let input = match sink.input().downcast_ref::<CoalescePartitionsExec>() {
+            Some(merge) => Arc::clone(merge.input()),
+            None => Arc::clone(sink.input()),
+        };
         let placeholder: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(input.schema()));
         let template = Arc::clone(&plan).replace_children(
             vec![placeholder],
@@ -72,7 +74,7 @@ impl ParallelSinkExec {
     pub(crate) fn new(input: Arc<dyn ExecutionPlan>, template: Arc<dyn ExecutionPlan>) -> Self {
         let partitions = input.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(count_schema()),
+            EquivalenceProperties::new(answer_schema()),
             Partitioning::UnknownPartitioning(partitions),
             EmissionType::Final,
             Boundedness::Bounded,
@@ -85,8 +87,17 @@ impl ParallelSinkExec {
     }
 
     /// The `DataSinkExec` each partition's write calls.
-    pub(crate) fn template(&self) -> &Arc<dyn ExecutionPlan> {
+    pub fn template(&self) -> &Arc<dyn ExecutionPlan> {
         &self.template
+    }
+
+    /// The write as one `DataSinkExec` over this node's input, for a caller
+    /// that runs it in one partition itself (a feed's reader).
+    pub fn as_sink(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        Arc::clone(&self.template).replace_children(
+            vec![Arc::clone(&self.input)],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
     }
 
     /// Adds up the per-partition counts of a finished write.
@@ -105,12 +116,21 @@ impl ParallelSinkExec {
     }
 }
 
-pub(crate) fn count_schema() -> SchemaRef {
+/// The answer of a write statement: the rows written.
+pub fn count_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
         "count",
         DataType::UInt64,
         false,
     )]))
+}
+
+/// The answer of each partition's write: its rows and its attempt.
+fn answer_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("count", DataType::UInt64, false),
+        Field::new(attempt::ATTEMPT_COLUMN, DataType::Utf8, false),
+    ]))
 }
 
 impl DisplayAs for ParallelSinkExec {
@@ -159,7 +179,8 @@ impl ExecutionPlan for ParallelSinkExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let template = Arc::clone(&self.template);
+        let id = attempt::new_id();
+        let template = attempt::retarget(&self.template, &id)?;
         let sink_schema = template
             .downcast_ref::<DataSinkExec>()
             .map(|s| Arc::clone(s.sink().schema()))
@@ -176,10 +197,14 @@ impl ExecutionPlan for ParallelSinkExec {
                 .ok_or_else(|| DataFusionError::Internal("ParallelSinkExec without a sink".into()))?
                 .sink();
             let count = sink.write_all(data, &context).await?;
-            Self::count_batch(count)
+            let count: ArrayRef = Arc::new(UInt64Array::from(vec![count]));
+            Ok(RecordBatch::try_new(
+                answer_schema(),
+                vec![count, attempt::column(&id, 1)],
+            )?)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            count_schema(),
+            answer_schema(),
             futures::stream::once(write).boxed(),
         )))
     }

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -44,8 +45,10 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::PhysicalPlanNode;
-use dfstore_core::{LakeCodec, ParallelSinkExec};
+use dfstore_core::parallel_sink::count_schema;
+use dfstore_core::{FeedExec, LakeCodec, ParallelSinkExec, attempt};
 use futures::{StreamExt, TryStreamExt};
+use tracing::warn;
 
 /// The scheduler of a cluster, as given to `--scheduler`: `df://HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,11 +245,38 @@ fn touches_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
     scans || plan.is::<DataSinkExec>() || plan.children().into_iter().any(touches_files)
 }
 
-/// A parallel write answers one count per partition; the statement's
-/// answer is their sum, as for any write.
-async fn total_count(stream: SendableRecordBatchStream) -> DfResult<RecordBatch> {
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    ParallelSinkExec::count_batch(ParallelSinkExec::total(&batches))
+/// The writes whose task attempts a job commits: a parallel write's sink,
+/// a feed's readers' sinks; none for a query.
+fn committed_sinks(plan: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn ExecutionPlan>>> {
+    if let Some(write) = plan.downcast_ref::<ParallelSinkExec>() {
+        Some(vec![Arc::clone(write.template())])
+    } else {
+        plan.downcast_ref::<FeedExec>()
+            .map(|feed| feed.readers().to_vec())
+    }
+}
+
+/// Commits the attempts a finished write job answered into each folder it
+/// wrote (see [`dfstore_core::attempt`]), and returns its answer: for a
+/// parallel write the sum of the counts, as for any write.
+async fn commit(
+    plan: &Arc<dyn ExecutionPlan>,
+    sinks: &[Arc<dyn ExecutionPlan>],
+    answer: SendableRecordBatchStream,
+    context: &TaskContext,
+) -> DfResult<Vec<RecordBatch>> {
+    let batches: Vec<RecordBatch> = answer.try_collect().await?;
+    let attempts = attempt::answered(&batches);
+    for sink in sinks {
+        attempt::record(sink, &attempts, context).await?;
+    }
+    if plan.is::<ParallelSinkExec>() {
+        Ok(vec![ParallelSinkExec::count_batch(
+            ParallelSinkExec::total(&batches),
+        )?])
+    } else {
+        Ok(batches)
+    }
 }
 
 /// A physical plan run by the cluster; its single output partition streams
@@ -257,6 +287,7 @@ pub struct ClusterExec {
     scheduler: Scheduler,
     session_id: String,
     config: SessionConfig,
+    schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
@@ -267,8 +298,14 @@ impl ClusterExec {
         session_id: String,
         config: SessionConfig,
     ) -> Self {
+        // A parallel write answers the statement's count, not its tasks'.
+        let schema = if plan.is::<ParallelSinkExec>() {
+            count_schema()
+        } else {
+            plan.schema()
+        };
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(plan.schema()),
+            EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
@@ -278,6 +315,7 @@ impl ClusterExec {
             scheduler,
             session_id,
             config,
+            schema,
             properties,
         }
     }
@@ -306,7 +344,7 @@ impl ExecutionPlan for ClusterExec {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.plan.schema()
+        Arc::clone(&self.schema)
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -333,36 +371,74 @@ impl ExecutionPlan for ClusterExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
                 "ClusterExec has one partition, not {partition}"
             )));
         }
-        let plan = Arc::clone(&self.plan);
-        let scheduler = self.scheduler.clone();
-        let session_id = self.session_id.clone();
-        let config = self.config.clone();
-        let ballista: BallistaConfig = config.ballista_config();
-        let job = async move {
-            let codec = config.ballista_physical_extension_codec();
-            execute_physical_plan::<PhysicalPlanNode>(
-                scheduler.endpoint(),
-                &ballista,
-                plan,
-                codec.as_ref(),
-                session_id,
-                config,
-            )
-            .await
+        let submit = {
+            let plan = Arc::clone(&self.plan);
+            let scheduler = self.scheduler.clone();
+            let session_id = self.session_id.clone();
+            let config = self.config.clone();
+            move || {
+                let plan = Arc::clone(&plan);
+                let scheduler = scheduler.clone();
+                let session_id = session_id.clone();
+                let config = config.clone();
+                async move {
+                    let ballista: BallistaConfig = config.ballista_config();
+                    let codec = config.ballista_physical_extension_codec();
+                    execute_physical_plan::<PhysicalPlanNode>(
+                        scheduler.endpoint(),
+                        &ballista,
+                        plan,
+                        codec.as_ref(),
+                        session_id,
+                        config,
+                    )
+                    .await
+                }
+            }
         };
         // Errors of the submission and of the result stream alike.
         let scheduler = self.scheduler.clone();
-        let stream = if self.plan.is::<ParallelSinkExec>() {
-            futures::stream::once(async move { total_count(job.await?).await }).boxed()
-        } else {
-            futures::stream::once(job).try_flatten().boxed()
+        let stream = match committed_sinks(&self.plan) {
+            // A write job that lost an executor is submitted again: the
+            // attempts of the failed job were never committed, so the files
+            // they wrote are never read.
+            Some(sinks) => {
+                let plan = Arc::clone(&self.plan);
+                let scheduler = scheduler.clone();
+                futures::stream::once(async move {
+                    resubmitted(&scheduler, || async {
+                        let answer = submit().await?;
+                        commit(&plan, &sinks, answer, &context).await
+                    })
+                    .await
+                })
+                .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+                .try_flatten()
+                .boxed()
+            }
+            // A query is submitted again if it lost an executor before its
+            // first batch came back (a count, a small answer); after that,
+            // the failure is the query's.
+            None => {
+                let scheduler = scheduler.clone();
+                futures::stream::once(async move {
+                    resubmitted(&scheduler, || async {
+                        let mut answer = submit().await?;
+                        let first = answer.next().await.transpose()?;
+                        Ok(futures::stream::iter(first.map(Ok)).chain(answer))
+                    })
+                    .await
+                })
+                .try_flatten()
+                .boxed()
+            }
         };
         let stream = stream
             .map_err(move |e| cluster_error(&scheduler, e))
@@ -374,9 +450,86 @@ impl ExecutionPlan for ClusterExec {
     }
 }
 
-/// Names the scheduler in a cluster failure, once.
+/// Times a job that lost an executor is submitted again.
+const LOST_EXECUTOR_RETRIES: usize = 2;
+
+/// Runs `job`, and runs it again (at most [`LOST_EXECUTOR_RETRIES`] times)
+/// while it fails because an executor was lost.
+async fn resubmitted<T, F, Fut>(scheduler: &Scheduler, job: F) -> DfResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = DfResult<T>>,
+{
+    let mut lost = 0;
+    loop {
+        match job().await {
+            Err(e) if lost < LOST_EXECUTOR_RETRIES => {
+                let text = e.to_string();
+                let Some(executor) = lost_executor(scheduler, &text) else {
+                    return Err(e);
+                };
+                lost += 1;
+                warn!(%executor, resubmission = lost, error = %first_line(&text), "a job lost an executor; submitting it again");
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// The address of the node a cluster failure could not reach, when that node
+/// is not the scheduler: an executor, lost while the job ran or before the
+/// client fetched what it computed.
+fn lost_executor(scheduler: &Scheduler, text: &str) -> Option<String> {
+    // Ballista's own report of a fetch that failed: the executor's id.
+    if let Some((_, rest)) = text.split_once("fetch partition error from Executor ") {
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if !id.is_empty() {
+            return Some(format!("executor {id}"));
+        }
+    }
+    let scheduler = format!("{}:{}", scheduler.host, scheduler.port);
+    let unreachable = [
+        "Connection refused",
+        "tcp connect error",
+        "connection error",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|needle| text.to_lowercase().contains(&needle.to_lowercase()));
+    if !unreachable {
+        return None;
+    }
+    text.match_indices("http://")
+        .map(|(at, scheme)| {
+            text[at + scheme.len()..]
+                .chars()
+                .take_while(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']')
+                })
+                .collect::<String>()
+                .trim_end_matches(':')
+                .to_string()
+        })
+        .find(|address| !address.is_empty() && *address != scheduler)
+        .map(|address| format!("the executor at {address}"))
+}
+
+/// Names the node that failed in a cluster failure, once: an executor that
+/// was lost, or the scheduler.
 fn cluster_error(scheduler: &Scheduler, e: DataFusionError) -> DataFusionError {
     let text = e.to_string();
+    if let Some(executor) = lost_executor(scheduler, &text) {
+        return DataFusionError::External(
+            format!(
+                "lost {executor} (the scheduler at {scheduler} is reachable); the job failed: {}",
+                first_line(&text)
+            )
+            .into(),
+        );
+    }
     let reasons = [
         ("Connection refused", "connection refused"),
         ("dns error", "host not found"),

@@ -129,20 +129,22 @@ pub async fn register_raw(
     register(ctx, &TableRef::new(Layer::Raw, table.name()), view)
 }
 
-/// Registers a staged model (Parquet under `folder`, hive-partitioned by
+/// Registers a staged model (Parquet under the folders `roots`, each hive-partitioned by
 /// `periodo` when `partitioned`) under its table name, with the schema the
 /// model's plan produced.
 pub fn register_staged(
     ctx: &SessionContext,
     lake: &Lake,
     table: &TableRef,
-    folder: &str,
+    roots: &[String],
     schema: &SchemaRef,
     partitioned: bool,
 ) -> Result<()> {
-    let url = lake.url().join(folder);
-    let table_url =
-        ListingTableUrl::parse(url.as_str()).map_err(|e| Error::engine(format!("{table}"), e))?;
+    let table_urls = roots
+        .iter()
+        .map(|root| ListingTableUrl::parse(lake.url().join(root).as_str()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::engine(format!("{table}"), e))?;
     let mut options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let file_fields: Vec<Arc<Field>> = schema
@@ -155,7 +157,7 @@ pub fn register_staged(
         options =
             options.with_table_partition_cols(vec![(PERIOD_COLUMN.to_string(), DataType::Utf8)]);
     }
-    let config = ListingTableConfig::new(table_url)
+    let config = ListingTableConfig::new_with_multi_paths(table_urls)
         .with_listing_options(options)
         .with_schema(Arc::new(Schema::new(file_fields)));
     let listing =

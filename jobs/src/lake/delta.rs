@@ -13,7 +13,7 @@
 //! version or the new one, never a mix; files moved but not committed (a run
 //! killed between the two) are unreferenced and invisible.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Once};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -35,6 +35,7 @@ use crate::contract::period::{PERIOD_COLUMN, partition_columns};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::parquet_file::footer_rows;
+use dfstore_core::attempt::{self, Committed};
 
 /// A Parquet file a run wrote, not yet part of any table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,23 +50,69 @@ pub struct StagedFile {
     pub period: Option<String>,
 }
 
-/// The files under a staged table folder (relative to the lake root), with
-/// their row counts read from the Parquet footers.
-pub async fn staged_files(lake: &Lake, folder: &str) -> Result<Vec<StagedFile>> {
-    let mut out = Vec::new();
-    for meta in lake.list(folder).await? {
+/// What a staged table folder holds.
+#[derive(Debug, Clone, Default)]
+pub struct StagedFolder {
+    /// The folders to read it from, relative to the lake root: the folder
+    /// itself, or the folders of its committed attempts.
+    pub roots: Vec<String>,
+    /// Its files.
+    pub files: Vec<StagedFile>,
+    /// Files left out: written by attempts that were not committed.
+    pub discarded: usize,
+}
+
+/// The files of a staged table folder (relative to the lake root, ending in
+/// `/`), with their row counts read from the Parquet footers: the files
+/// written there directly (by the embedded engine) and those of the task
+/// attempts a cluster job committed (`dfstore_core::attempt`). The files of
+/// any other attempt (lost with its executor, or a duplicate) are left out.
+pub async fn staged_files(lake: &Lake, folder: &str) -> Result<StagedFolder> {
+    let listed = lake.list(folder).await?;
+    let mut records = Vec::new();
+    for meta in &listed {
+        let relative = lake.relative(&meta.location);
+        let inside = relative.strip_prefix(folder).unwrap_or(relative);
+        if inside.starts_with(&format!("{}/", attempt::COMMITTED_DIR)) {
+            records.push(lake.get_text(relative).await?.unwrap_or_default());
+        }
+    }
+    let committed = Committed::from_records(records.iter().map(String::as_str));
+    let mut out = StagedFolder::default();
+    let mut attempts = BTreeSet::new();
+    for meta in listed {
         if !meta.location.as_ref().ends_with(".parquet") {
             continue;
         }
+        let relative = lake.relative(&meta.location);
+        let inside = relative.strip_prefix(folder).unwrap_or(relative);
+        if !committed.keeps(inside) {
+            out.discarded += 1;
+            continue;
+        }
+        if let Some(attempt) = inside
+            .strip_prefix(&format!("{}/", attempt::ATTEMPTS_DIR))
+            .and_then(|rest| rest.split('/').next())
+        {
+            attempts.insert(attempt.to_string());
+        }
         let period = period_of(&meta.location);
         let rows = footer_rows(lake, &meta.location, meta.size).await?;
-        out.push(StagedFile {
+        out.files.push(StagedFile {
             path: meta.location,
             bytes: meta.size,
             rows,
             period,
         });
     }
+    out.roots = if attempts.is_empty() {
+        vec![folder.to_string()]
+    } else {
+        attempts
+            .iter()
+            .map(|a| format!("{folder}{}/{a}/", attempt::ATTEMPTS_DIR))
+            .collect()
+    };
     Ok(out)
 }
 

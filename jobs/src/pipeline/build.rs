@@ -425,19 +425,22 @@ async fn stored(
     batches: Option<usize>,
 ) -> Result<(Step, Staged)> {
     let table = model.table();
+    let staged = delta::staged_files(build.lake, &target.folder).await?;
+    if staged.discarded > 0 {
+        info!(table = %table, files = staged.discarded, "left out the files of task attempts that were not committed");
+    }
     tables::register_staged(
         build.ctx,
         build.lake,
         &table,
-        &target.folder,
+        &staged.roots,
         &schema,
         model.partitioned,
     )?;
-    let files = delta::staged_files(build.lake, &target.folder).await?;
     let built = Staged {
         model,
         schema,
-        files,
+        files: staged.files,
     };
     let step = step_of(&built.model, &built, started);
     info!(

@@ -80,6 +80,9 @@ pub struct TestCluster {
     pub port: u16,
     scheduler: Child,
     executors: Vec<Option<Child>>,
+    /// Each executor's flight port, as the scheduler lists it.
+    ports: Vec<u16>,
+    env: Vec<(String, String)>,
 }
 
 impl TestCluster {
@@ -105,10 +108,15 @@ impl TestCluster {
             port,
             scheduler,
             executors: Vec::new(),
+            ports: vec![0; executors],
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
         };
         cluster.wait_for(|c| c.get("/api/state").is_some(), "the scheduler to answer");
         for i in 0..executors {
-            let child = cluster.spawn_executor(i, env);
+            let child = cluster.spawn_executor(i);
             cluster.executors.push(Some(child));
         }
         // An executor whose free port another test took in the meantime
@@ -129,7 +137,7 @@ impl TestCluster {
                     );
                     restarts += 1;
                     let _ = std::fs::rename(&log, log.with_extension(format!("log.{restarts}")));
-                    cluster.executors[i] = Some(cluster.spawn_executor(i, env));
+                    cluster.executors[i] = Some(cluster.spawn_executor(i));
                 }
             }
             assert!(
@@ -143,15 +151,22 @@ impl TestCluster {
     }
 
     /// Starts executor `i` on free ports, its log in `logs/executor-<i>.log`.
-    fn spawn_executor(&self, i: usize, env: &[(&str, &str)]) -> Child {
+    fn spawn_executor(&mut self, i: usize) -> Child {
         let work = self.dir.path().join(format!("work-{i}"));
         std::fs::create_dir_all(&work).unwrap();
+        let port = free_port();
+        self.ports[i] = port;
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         spawn(
             Command::new(bin("dfstore-executor"))
                 .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
                 .args(["--scheduler-host", "127.0.0.1"])
                 .args(["--scheduler-port", &self.port.to_string()])
-                .args(["--bind-port", &free_port().to_string()])
+                .args(["--bind-port", &port.to_string()])
                 .args(["--bind-grpc-port", &free_port().to_string()])
                 .args(["--bind-health-port", &free_port().to_string()])
                 .args(["--vcores", "2"])
@@ -159,8 +174,31 @@ impl TestCluster {
                 .arg("--work-dir")
                 .arg(&work),
             &self.dir.path().join(format!("logs/executor-{i}.log")),
-            env,
+            &env,
         )
+    }
+
+    /// Starts executor `i` again after [`Self::kill_executor`], and waits
+    /// until the scheduler lists it and no longer lists the dead one.
+    pub fn restart_executor(&mut self, i: usize) {
+        let dead = self.ports[i];
+        let child = self.spawn_executor(i);
+        self.executors[i] = Some(child);
+        let live = self.ports.clone();
+        self.wait_for(
+            |c| {
+                let listed: Vec<u16> = c
+                    .get("/api/executors")
+                    .and_then(|v| v.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| e["port"].as_u64())
+                    .filter_map(|p| u16::try_from(p).ok())
+                    .collect();
+                !listed.contains(&dead) && live.iter().all(|p| listed.contains(p))
+            },
+            "the restarted executor to register and the dead one to expire",
+        );
     }
 
     /// `df://127.0.0.1:PORT`.

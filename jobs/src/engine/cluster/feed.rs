@@ -12,7 +12,7 @@ use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
 use datafusion::prelude::DataFrame;
-use dfstore_core::FeedExec;
+use dfstore_core::{FeedExec, ParallelSinkExec};
 
 use super::ClusterExec;
 
@@ -20,8 +20,14 @@ use super::ClusterExec;
 /// [`dfstore_core::FedTable`]) runs on the executors.
 pub async fn fed_write(write: DataFrame) -> DfResult<Arc<dyn ExecutionPlan>> {
     let plan = write.create_physical_plan().await?;
-    in_cluster(&plan)
-        .ok_or_else(|| DataFusionError::Internal("a fed write is planned for the cluster".into()))
+    let write = in_cluster(&plan).ok_or_else(|| {
+        DataFusionError::Internal("a fed write is planned for the cluster".into())
+    })?;
+    // The feed's task runs the write in one partition, under its attempt.
+    match write.downcast_ref::<ParallelSinkExec>() {
+        Some(parallel) => parallel.as_sink(),
+        None => Ok(write),
+    }
 }
 
 /// The plan `plan` sends to the cluster, if it is sent to one.

@@ -20,6 +20,38 @@ fn scheduler_addresses_parse() {
 }
 
 #[test]
+fn a_failure_names_the_lost_executor_not_the_scheduler() {
+    let scheduler: Scheduler = "df://127.0.0.1:50050".parse().unwrap();
+    let refused = |port: u16| {
+        format!(
+            "Execution error: GrpcConnectionError(\"Error connecting to Ballista scheduler or executor at http://127.0.0.1:{port}: tonic::transport::Error(Transport, ConnectError(ConnectError(\\\"tcp connect error\\\", 127.0.0.1:{port}, Os {{ code: 111, kind: ConnectionRefused, message: \\\"Connection refused\\\" }})))\")"
+        )
+    };
+    assert_eq!(
+        lost_executor(&scheduler, &refused(40345)).as_deref(),
+        Some("the executor at 127.0.0.1:40345")
+    );
+    assert_eq!(lost_executor(&scheduler, &refused(50050)), None);
+    let fetch = "External error: Shuffle fetch partition error from Executor c0c2e89c-442d-4f0b, map_stage 2, map_partition 0, error desc: connection closed";
+    assert_eq!(
+        lost_executor(&scheduler, fetch).as_deref(),
+        Some("executor c0c2e89c-442d-4f0b")
+    );
+    let sql = "Error during planning: table 'raw.x' not found";
+    assert_eq!(lost_executor(&scheduler, sql), None);
+    let named = cluster_error(&scheduler, DataFusionError::Execution(refused(40345))).to_string();
+    assert!(
+        named.contains("lost the executor at 127.0.0.1:40345"),
+        "{named}"
+    );
+    let own = cluster_error(&scheduler, DataFusionError::Execution(refused(50050))).to_string();
+    assert!(
+        own.contains("cannot reach the scheduler at df://127.0.0.1:50050"),
+        "{own}"
+    );
+}
+
+#[test]
 fn partitions_grow_with_the_input_within_bounds() {
     assert_eq!(partitions_for(0, 32 << 20, 2), 2);
     assert_eq!(partitions_for(100 << 20, 32 << 20, 2), 4);
