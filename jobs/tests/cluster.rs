@@ -10,6 +10,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::cli::{TestLake, one_line, stdout_lines};
 use common::cluster::{TestCluster, http};
 use common::oracle::expected_from_lake;
@@ -195,6 +197,61 @@ fn losing_one_executor_of_three_at_any_point_keeps_the_embedded_answer() {
             "executor {victim} killed at job {job} of {per_run}"
         );
         cluster.restart_executor(victim);
+    }
+}
+
+/// How long a run may take to fail once it has lost every executor or
+/// its scheduler: the test cluster's scheduler gives up on a job 6 s after
+/// its last executor is lost (`--executor-timeout-seconds 6`), and a job
+/// that lost an executor is submitted at most twice more.
+const FAILS_WITHIN: Duration = Duration::from_secs(45);
+
+#[test]
+fn losing_every_executor_or_the_scheduler_fails_in_bounded_time_and_keeps_the_last_version() {
+    for lost in ["every executor", "the scheduler"] {
+        let mut cluster = TestCluster::start(2, &[]);
+        let lake = TestLake::new();
+        lake.cmd(&["generate", "--scale", "0.02", "--seed", "5"])
+            .assert()
+            .success();
+        lake.cmd(&["run", "--scheduler", &cluster.url()])
+            .assert()
+            .success();
+        let before = published(&lake);
+        let jobs = cluster.jobs().len();
+
+        let child = lake
+            .std_cmd(&["run", "--scheduler", &cluster.url()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        cluster.wait_for(|c| c.jobs().len() >= jobs + 3, "the third job of the run");
+        let at = Instant::now();
+        if lost == "every executor" {
+            cluster.kill_every_executor();
+        } else {
+            cluster.kill_scheduler();
+        }
+        let out = child.wait_with_output().unwrap();
+        let took = at.elapsed();
+        assert_eq!(out.status.code(), Some(1), "after losing {lost}");
+        let line = one_line(&out.stderr);
+        let names = if lost == "every executor" {
+            "executor"
+        } else {
+            "scheduler"
+        };
+        assert!(line.contains(names), "losing {lost}: {line}");
+        assert!(
+            took < FAILS_WITHIN,
+            "losing {lost}, the run took {took:?} to fail: {line}"
+        );
+        assert_eq!(
+            published(&lake),
+            before,
+            "a run that lost {lost} changed what was published"
+        );
     }
 }
 

@@ -18,6 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ballista_core::config::BallistaConfig;
@@ -441,7 +442,10 @@ impl ExecutionPlan for ClusterExec {
             }
         };
         let stream = stream
-            .map_err(move |e| cluster_error(&scheduler, e))
+            .or_else(move |e| {
+                let scheduler = scheduler.clone();
+                async move { Err(cluster_failure(&scheduler, e).await) }
+            })
             .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema(),
@@ -517,36 +521,75 @@ fn lost_executor(scheduler: &Scheduler, text: &str) -> Option<String> {
         .map(|address| format!("the executor at {address}"))
 }
 
-/// Names the node that failed in a cluster failure, once: an executor that
-/// was lost, or the scheduler.
-fn cluster_error(scheduler: &Scheduler, e: DataFusionError) -> DataFusionError {
+/// How long the client waits to connect to the scheduler when it checks,
+/// after a failure, whether the scheduler still answers.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the scheduler answers now: its REST API, served on the same
+/// port as its gRPC service, answers a request for its state.
+async fn answers(scheduler: &Scheduler) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let probe = async {
+        let mut stream =
+            tokio::net::TcpStream::connect((scheduler.host.as_str(), scheduler.port)).await?;
+        let request = format!(
+            "GET /api/state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            scheduler.host
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
+    };
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, probe).await;
+    tracing::debug!(%scheduler, ?answer, "probed the scheduler after a failure");
+    matches!(answer, Ok(Ok(true)))
+}
+
+/// A cluster failure naming the node that failed: the scheduler when it no
+/// longer answers, else an executor that was lost, else the job itself.
+async fn cluster_failure(scheduler: &Scheduler, e: DataFusionError) -> DataFusionError {
+    let answering = answers(scheduler).await;
+    cluster_error(scheduler, &e, answering)
+}
+
+/// Names the node that failed in a cluster failure, once; `answering`
+/// tells whether the scheduler still accepts connections.
+fn cluster_error(scheduler: &Scheduler, e: &DataFusionError, answering: bool) -> DataFusionError {
     let text = e.to_string();
+    if !answering {
+        let reasons = [
+            ("Connection refused", "connection refused"),
+            ("dns error", "host not found"),
+            ("timed out", "timed out"),
+        ];
+        let reason = reasons
+            .iter()
+            .find(|(needle, _)| text.contains(needle))
+            .map_or("it stopped answering", |(_, reason)| reason);
+        return DataFusionError::External(
+            format!(
+                "cannot reach the scheduler at {scheduler} ({reason}); start the cluster (deploy/local/cluster.sh start) or fix --scheduler"
+            )
+            .into(),
+        );
+    }
     if let Some(executor) = lost_executor(scheduler, &text) {
         return DataFusionError::External(
             format!(
-                "lost {executor} (the scheduler at {scheduler} is reachable); the job failed: {}",
+                "lost {executor} (the scheduler at {scheduler} answers); the job failed: {}",
                 first_line(&text)
             )
             .into(),
         );
     }
-    let reasons = [
-        ("Connection refused", "connection refused"),
-        ("dns error", "host not found"),
-        ("timed out", "timed out"),
-        ("tcp connect error", "cannot connect"),
-    ];
-    match reasons.iter().find(|(needle, _)| text.contains(needle)) {
-        Some((_, reason)) => DataFusionError::External(
-            format!(
-                "cannot reach the scheduler at {scheduler} ({reason}); start the cluster (deploy/local/cluster.sh start) or fix --scheduler"
-            )
-            .into(),
-        ),
-        None => DataFusionError::External(
-            format!("the job failed on the cluster at {scheduler}: {}", first_line(&text)).into(),
-        ),
-    }
+    DataFusionError::External(
+        format!(
+            "the job failed on the cluster at {scheduler}: {}",
+            first_line(&text)
+        )
+        .into(),
+    )
 }
 
 fn first_line(text: &str) -> &str {

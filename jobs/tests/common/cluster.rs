@@ -243,6 +243,19 @@ impl TestCluster {
         }
     }
 
+    /// Kills every executor at once (SIGKILL).
+    pub fn kill_every_executor(&mut self) {
+        for i in 0..self.executors.len() {
+            self.kill_executor(i);
+        }
+    }
+
+    /// Kills the scheduler at once (SIGKILL).
+    pub fn kill_scheduler(&mut self) {
+        self.scheduler.kill().unwrap();
+        self.scheduler.wait().unwrap();
+    }
+
     /// The scheduler's log so far.
     pub fn scheduler_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("logs/scheduler.log")).unwrap_or_default()

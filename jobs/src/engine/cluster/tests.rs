@@ -39,16 +39,21 @@ fn a_failure_names_the_lost_executor_not_the_scheduler() {
     );
     let sql = "Error during planning: table 'raw.x' not found";
     assert_eq!(lost_executor(&scheduler, sql), None);
-    let named = cluster_error(&scheduler, DataFusionError::Execution(refused(40345))).to_string();
+    let executor = DataFusionError::Execution(refused(40345));
+    let named = cluster_error(&scheduler, &executor, true).to_string();
     assert!(
         named.contains("lost the executor at 127.0.0.1:40345"),
         "{named}"
     );
-    let own = cluster_error(&scheduler, DataFusionError::Execution(refused(50050))).to_string();
+    // A scheduler that no longer answers is named whatever the message.
+    let gone = cluster_error(&scheduler, &executor, false).to_string();
     assert!(
-        own.contains("cannot reach the scheduler at df://127.0.0.1:50050"),
-        "{own}"
+        gone.contains("cannot reach the scheduler at df://127.0.0.1:50050"),
+        "{gone}"
     );
+    let own = DataFusionError::Execution(refused(50050));
+    let own = cluster_error(&scheduler, &own, false).to_string();
+    assert!(own.contains("(connection refused)"), "{own}");
 }
 
 #[test]
