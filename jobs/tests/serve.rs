@@ -14,6 +14,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::cli::{TestLake, one_line};
 use common::cluster::http_with;
@@ -392,4 +393,149 @@ fn with_a_scheduler_the_queries_run_on_the_cluster() {
         cluster.jobs().len() >= before + 2,
         "the queries did not reach the scheduler"
     );
+}
+
+/// A statement that would count for hours.
+const RUNAWAY: &str = "SELECT count(*) FROM generate_series(1, 30000000000)";
+
+#[test]
+fn a_runaway_statement_is_stopped_and_the_server_keeps_answering() {
+    let lake = lake("0.01");
+    let served = Served::start(
+        &lake,
+        &["--statement-timeout", "3s", "--max-connections", "4"],
+        &[],
+    );
+    let idle = |after: &str| {
+        // Within a second the server is back to (nearly) idle: under a
+        // tenth of a core over a quarter-second window.
+        let took = served.quiet_within(Duration::from_secs(1), Duration::from_millis(250), 0.1);
+        assert!(
+            took.is_some(),
+            "the server still computes a second after {after}"
+        );
+        assert_eq!(served.psql_lines("SELECT 1"), ["1"], "after {after}");
+    };
+
+    // The server's statement timeout.
+    let at = Instant::now();
+    let out = served.psql("", RUNAWAY);
+    let took = at.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the runaway statement answered");
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "a 3 s timeout stopped the statement after {took:?}"
+    );
+    idle("a timed-out statement");
+
+    // A client's shorter SET statement_timeout, and a CancelRequest (what
+    // psql sends on Ctrl-C), through psycopg.
+    let port = served.sql.to_string();
+    let out = python_script(
+        r#"
+import sys, threading, time, psycopg
+dsn = f"host=127.0.0.1 port={sys.argv[1]} user=dfstore dbname=datafusion"
+runaway = sys.argv[2]
+with psycopg.connect(dsn, autocommit=True) as conn:
+    conn.execute("SET statement_timeout = '500ms'")
+    start = time.monotonic()
+    try:
+        conn.execute(runaway)
+        print("answered")
+    except psycopg.errors.QueryCanceled as e:
+        print("timeout", e.sqlstate, round(time.monotonic() - start, 2))
+with psycopg.connect(dsn, autocommit=True) as conn:
+    threading.Timer(1.0, conn.cancel).start()
+    start = time.monotonic()
+    try:
+        conn.execute(runaway)
+        print("answered")
+    except psycopg.errors.QueryCanceled as e:
+        print("cancel", e.sqlstate, round(time.monotonic() - start, 2))
+    print("next", conn.execute("SELECT 1").fetchone()[0])
+"#,
+        &[&port, RUNAWAY],
+    );
+    let lines = stdout_lines_of(&out);
+    assert_eq!(
+        lines.len(),
+        3,
+        "{lines:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seconds = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    assert!(lines[0].starts_with("timeout 57014"), "{lines:?}");
+    assert!(
+        seconds(&lines[0]) < 1.5,
+        "SET statement_timeout = '500ms': {lines:?}"
+    );
+    assert!(lines[1].starts_with("cancel 57014"), "{lines:?}");
+    assert!(seconds(&lines[1]) < 2.0, "a cancel after 1 s: {lines:?}");
+    assert_eq!(lines[2], "next 1");
+    idle("a cancelled statement");
+
+    // A client that goes away mid-statement.
+    let before = served.cpu_seconds();
+    let mut client = std::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=dfstore dbname=datafusion",
+            served.sql
+        ))
+        .args(["-X", "-At", "-c", RUNAWAY])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let busy = Instant::now();
+    while served.cpu_seconds() - before < 0.5 {
+        assert!(
+            busy.elapsed() < Duration::from_secs(10),
+            "the statement never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.kill().unwrap();
+    client.wait().unwrap();
+    idle("its client went away");
+
+    // Four connections are served; a fifth is refused with 53300 until one
+    // of them closes.
+    let out = python_script(
+        r#"
+import sys, psycopg
+dsn = f"host=127.0.0.1 port={sys.argv[1]} user=dfstore dbname=datafusion"
+held = [psycopg.connect(dsn) for _ in range(4)]
+try:
+    psycopg.connect(dsn)
+    print("fifth connected")
+except psycopg.OperationalError as e:
+    print("refused", "53300" in str(e) or "too many clients" in str(e), str(e).strip().splitlines()[-1])
+held.pop().close()
+with psycopg.connect(dsn) as conn:
+    print("after one closed", conn.execute("SELECT 1").fetchone()[0])
+"#,
+        &[&port],
+    );
+    let lines = stdout_lines_of(&out);
+    assert_eq!(
+        lines.len(),
+        2,
+        "{lines:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lines[0].starts_with("refused True"), "{lines:?}");
+    assert!(lines[0].contains("--max-connections"), "{lines:?}");
+    assert_eq!(lines[1], "after one closed 1");
+}
+
+fn stdout_lines_of(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

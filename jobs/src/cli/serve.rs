@@ -10,7 +10,7 @@ use crate::cli::args::{EngineArgs, LakeArgs};
 use crate::engine::EngineConfig;
 use crate::error::Result;
 use crate::postgres::connection::read_password_file;
-use crate::serve::sql::TlsFiles;
+use crate::serve::sql::{Limits, TlsFiles};
 use crate::serve::{Bound, ServeOptions, serve};
 
 /// `dfstore serve`.
@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// TLS private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The longest a SQL statement may run, e.g. 30s, 5m; 0 for no limit. A client's `SET statement_timeout` may only shorten it [default: 5m].
+    #[arg(long, value_name = "DURATION", env = "DFSTORE_SERVE_STATEMENT_TIMEOUT", default_value = "5m", hide_default_value = true, value_parser = parse_timeout)]
+    pub statement_timeout: Duration,
+    /// SQL connections served at once; one more is refused with PostgreSQL's too_many_connections (53300) [default: 100].
+    #[arg(long, value_name = "N", env = "DFSTORE_SERVE_MAX_CONNECTIONS", default_value_t = 100, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// How often to look for a newly published run, e.g. 2s, 1m [default: 2s].
     #[arg(long, value_name = "DURATION", default_value = "2s", hide_default_value = true, value_parser = parse_refresh)]
     pub refresh: Duration,
@@ -70,6 +76,15 @@ fn parse_refresh(text: &str) -> std::result::Result<Duration, String> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{text} is not a positive duration"))
+}
+
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    crate::ingest::extraction::parse_overlap(text)?
+        .to_std()
+        .map_err(|_| format!("{text} is not a duration; use e.g. 30s, 5m or 0 for no limit"))
 }
 
 impl ServeArgs {
@@ -100,6 +115,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         },
         refresh: args.refresh,
         engine: EngineConfig::from(&args.engine),
+        limits: Limits {
+            statement_timeout: Some(args.statement_timeout).filter(|d| !d.is_zero()),
+            max_connections: args.max_connections as usize,
+        },
     };
     let tls = options.tls.is_some();
     let user = options.user.clone();

@@ -31,7 +31,7 @@ use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::serve::snapshot::Lakeview;
-use crate::serve::sql::{Access, TlsFiles};
+use crate::serve::sql::{Access, Limits, TlsFiles};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub refresh: Duration,
     /// The engine.
     pub engine: EngineConfig,
+    /// What one client of the SQL endpoint may use.
+    pub limits: Limits,
 }
 
 /// Where the endpoints listen, once bound.
@@ -125,7 +127,7 @@ pub async fn serve(lake: Lake, options: ServeOptions, ready: impl FnOnce(Bound))
             })
     };
     tokio::select! {
-        r = sql::accept(sql_listener, view, access, tls) => r,
+        r = sql::accept(sql_listener, view, access, tls, options.limits) => r,
         r = http => r,
         () = refresher => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),

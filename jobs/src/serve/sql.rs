@@ -5,10 +5,18 @@
 //! holds that snapshot's tables), so a pooled connection sees every new run
 //! and no statement mixes two. Authentication is SCRAM-SHA-256 when a
 //! password is set; TLS when a certificate is given.
+//!
+//! One client cannot take the server down ([`Limits`]): a statement runs
+//! for at most the server's `--statement-timeout` (or the client's
+//! `SET statement_timeout`, when shorter), and stops as soon as its client
+//! sends a CancelRequest (psql's Ctrl-C) or goes away; its plan is dropped,
+//! which stops the engine's work. Past `--max-connections`, a client is
+//! refused with PostgreSQL's `too_many_connections` (53300).
 
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion_postgres::Parser;
@@ -20,27 +28,222 @@ use datafusion_postgres::pgwire::api::auth::sasl::scram::{
 use datafusion_postgres::pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::results::{Response, SendableRowStream};
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers};
-use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers,
+};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls;
 use datafusion_postgres::pgwire::tokio::{TlsAcceptor, process_socket};
-use futures::Sink;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt as _, Sink, Stream, StreamExt as _};
 use rand::RngCore as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::serve::snapshot::Lakeview;
 
+/// What one client may use of the SQL endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest a statement may run; `None`: no limit. A client's
+    /// `SET statement_timeout` may only shorten it.
+    pub statement_timeout: Option<Duration>,
+    /// Connections served at once; one more is refused.
+    pub max_connections: usize,
+}
+
+/// SQLSTATE `query_canceled`.
+const QUERY_CANCELED: &str = "57014";
+/// SQLSTATE `too_many_connections`.
+const TOO_MANY_CONNECTIONS: &str = "53300";
+/// Where datafusion-postgres keeps a client's `SET statement_timeout`, in
+/// milliseconds (0 or absent: none).
+const CLIENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
 /// The statement handlers: each call goes to the current snapshot's.
 struct LakeSql {
     view: Arc<Lakeview>,
+    limits: Limits,
+}
+
+impl LakeSql {
+    /// The statement timeout of `client`: the server's, or the client's when
+    /// shorter.
+    fn timeout<C: ClientInfo>(&self, client: &C) -> Option<Duration> {
+        let asked = client
+            .metadata()
+            .get(CLIENT_TIMEOUT_KEY)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis);
+        match (self.limits.statement_timeout, asked) {
+            (Some(server), Some(client)) => Some(server.min(client)),
+            (server, client) => server.or(client),
+        }
+    }
+}
+
+/// The handlers of one connection: [`LakeSql`] with the connection's socket,
+/// watched while a statement runs.
+struct ConnectionSql {
+    sql: Arc<LakeSql>,
+    peer: Arc<TcpStream>,
+}
+
+impl ConnectionSql {
+    /// `responses` with each query's rows stopped, with an error, when the
+    /// statement times out, is cancelled or loses its client.
+    async fn guarded<C: ClientInfo>(&self, client: &C, responses: Vec<Response>) -> Vec<Response> {
+        let deadline = self
+            .sql
+            .timeout(client)
+            .map(|d| tokio::time::Instant::now() + d);
+        let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+            Some(handle) => Some(handle.start_query().await),
+            None => None,
+        };
+        let stop = stop_signal(deadline, cancel, Arc::clone(&self.peer))
+            .boxed()
+            .shared();
+        responses
+            .into_iter()
+            .map(|response| match response {
+                Response::Query(mut query) => {
+                    let rows =
+                        std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                    query.data_rows = Box::pin(stoppable(rows, stop.clone()));
+                    Response::Query(query)
+                }
+                other => other,
+            })
+            .collect()
+    }
+}
+
+/// Why a running statement must stop, once it must: its deadline passed,
+/// its client sent a CancelRequest, or its client went away.
+async fn stop_signal(
+    deadline: Option<tokio::time::Instant>,
+    cancel: Option<futures::channel::oneshot::Receiver<()>>,
+    peer: Arc<TcpStream>,
+) -> &'static str {
+    let timed_out = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => futures::future::pending().await,
+        }
+    };
+    // A sender replaced by the connection's next statement is not a cancel.
+    let cancelled = async {
+        let fired = match cancel {
+            Some(receiver) => receiver.await.is_ok(),
+            None => false,
+        };
+        if !fired {
+            futures::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = timed_out => "canceling statement due to statement timeout",
+        () = cancelled => "canceling statement due to user request",
+        () = client_gone(&peer) => "canceling statement: the client disconnected",
+    }
+}
+
+/// Resolves when the client has closed its connection (or sent Terminate)
+/// while a statement runs; pending while it waits for the answer.
+async fn client_gone(peer: &TcpStream) {
+    let mut first = [0u8; 1];
+    match peer.peek(&mut first).await {
+        Ok(0) | Err(_) => {}
+        // Terminate ('X'), unencrypted: the client is leaving.
+        Ok(_) if first[0] == b'X' => {}
+        // Anything else is the client's next message, read after this one.
+        Ok(_) => futures::future::pending().await,
+    }
+}
+
+/// `rows`, ended by the error `stop` resolves to, if it resolves first;
+/// the rows' stream (and with it the statement's execution) is dropped then.
+fn stoppable(
+    rows: SendableRowStream,
+    stop: Shared<BoxFuture<'static, &'static str>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
+    let stopped = Arc::new(std::sync::Mutex::new(None::<&'static str>));
+    let until = {
+        let stopped = Arc::clone(&stopped);
+        async move {
+            let why = stop.await;
+            if let Ok(mut slot) = stopped.lock() {
+                *slot = Some(why);
+            }
+        }
+    };
+    rows.take_until(until).chain(
+        futures::stream::once(async move { stopped.lock().ok().and_then(|mut slot| slot.take()) })
+            .filter_map(|why| async move {
+                why.map(|why| {
+                    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "ERROR".into(),
+                        QUERY_CANCELED.into(),
+                        why.into(),
+                    ))))
+                })
+            }),
+    )
+}
+
+#[async_trait]
+impl SimpleQueryHandler for ConnectionSql {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let responses = SimpleQueryHandler::do_query(&*self.sql, client, query).await?;
+        Ok(self.guarded(client, responses).await)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for ConnectionSql {
+    type Statement = <Parser as datafusion_postgres::pgwire::api::stmt::QueryParser>::Statement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        ExtendedQueryHandler::query_parser(&*self.sql)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let response = ExtendedQueryHandler::do_query(&*self.sql, client, portal, max_rows).await?;
+        let mut guarded = self.guarded(client, vec![response]).await;
+        guarded
+            .pop()
+            .ok_or_else(|| PgWireError::ApiError("a statement without an answer".into()))
+    }
 }
 
 #[async_trait]
@@ -84,9 +287,15 @@ impl ExtendedQueryHandler for LakeSql {
 }
 
 /// No authentication: loopback only.
-struct Open;
+struct Open {
+    connections: Arc<ConnectionManager>,
+}
 
-impl NoopStartupHandler for Open {}
+impl NoopStartupHandler for Open {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(Arc::clone(&self.connections))
+    }
+}
 
 /// The one login of the endpoint, checked with SCRAM-SHA-256.
 #[derive(Debug)]
@@ -108,10 +317,12 @@ impl AuthSource for Login {
     }
 }
 
-/// How a connection authenticates.
+/// How a connection authenticates, or why it is refused.
 enum Startup {
     Open(Open),
     Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+    /// Past `--max-connections`: refused once its startup message arrives.
+    Full(usize),
 }
 
 #[async_trait]
@@ -129,14 +340,22 @@ impl StartupHandler for Startup {
         match self {
             Startup::Open(open) => open.on_startup(client, message).await,
             Startup::Scram(scram) => scram.on_startup(client, message).await,
+            Startup::Full(max) => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                TOO_MANY_CONNECTIONS.into(),
+                format!(
+                    "sorry, too many clients already: dfstore serve takes {max} connections at once (--max-connections)"
+                ),
+            )))),
         }
     }
 }
 
 /// The handlers of one connection (SCRAM keeps per-connection state).
 struct Connection {
-    sql: Arc<LakeSql>,
+    sql: Arc<ConnectionSql>,
     startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
 }
 
 impl PgWireServerHandlers for Connection {
@@ -150,6 +369,10 @@ impl PgWireServerHandlers for Connection {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.startup)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
     }
 }
 
@@ -219,16 +442,19 @@ impl Access {
         }
     }
 
-    fn startup(&self) -> Startup {
+    fn startup(&self, connections: &Arc<ConnectionManager>) -> Startup {
         match &self.login {
-            None => Startup::Open(Open),
+            None => Startup::Open(Open {
+                connections: Arc::clone(connections),
+            }),
             Some(login) => {
                 let mut parameters = DefaultServerParameterProvider::default();
                 parameters.default_transaction_read_only = true;
                 let source: Arc<dyn AuthSource> = login.clone();
                 Startup::Scram(
                     SASLAuthStartupHandler::new(Arc::new(parameters))
-                        .with_scram(ScramAuth::new(source)),
+                        .with_scram(ScramAuth::new(source))
+                        .with_connection_manager(Arc::clone(connections)),
                 )
             }
         }
@@ -236,27 +462,60 @@ impl Access {
 }
 
 /// Accepts connections on `listener` until the task is dropped; each
-/// connection runs on its own task, and one that fails ends alone.
+/// connection runs on its own task, and one that fails ends alone. Past
+/// `limits.max_connections`, a connection is answered with PostgreSQL's
+/// `too_many_connections` error and closed.
 pub async fn accept(
     listener: TcpListener,
     view: Arc<Lakeview>,
     access: Access,
     tls: Option<TlsAcceptor>,
+    limits: Limits,
 ) -> Result<()> {
-    let sql = Arc::new(LakeSql { view });
+    let sql = Arc::new(LakeSql { view, limits });
+    let connections = Arc::new(ConnectionManager::new());
+    let cancel = Arc::new(DefaultCancelHandler::new(Arc::clone(&connections)));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (socket, peer) = listener.accept().await.map_err(|e| Error::Internal {
             what: format!("accepting a SQL connection: {e}"),
         })?;
+        let (socket, watched) = match watchable(socket) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "could not set up a SQL connection");
+                continue;
+            }
+        };
+        // A CancelRequest arrives on a connection of its own, which ends at
+        // once; it takes a slot only for that instant.
+        let slot = Arc::clone(&slots).try_acquire_owned().ok();
+        let startup = match slot {
+            Some(_) => access.startup(&connections),
+            None => Startup::Full(limits.max_connections),
+        };
         let connection = Connection {
-            sql: Arc::clone(&sql),
-            startup: Arc::new(access.startup()),
+            sql: Arc::new(ConnectionSql {
+                sql: Arc::clone(&sql),
+                peer: Arc::new(watched),
+            }),
+            startup: Arc::new(startup),
+            cancel: Arc::clone(&cancel),
         };
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = process_socket(socket, tls, connection).await {
                 tracing::debug!(%peer, error = %e, "SQL connection ended with an error");
             }
         });
     }
+}
+
+/// `socket` and a second handle on it, through which the connection is
+/// watched for its client going away while a statement runs.
+fn watchable(socket: TcpStream) -> std::io::Result<(TcpStream, TcpStream)> {
+    let socket = socket.into_std()?;
+    let watched = socket.try_clone()?;
+    Ok((TcpStream::from_std(socket)?, TcpStream::from_std(watched)?))
 }

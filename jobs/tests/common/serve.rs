@@ -73,6 +73,45 @@ impl Served {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time the server has used so far (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // The fields after the command, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / clock_ticks_per_second()
+    }
+
+    /// Waits until the server's CPU use over `window` falls below `busy`
+    /// (a share of one core); returns how long that took, or `None` if it
+    /// did not within `limit`.
+    pub fn quiet_within(
+        &self,
+        limit: std::time::Duration,
+        window: std::time::Duration,
+        busy: f64,
+    ) -> Option<std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            let before = self.cpu_seconds();
+            std::thread::sleep(window);
+            if (self.cpu_seconds() - before) / window.as_secs_f64() < busy {
+                return Some(start.elapsed());
+            }
+        }
+        None
+    }
+
     /// GET on the dashboard: status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_with(self.http, "GET", path, &[]).unwrap()
@@ -128,4 +167,10 @@ pub fn python_script(script: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// The kernel's clock ticks per second, in which /proc reports CPU time.
+fn clock_ticks_per_second() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
