@@ -11,7 +11,7 @@ use datafusion_proto::protobuf::PhysicalPlanNode;
 use prost::Message;
 
 use super::{FedTable, FeedExec};
-use crate::LakeCodec;
+use crate::{LakeCodec, attempt};
 
 fn lines_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -122,11 +122,44 @@ async fn each_task_writes_its_rows_with_every_reader() {
     assert_eq!(feed.output_partitioning().partition_count(), 2);
 
     let answer = collect(feed, ctx.task_ctx()).await.unwrap();
-    // One row per task.
+    // One row per task, naming the task's attempt.
     assert_eq!(answer.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
     assert_eq!(FeedExec::totals(&answer), vec![10, 7, 3]);
-    assert_eq!(rows_in(&ctx, &trusted).await, vec![1, 2, 4, 5, 7, 8, 10]);
-    assert_eq!(rows_in(&ctx, &rejected).await, vec![3, 6, 9]);
+    let attempts = attempt::answered(&answer);
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    // Each reader wrote under the attempts, nothing directly in its folder.
+    assert_eq!(
+        rows_in_attempts(&ctx, &trusted, &attempts).await,
+        vec![1, 2, 4, 5, 7, 8, 10]
+    );
+    assert_eq!(
+        rows_in_attempts(&ctx, &rejected, &attempts).await,
+        vec![3, 6, 9]
+    );
+    for folder in [&trusted, &rejected] {
+        let direct: Vec<_> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(direct, [attempt::ATTEMPTS_DIR], "{folder}");
+    }
+}
+
+/// The ids of the rows written under `folder` by `attempts`.
+async fn rows_in_attempts(
+    ctx: &SessionContext,
+    folder: &str,
+    attempts: &std::collections::BTreeSet<String>,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for id in attempts {
+        let written = format!("{folder}/{}/{id}", attempt::ATTEMPTS_DIR);
+        if std::path::Path::new(&written).exists() {
+            ids.extend(rows_in(ctx, &written).await);
+        }
+    }
+    ids.sort_unstable();
+    ids
 }
 
 #[tokio::test]
