@@ -10,7 +10,8 @@ use crate::cli::args::{EngineArgs, LakeArgs};
 use crate::engine::EngineConfig;
 use crate::error::Result;
 use crate::postgres::connection::read_password_file;
-use crate::serve::sql::{Limits, TlsFiles};
+use crate::serve::limits::Limits;
+use crate::serve::sql::TlsFiles;
 use crate::serve::{Bound, ServeOptions, serve};
 
 /// `dfstore serve`.

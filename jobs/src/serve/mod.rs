@@ -12,6 +12,8 @@ pub mod api;
 pub mod filters;
 /// The SQL endpoint's read-only guard.
 pub mod guard;
+/// What one client of the SQL endpoint may use.
+pub mod limits;
 /// The lake as served: snapshots, refreshed when a run publishes.
 pub mod snapshot;
 /// The PostgreSQL wire-protocol endpoint.
@@ -30,8 +32,9 @@ use tokio::net::TcpListener;
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::serve::limits::Limits;
 use crate::serve::snapshot::Lakeview;
-use crate::serve::sql::{Access, Limits, TlsFiles};
+use crate::serve::sql::{Access, TlsFiles};
 
 /// How to serve.
 #[derive(Debug, Clone)]

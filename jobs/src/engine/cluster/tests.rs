@@ -1,5 +1,6 @@
 //! Tests of the cluster planner: addresses, and partitions sized to input.
 
+use super::failure::{cluster_error, lost_executor};
 use super::*;
 
 #[test]
