@@ -48,16 +48,10 @@ pub fn new_id() -> String {
 /// `sink` (a `DataSinkExec` writing Parquet) writing into its attempt's own
 /// folder, `<folder>/_attempts/<attempt>/`, over the same input.
 pub fn retarget(sink: &Arc<dyn ExecutionPlan>, attempt: &str) -> Result<Arc<dyn ExecutionPlan>> {
-    let exec = sink
-        .downcast_ref::<DataSinkExec>()
-        .ok_or_else(|| internal(format!("{} is not a DataSinkExec", sink.name())))?;
-    let parquet = exec
-        .sink()
-        .downcast_ref::<ParquetSink>()
-        .ok_or_else(|| internal("a cluster write writes Parquet".into()))?;
+    let (exec, parquet) = parquet_sink(sink)?;
     let mut config: FileSinkConfig = parquet.config().clone();
     let base = target_folder(&config)?;
-    let folder = format!("{base}{ATTEMPTS_DIR}/{attempt}/");
+    let folder = attempt_folder(&base, attempt);
     config.table_paths = vec![ListingTableUrl::parse(&folder)?];
     config.original_url = folder;
     let retargeted = ParquetSink::new(config, parquet.parquet_options().clone());
@@ -66,6 +60,18 @@ pub fn retarget(sink: &Arc<dyn ExecutionPlan>, attempt: &str) -> Result<Arc<dyn 
         Arc::new(retargeted),
         exec.sort_order().clone(),
     )))
+}
+
+/// `sink` as the `DataSinkExec` it must be, and its Parquet sink.
+fn parquet_sink(sink: &Arc<dyn ExecutionPlan>) -> Result<(&DataSinkExec, &ParquetSink)> {
+    let exec = sink
+        .downcast_ref::<DataSinkExec>()
+        .ok_or_else(|| internal(format!("{} is not a DataSinkExec", sink.name())))?;
+    let parquet = exec
+        .sink()
+        .downcast_ref::<ParquetSink>()
+        .ok_or_else(|| internal("a cluster write writes Parquet".into()))?;
+    Ok((exec, parquet))
 }
 
 /// The folder (a URL ending in `/`) a write's sink targets.
@@ -86,13 +92,7 @@ fn target_folder(config: &FileSinkConfig) -> Result<String> {
 /// The target of `sink` (a `DataSinkExec` writing Parquet): its store and the
 /// folder's path in it.
 pub fn target_of(sink: &Arc<dyn ExecutionPlan>) -> Result<(ObjectStoreUrl, Path)> {
-    let exec = sink
-        .downcast_ref::<DataSinkExec>()
-        .ok_or_else(|| internal(format!("{} is not a DataSinkExec", sink.name())))?;
-    let parquet = exec
-        .sink()
-        .downcast_ref::<ParquetSink>()
-        .ok_or_else(|| internal("a cluster write writes Parquet".into()))?;
+    let (_, parquet) = parquet_sink(sink)?;
     let config = parquet.config();
     let folder = ListingTableUrl::parse(target_folder(config)?)?;
     Ok((config.object_store_url.clone(), folder.prefix().clone()))
@@ -141,6 +141,34 @@ pub async fn record(
     Ok(())
 }
 
+/// What a path under a write's folder (relative to it) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written<'a> {
+    /// A file written into the folder directly (by the embedded engine).
+    Direct,
+    /// A file written by the attempt with this id.
+    Attempt(&'a str),
+    /// A commit record.
+    Record,
+}
+
+impl<'a> Written<'a> {
+    /// What `relative`, a path under a write's folder, is.
+    pub fn of(relative: &'a str) -> Self {
+        let mut parts = relative.split('/');
+        match (parts.next(), parts.next()) {
+            (Some(ATTEMPTS_DIR), id) => Written::Attempt(id.unwrap_or_default()),
+            (Some(COMMITTED_DIR), _) => Written::Record,
+            _ => Written::Direct,
+        }
+    }
+}
+
+/// The folder of attempt `id` under `folder` (ending in `/`).
+pub fn attempt_folder(folder: &str, id: &str) -> String {
+    format!("{folder}{ATTEMPTS_DIR}/{id}/")
+}
+
 /// What a folder written by committed attempts holds, from the paths listed
 /// under it (relative to the folder) and its commit records' text.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -166,11 +194,10 @@ impl Committed {
     /// the folder's contents: written directly (not by an attempt), or by a
     /// committed attempt. Commit records are not contents.
     pub fn keeps(&self, relative: &str) -> bool {
-        let mut parts = relative.split('/');
-        match parts.next() {
-            Some(ATTEMPTS_DIR) => parts.next().is_some_and(|id| self.attempts.contains(id)),
-            Some(COMMITTED_DIR) => false,
-            _ => true,
+        match Written::of(relative) {
+            Written::Direct => true,
+            Written::Attempt(id) => self.attempts.contains(id),
+            Written::Record => false,
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::contract::period::{PERIOD_COLUMN, partition_columns};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::parquet_file::footer_rows;
-use dfstore_core::attempt::{self, Committed};
+use dfstore_core::attempt::{self, Committed, Written};
 
 /// A Parquet file a run wrote, not yet part of any table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub async fn staged_files(lake: &Lake, folder: &str) -> Result<StagedFolder> {
     for meta in &listed {
         let relative = lake.relative(&meta.location);
         let inside = relative.strip_prefix(folder).unwrap_or(relative);
-        if inside.starts_with(&format!("{}/", attempt::COMMITTED_DIR)) {
+        if Written::of(inside) == Written::Record {
             records.push(lake.get_text(relative).await?.unwrap_or_default());
         }
     }
@@ -90,11 +90,8 @@ pub async fn staged_files(lake: &Lake, folder: &str) -> Result<StagedFolder> {
             out.discarded += 1;
             continue;
         }
-        if let Some(attempt) = inside
-            .strip_prefix(&format!("{}/", attempt::ATTEMPTS_DIR))
-            .and_then(|rest| rest.split('/').next())
-        {
-            attempts.insert(attempt.to_string());
+        if let Written::Attempt(id) = Written::of(inside) {
+            attempts.insert(id.to_string());
         }
         let period = period_of(&meta.location);
         let rows = footer_rows(lake, &meta.location, meta.size).await?;
@@ -110,7 +107,7 @@ pub async fn staged_files(lake: &Lake, folder: &str) -> Result<StagedFolder> {
     } else {
         attempts
             .iter()
-            .map(|a| format!("{folder}{}/{a}/", attempt::ATTEMPTS_DIR))
+            .map(|id| attempt::attempt_folder(folder, id))
             .collect()
     };
     Ok(out)

@@ -53,16 +53,12 @@ use crate::serve::snapshot::Lakeview;
 /// SQLSTATE `too_many_connections`.
 const TOO_MANY_CONNECTIONS: &str = "53300";
 
-/// The statement handlers: each call goes to the current snapshot's.
-struct LakeSql {
+/// The statement handlers of one connection: each call goes to the
+/// current snapshot's, and its rows are guarded by the connection's limits,
+/// with the connection's socket watched while a statement runs.
+struct ConnectionSql {
     view: Arc<Lakeview>,
     limits: Limits,
-}
-
-/// The handlers of one connection: [`LakeSql`] with the connection's socket,
-/// watched while a statement runs.
-struct ConnectionSql {
-    sql: Arc<LakeSql>,
     peer: Arc<TcpStream>,
 }
 
@@ -70,7 +66,7 @@ impl ConnectionSql {
     /// `responses` with each query's rows stopped, with an error, when the
     /// statement times out, is cancelled or loses its client.
     async fn guarded<C: ClientInfo>(&self, client: &C, responses: Vec<Response>) -> Vec<Response> {
-        guard(client, responses, self.sql.limits, Arc::clone(&self.peer)).await
+        guard(client, responses, self.limits, Arc::clone(&self.peer)).await
     }
 }
 
@@ -83,56 +79,14 @@ impl SimpleQueryHandler for ConnectionSql {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let responses = SimpleQueryHandler::do_query(&*self.sql, client, query).await?;
+        let sql = Arc::clone(&self.view.current().sql);
+        let responses = SimpleQueryHandler::do_query(&*sql, client, query).await?;
         Ok(self.guarded(client, responses).await)
     }
 }
 
 #[async_trait]
 impl ExtendedQueryHandler for ConnectionSql {
-    type Statement = <Parser as datafusion_postgres::pgwire::api::stmt::QueryParser>::Statement;
-    type QueryParser = Parser;
-
-    fn query_parser(&self) -> Arc<Self::QueryParser> {
-        ExtendedQueryHandler::query_parser(&*self.sql)
-    }
-
-    async fn do_query<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<Self::Statement>,
-        max_rows: usize,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let response = ExtendedQueryHandler::do_query(&*self.sql, client, portal, max_rows).await?;
-        let mut guarded = self.guarded(client, vec![response]).await;
-        guarded
-            .pop()
-            .ok_or_else(|| PgWireError::ApiError("a statement without an answer".into()))
-    }
-}
-
-#[async_trait]
-impl SimpleQueryHandler for LakeSql {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let sql = Arc::clone(&self.view.current().sql);
-        SimpleQueryHandler::do_query(&*sql, client, query).await
-    }
-}
-
-#[async_trait]
-impl ExtendedQueryHandler for LakeSql {
     type Statement = <Parser as datafusion_postgres::pgwire::api::stmt::QueryParser>::Statement;
     type QueryParser = Parser;
 
@@ -153,7 +107,11 @@ impl ExtendedQueryHandler for LakeSql {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let sql = Arc::clone(&self.view.current().sql);
-        ExtendedQueryHandler::do_query(&*sql, client, portal, max_rows).await
+        let response = ExtendedQueryHandler::do_query(&*sql, client, portal, max_rows).await?;
+        let mut guarded = self.guarded(client, vec![response]).await;
+        guarded
+            .pop()
+            .ok_or_else(|| PgWireError::ApiError("a statement without an answer".into()))
     }
 }
 
@@ -343,7 +301,6 @@ pub async fn accept(
     tls: Option<TlsAcceptor>,
     limits: Limits,
 ) -> Result<()> {
-    let sql = Arc::new(LakeSql { view, limits });
     let connections = Arc::new(ConnectionManager::new());
     let cancel = Arc::new(DefaultCancelHandler::new(Arc::clone(&connections)));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -367,7 +324,8 @@ pub async fn accept(
         };
         let connection = Connection {
             sql: Arc::new(ConnectionSql {
-                sql: Arc::clone(&sql),
+                view: Arc::clone(&view),
+                limits,
                 peer: Arc::new(watched),
             }),
             startup: Arc::new(startup),
