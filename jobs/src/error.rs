@@ -371,6 +371,18 @@ pub enum Error {
         /// The file written under another month's folder.
         file: String,
     },
+    /// An incremental run rebuilt a model for rows extracted again
+    /// unchanged, and the model changed beyond their `extraido`: the run
+    /// starts again as a full one.
+    #[error(
+        "{table}: rebuilt for rows extracted again unchanged, it differs from its published version in more than `extraido` ({rows} row(s)); a full run rebuilds everything"
+    )]
+    BeyondExtraido {
+        /// The model.
+        table: String,
+        /// Rows that differ.
+        rows: u64,
+    },
     /// An internal invariant failed.
     #[error("internal error: {what}")]
     Internal {

@@ -1,5 +1,6 @@
 /* dfstore
-materialized = "table"
+# Rebuilt for the months whose tickets or lines changed.
+materialized = "incremental_by_period"
 description = "Daily sales per store (spec section 4)."
 partition_by = "periodo"
 # Every row is a day of one store: built a month at a time, or a few

@@ -1,8 +1,10 @@
 /* dfstore
-materialized = "table"
+# Rebuilt for the tickets that changed, merged by key.
+materialized = "incremental_by_key"
 description = "Ticket headers that fail a rule, with the rule (regla)."
 source = "ventas"
 partition_by = "periodo"
+unique_key = ["id_venta"]
 */
 -- rejected.ventas: ticket headers that fail a rule, with the first rule failed.
 SELECT

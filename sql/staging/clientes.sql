@@ -1,7 +1,9 @@
 /* dfstore
-materialized = "table"
+# A run after the first rebuilds only the customers that changed.
+materialized = "incremental_by_key"
 description = "Customers, current version, personal data hashed, with the first rule each fails."
 source = "clientes"
+unique_key = ["id_cliente"]
 # Matches raw rows on the key only: on a cluster, one task per key range.
 cluster_key = "id_cliente"
 */

@@ -1,7 +1,9 @@
 /* dfstore
-materialized = "table"
+# A run after the first rebuilds only the tickets that changed.
+materialized = "incremental_by_key"
 description = "Sales lines, current version, with the first rule each fails."
 source = "detalle_ventas"
+unique_key = ["id_venta", "linea"]
 partition_by = "periodo"
 # Its joins match lines to headers on id_venta: built a range at a time.
 by_key = "id_venta"

@@ -1,7 +1,9 @@
 /* dfstore
-materialized = "table"
+# A run after the first rebuilds only the tickets that changed.
+materialized = "incremental_by_key"
 description = "Ticket headers, current version, with business date and the first rule each fails."
 source = "ventas"
+unique_key = ["id_venta"]
 partition_by = "periodo"
 # Matches raw rows on the key only: on a cluster, one task per key range.
 cluster_key = "id_venta"

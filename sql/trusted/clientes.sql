@@ -1,5 +1,6 @@
 /* dfstore
-materialized = "table"
+# Rebuilt for the customers that changed, merged by key.
+materialized = "incremental_by_key"
 description = "Customers that pass every rule, personal data hashed."
 source = "clientes"
 unique_key = ["id_cliente"]

@@ -1,5 +1,6 @@
 /* dfstore
-materialized = "table"
+# Rebuilt for the tickets that changed, merged by key.
+materialized = "incremental_by_key"
 description = "Sales lines that pass every rule."
 source = "detalle_ventas"
 partition_by = "periodo"

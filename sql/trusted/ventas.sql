@@ -1,5 +1,6 @@
 /* dfstore
-materialized = "table"
+# Rebuilt for the tickets that changed, merged by key.
+materialized = "incremental_by_key"
 description = "Ticket headers that pass every rule."
 source = "ventas"
 partition_by = "periodo"

@@ -20,10 +20,9 @@ use crate::ingest::{
 use crate::lake::Lake;
 
 pub use crate::cli::databases::{PgArgs, WarehouseArgs};
+pub use crate::cli::project::ProjectArgs;
 use crate::nightly::metrics::Sinks;
 use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
-use crate::project::Project;
-use crate::project::vars::parse_assignment;
 use crate::query::OutputFormat;
 
 /// `dfstore source …`.
@@ -67,6 +66,9 @@ pub struct NightlyArgs {
     /// The source database to ingest first (incremental, or full the first time) [default: no ingest].
     #[command(flatten)]
     pub pg: PgArgs,
+    /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
+    #[arg(long)]
+    pub full_refresh: bool,
     /// The warehouse to load the report into last [default: no load].
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
@@ -325,27 +327,6 @@ pub struct GenerateArgs {
     pub lake: LakeArgs,
 }
 
-/// The project whose models a command reads.
-#[derive(Debug, Args)]
-pub struct ProjectArgs {
-    /// The project: a folder, file:///path or s3://bucket/prefix holding dfstore_project.toml and <layer>/<name>.sql models [default: the built-in retail project].
-    #[arg(long, value_name = "DIR", env = "DFSTORE_PROJECT")]
-    pub project: Option<String>,
-    /// Set a project variable (read as $NAME in the SQL), e.g. --var min_units=2; repeat for several [default: the project's [vars]].
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_assignment)]
-    pub vars: Vec<(String, String)>,
-}
-
-impl ProjectArgs {
-    /// Loads the project (its S3 location read with `s3`'s settings) with
-    /// the `--var` values.
-    pub async fn open(&self, s3: &S3Settings) -> Result<Project> {
-        // An empty DFSTORE_PROJECT (a template's unset parameter) is unset.
-        let location = self.project.as_deref().filter(|p| !p.is_empty());
-        Project::open(location, s3).await?.with_vars(&self.vars)
-    }
-}
-
 /// `dfstore run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -364,6 +345,9 @@ pub struct RunArgs {
     /// Rewrite only this business month's partitions (YYYY-MM) [default: every month].
     #[arg(long, value_name = "YYYY-MM")]
     pub period: Option<Period>,
+    /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
+    #[arg(long)]
+    pub full_refresh: bool,
     /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
     #[arg(long, value_name = "PATH")]
     pub pii_key_file: Option<PathBuf>,

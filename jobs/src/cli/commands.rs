@@ -60,6 +60,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         project,
         select: args.select,
         exclude: args.exclude,
+        full_refresh: args.full_refresh,
     };
     // The warehouse is checked before the run, not after an hour's work.
     let warehouse = match args.load {
@@ -161,6 +162,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             project,
             select: Vec::new(),
             exclude: Vec::new(),
+            full_refresh: args.full_refresh,
         },
         retry: RetryPolicy {
             retries: usize::from(args.retries),
@@ -246,6 +248,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         project: Arc::new(Project::builtin()?),
         select: Vec::new(),
         exclude: Vec::new(),
+        full_refresh: false,
     };
     let manifest = pipeline::run(&lake, &options).await?;
     render::say("\n");

@@ -9,6 +9,8 @@ pub mod commands;
 pub mod databases;
 /// `dfstore emr`.
 pub mod emr;
+/// The project flags.
+pub mod project;
 /// What the commands print for people.
 pub mod render;
 /// `dfstore serve`.

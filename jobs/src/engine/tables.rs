@@ -173,10 +173,26 @@ pub async fn register_published(
     table: &TableRef,
     version: Option<u64>,
 ) -> Result<bool> {
-    let Some(delta_table) = delta::open(lake, table, version).await? else {
+    let Some(provider) = published(lake, table, version).await? else {
         return Ok(false);
     };
-    let provider = SnapshotTable::try_new(lake, table, &delta_table)?;
-    register(ctx, table, Arc::new(provider))?;
+    register(ctx, table, provider)?;
     Ok(true)
+}
+
+/// A published Delta table at `version` (the newest when `None`); `None`
+/// when the table was never published.
+pub async fn published(
+    lake: &Lake,
+    table: &TableRef,
+    version: Option<u64>,
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    let Some(delta_table) = delta::open(lake, table, version).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(SnapshotTable::try_new(
+        lake,
+        table,
+        &delta_table,
+    )?)))
 }

@@ -233,14 +233,15 @@ pub struct Publish<'a> {
     pub partitioned: bool,
     /// The staged files.
     pub files: &'a [StagedFile],
-    /// The one month to replace; the whole table when `None`.
-    pub period: Option<&'a str>,
+    /// The months to replace; the whole table when `None`.
+    pub periods: Option<&'a [String]>,
 }
 
 /// Publishes staged files as the new content of a table, in one Delta commit.
 ///
-/// With a period, only that month's partition is replaced and only the staged
-/// files of that month are published; otherwise the whole table is replaced.
+/// With periods, only those months' partitions are replaced and only the
+/// staged files of those months are published; otherwise the whole table is
+/// replaced.
 pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
     let table = what.table;
     let delta_err = |e| Error::delta(table.to_string(), e);
@@ -249,7 +250,7 @@ pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
     let rows_added = what
         .files
         .iter()
-        .filter(|f| selected(what.period, f))
+        .filter(|f| selected(what.periods, f))
         .map(|f| f.rows)
         .sum();
     let files_added = adds.len();
@@ -267,14 +268,14 @@ pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
         files_removed,
         rows_added,
         rows_total,
-        period: what.period.map(str::to_string),
+        period: what.periods.map(|p| p.join(", ")),
     })
 }
 
-/// Whether a staged file is published when only `period` is.
-fn selected(period: Option<&str>, file: &StagedFile) -> bool {
-    match (period, &file.period) {
-        (Some(p), Some(fp)) => p == fp,
+/// Whether a staged file is published when only `periods` are.
+fn selected(periods: Option<&[String]>, file: &StagedFile) -> bool {
+    match (periods, &file.period) {
+        (Some(periods), Some(fp)) => periods.contains(fp),
         _ => true,
     }
 }
@@ -285,7 +286,7 @@ async fn move_into_table(lake: &Lake, what: &Publish<'_>) -> Result<Vec<Add>> {
     let now = Utc::now().timestamp_millis();
     let run_id = what.run_id;
     let mut adds = Vec::new();
-    let files = what.files.iter().filter(|f| selected(what.period, f));
+    let files = what.files.iter().filter(|f| selected(what.periods, f));
     for (seq, file) in files.enumerate() {
         let relative = match &file.period {
             Some(p) if what.partitioned => {
@@ -367,12 +368,12 @@ async fn commit(
     }
     let mut removed = 0;
     for file in snapshot.log_data().iter() {
-        let replaced = match what.period {
+        let replaced = match what.periods {
             None => true,
-            Some(p) => file
+            Some(periods) => file
                 .partition_values_map()
                 .get(PERIOD_COLUMN)
-                .is_some_and(|v| v.as_deref() == Some(p)),
+                .is_some_and(|v| v.as_deref().is_some_and(|v| periods.iter().any(|p| p == v))),
         };
         if replaced {
             actions.push(Action::Remove(file.remove_action(true)));
@@ -383,7 +384,10 @@ async fn commit(
     let operation = DeltaOperation::Write {
         mode: SaveMode::Overwrite,
         partition_by: what.partitioned.then(|| partition_columns(true)),
-        predicate: what.period.map(|p| format!("{PERIOD_COLUMN} = '{p}'")),
+        predicate: what.periods.map(|periods| {
+            let list: Vec<String> = periods.iter().map(|p| format!("'{p}'")).collect();
+            format!("{PERIOD_COLUMN} IN ({})", list.join(", "))
+        }),
     };
     let finalized = CommitBuilder::default()
         .with_actions(actions)

@@ -202,6 +202,52 @@ pub struct RunManifest {
     pub tests: Vec<TestOutcome>,
     /// Seconds per phase (`check`, `build`, `reconcile`, `publish`).
     pub timings: BTreeMap<String, f64>,
+    /// How much the run rebuilt and why (absent from runs before
+    /// incremental runs existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub increment: Option<Increment>,
+    /// What every stored model of the project was built from once the run
+    /// succeeded: recorded only by a run that leaves all of them at the
+    /// same extractions (not one with `--select` or `--period`), which is
+    /// what lets the next run be incremental.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ProjectState>,
+}
+
+/// The extractions and SQL every stored model of a project was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectState {
+    /// Every extraction consumed.
+    pub consumed: Vec<ExtractionId>,
+    /// SHA-256 of each model's SQL, by table.
+    pub models: BTreeMap<String, String>,
+    /// The variables' values.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// How an incremental run went: the extractions it consumed, the keys and
+/// periods it rebuilt, or why it rebuilt everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Increment {
+    /// `full` (every model from all of raw), `incremental` or `up to date`
+    /// (nothing new to consume).
+    pub mode: String,
+    /// Why a run was full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The extractions consumed for the first time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_extractions: Vec<ExtractionId>,
+    /// Per key column, how many of its values the changes touched.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed_keys: BTreeMap<String, u64>,
+    /// Per model rebuilt in part, the periods it replaced.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub periods: BTreeMap<String, Vec<String>>,
+    /// The models an incremental run rebuilt whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub whole: Vec<String>,
 }
 
 impl RunManifest {
@@ -232,6 +278,8 @@ impl RunManifest {
             views: Vec::new(),
             tests: Vec::new(),
             timings: BTreeMap::new(),
+            increment: None,
+            state: None,
         }
     }
 

@@ -93,7 +93,7 @@ impl Batches {
             Some(period) => vec![period.as_str().to_string()],
             None => inputs
                 .iter()
-                .flat_map(|staged| staged.files.iter().filter_map(|f| f.period.clone()))
+                .flat_map(|staged| staged.output().iter().filter_map(|f| f.period.clone()))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
@@ -104,7 +104,7 @@ impl Batches {
         let rows_of = |month: &str| -> u64 {
             dated
                 .iter()
-                .flat_map(|staged| &staged.files)
+                .flat_map(|staged| staged.output())
                 .filter(|f| f.period.as_deref() == Some(month))
                 .map(|f| f.rows)
                 .sum()
@@ -318,7 +318,7 @@ pub fn restrict_to_range(
 
 /// `plan` with a filter above every table scan (in subqueries too) that
 /// `condition` gives one for.
-fn filter_scans(
+pub(crate) fn filter_scans(
     plan: LogicalPlan,
     condition: impl Fn(&TableScan) -> Option<Expr>,
 ) -> datafusion::error::Result<LogicalPlan> {
@@ -336,7 +336,7 @@ fn filter_scans(
 }
 
 /// `column` of the table `scan` reads.
-fn column_of(scan: &TableScan, column: &str) -> Expr {
+pub(crate) fn column_of(scan: &TableScan, column: &str) -> Expr {
     Expr::Column(Column::new(Some(scan.table_name.clone()), column))
 }
 
@@ -377,6 +377,7 @@ mod tests {
                 rows,
                 period: None,
             }],
+            replaced: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches};
+use crate::pipeline::increment::{self, Changes, Mode};
 use crate::pipeline::reconcile::{distinct_keys, reconciled_sources};
 use crate::pipeline::run::RunOptions;
 use crate::project::Model;
@@ -39,12 +40,29 @@ pub struct Staged {
     pub schema: SchemaRef,
     /// The files written.
     pub files: Vec<StagedFile>,
+    /// In an incremental run, what replaces part of the published table
+    /// ([`crate::pipeline::increment`]); the models after it read it.
+    pub replaced: Option<Replacement>,
+}
+
+/// The part of a published table an incremental run replaces.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    /// The table's new rows of `periods`.
+    pub files: Vec<StagedFile>,
+    /// The periods replaced; the whole table when `None`.
+    pub periods: Option<Vec<String>>,
 }
 
 impl Staged {
-    /// Rows in its files.
+    /// Rows in its files (in an incremental run, the rows its query built).
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// The files the models after it read and the run publishes.
+    pub fn output(&self) -> &[StagedFile] {
+        self.replaced.as_ref().map_or(&self.files, |r| &r.files)
     }
 }
 
@@ -113,7 +131,7 @@ pub async fn build_all(
     lake: &Lake,
     staging: &str,
     options: &RunOptions,
-    to_build: &[Arc<Model>],
+    (to_build, changes): (&[Arc<Model>], Option<&Arc<Changes>>),
 ) -> Result<Built> {
     let at_once = options.concurrent_models.max(1);
     let reads: Vec<Vec<usize>> = to_build.iter().map(|m| m.reads_in(to_build)).collect();
@@ -151,6 +169,7 @@ pub async fn build_all(
                 staging.to_string(),
                 (inputs, readers),
                 (options.period.clone(), options.project.vars.clone()),
+                changes.cloned(),
             );
             running.spawn(job.instrument(span));
         }
@@ -243,10 +262,11 @@ async fn execute(
     staging: String,
     (inputs, readers): (Vec<Staged>, Vec<(usize, Arc<Model>)>),
     (period, vars): (Option<Period>, Vars),
+    changes: Option<Arc<Changes>>,
 ) -> Result<Done> {
     let (Work::Model(i), Some(model)) = (work, model) else {
         return match work {
-            Work::RawKeys(table) => distinct_keys(&ctx, table)
+            Work::RawKeys(table) => distinct_keys(&ctx, table, changes.as_deref())
                 .await
                 .map(|n| Done::RawKeys(table, n)),
             Work::Model(_) => Err(Error::Internal {
@@ -259,6 +279,12 @@ async fn execute(
         return Ok(Done::Models(vec![(i, Box::new(built))]));
     }
     let inputs: Vec<&Staged> = inputs.iter().collect();
+    let mode = changes.as_ref().map(|c| c.mode(&model));
+    let months = (mode == Some(Mode::Periods)).then(|| months_of(&inputs));
+    if months.as_ref().is_some_and(Vec::is_empty) {
+        let built = unchanged(&ctx, &lake, changes.as_deref(), &model, &vars).await?;
+        return Ok(Done::Models(vec![(i, Box::new(built))]));
+    }
     let batches = if model.by_period {
         Some(Batches::of_periods(
             &ctx,
@@ -278,15 +304,91 @@ async fn execute(
         lake: &lake,
         staging: &staging,
         vars: &vars,
+        changes: changes.as_deref(),
     };
     let built = if readers.is_empty() {
         vec![(i, build_model(&build, model, batches).await?)]
     } else {
         build_fed(&build, (i, model), &readers, batches).await?
     };
-    Ok(Done::Models(
-        built.into_iter().map(|(i, b)| (i, Box::new(b))).collect(),
-    ))
+    let mut done = Vec::with_capacity(built.len());
+    for (i, (step, staged)) in built {
+        let staged = match (&changes, months.as_ref()) {
+            (Some(changes), None) if staged.model.is_published() => {
+                increment::merge::verify(&build, changes, &staged).await?;
+                increment::merge::merge(&build, changes, staged).await?
+            }
+            (Some(changes), Some(months)) => {
+                let staged = within(staged, months)?;
+                increment::merge::complete_periods(&build, changes, &staged).await?;
+                staged
+            }
+            _ => staged,
+        };
+        done.push((i, Box::new((step, staged))));
+    }
+    Ok(Done::Models(done))
+}
+
+/// The periods that the partitioned models `inputs` replace, which a
+/// model rebuilt by period rebuilds.
+fn months_of(inputs: &[&Staged]) -> Vec<String> {
+    let months: std::collections::BTreeSet<String> = inputs
+        .iter()
+        .filter(|s| s.model.partitioned)
+        .flat_map(|s| s.output().iter().filter_map(|f| f.period.clone()))
+        .collect();
+    months.into_iter().collect()
+}
+
+/// A model rebuilt by period for `months`, as what replaces them; a row
+/// written outside them fails the run.
+fn within(staged: Staged, months: &[String]) -> Result<Staged> {
+    if let Some(file) = staged
+        .files
+        .iter()
+        .find(|f| f.period.as_ref().is_none_or(|p| !months.contains(p)))
+    {
+        return Err(Error::ModelLeaksPeriod {
+            model: format!("{} ({})", staged.model.table(), staged.model.file),
+            period: months.join(", "),
+            file: file.path.to_string(),
+        });
+    }
+    Ok(Staged {
+        replaced: Some(Replacement {
+            files: staged.files.clone(),
+            periods: Some(months.to_vec()),
+        }),
+        ..staged
+    })
+}
+
+/// A model rebuilt by period whose inputs replaced no period: nothing to
+/// build or publish; the models after it read its published version.
+async fn unchanged(
+    ctx: &SessionContext,
+    lake: &Lake,
+    changes: Option<&Changes>,
+    model: &Arc<Model>,
+    vars: &Vars,
+) -> Result<(Step, Staged)> {
+    let started = Instant::now();
+    let table = model.table();
+    let what = format!("{table} ({})", model.file);
+    let df = planned(ctx, model, vars, &what).await?;
+    let version = changes.and_then(|c| c.pinned.version_of(&table.to_string()));
+    tables::register_published(ctx, lake, &table, version).await?;
+    let staged = Staged {
+        model: Arc::clone(model),
+        schema: Arc::new(df.schema().as_arrow().clone()),
+        files: Vec::new(),
+        replaced: Some(Replacement {
+            files: Vec::new(),
+            periods: Some(Vec::new()),
+        }),
+    };
+    Ok((step_of(model, &staged, started), staged))
 }
 
 /// What every model of a build shares: the registry session, the lake,
@@ -300,6 +402,8 @@ pub struct Build<'a> {
     pub staging: &'a str,
     /// The variables bound into every model.
     pub vars: &'a Vars,
+    /// In an incremental run, what it rebuilds.
+    pub changes: Option<&'a Changes>,
 }
 
 /// A model materialised as a view or ephemeral: planned over what it reads
@@ -319,6 +423,7 @@ async fn define_view(
         model: Arc::clone(model),
         schema,
         files: Vec::new(),
+        replaced: None,
     };
     Ok((step_of(model, &staged, started), staged))
 }
@@ -404,7 +509,13 @@ async fn plan(
 ) -> Result<(DataFrame, write::Target)> {
     let table = model.table();
     let what = format!("{table} ({})", model.file);
-    let df = planned(run_ctx, model, build.vars, &what).await?;
+    let mut df = planned(run_ctx, model, build.vars, &what).await?;
+    if let Some(changes) = build.changes {
+        let plan = changes
+            .restrict(model, df.logical_plan().clone())
+            .map_err(|e| Error::engine(&what, e))?;
+        df = DataFrame::new(run_ctx.state(), plan);
+    }
     let target = write::Target {
         folder: format!("{}{}", build.staging, table.folder()),
         partition_by: model.partitioned.then_some(PERIOD_COLUMN),
@@ -441,6 +552,7 @@ async fn stored(
         model,
         schema,
         files: staged.files,
+        replaced: None,
     };
     let step = step_of(&built.model, &built, started);
     info!(
@@ -481,7 +593,7 @@ fn as_written(ctx: &SessionContext) -> SessionContext {
 /// deleted, so compressing it or building dictionaries for it would cost
 /// more than the bytes it saves (writing a scale-1 staging.detalle_ventas
 /// took 1.5 CPU-s with dictionaries, 0.8 without).
-fn parquet_options(ctx: &SessionContext, model: &Model) -> TableParquetOptions {
+pub(crate) fn parquet_options(ctx: &SessionContext, model: &Model) -> TableParquetOptions {
     let mut parquet = TableParquetOptions {
         global: ctx.copied_config().options().execution.parquet.clone(),
         ..Default::default()

@@ -5,6 +5,8 @@
 pub mod batches;
 /// Building the models into staging, a few at a time and by month.
 pub mod build;
+/// Incremental runs: what changed since the last run, and the merges.
+pub mod increment;
 /// Planning every model without data, and contracts.
 pub mod plan;
 /// Running data tests.

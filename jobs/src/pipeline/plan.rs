@@ -4,12 +4,15 @@
 //! lake has none; each model's as planned before it), its contract checked
 //! against its planned schema.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::{Layer, TableRef};
@@ -32,6 +35,8 @@ pub struct PlannedModel {
     pub schema: SchemaRef,
     /// The models it reads, by table.
     pub reads: Vec<TableRef>,
+    /// The columns its optimized plan reads of each table (`layer.name`).
+    pub columns: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Plans every model of `project` in order, without reading data: `raw`
@@ -64,13 +69,35 @@ pub async fn plan_all(
             check_contract(&ctx, model, contract, &schema).await?;
         }
         empty(&ctx, &model.table(), Arc::clone(&schema))?;
+        let optimized = ctx
+            .state()
+            .optimize(df.logical_plan())
+            .map_err(|e| Error::engine(&what, e))?;
         out.push(PlannedModel {
             model: Arc::clone(model),
             schema,
             reads: model.reads.clone(),
+            columns: columns_read(&optimized),
         });
     }
     Ok((out, started.elapsed().as_secs_f64()))
+}
+
+/// The columns each table scan of `plan` (subqueries included) reads.
+fn columns_read(plan: &LogicalPlan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            out.entry(scan.table_name.to_string()).or_default().extend(
+                scan.projected_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone()),
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }
 
 /// `raw.<table>` as the source contract describes it, with the extraction

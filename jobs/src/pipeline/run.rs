@@ -36,6 +36,8 @@ use crate::lake::delta::{self, Publish};
 use crate::lake::raw::{self, ExtractionManifest, published_extractions};
 use crate::lake::runs::{Input, Kept, Outcome, RunId, RunManifest, View, latest_success};
 use crate::pipeline::build::{Built, Staged, build_all};
+use crate::pipeline::increment::{self, Decision};
+use crate::pipeline::plan::PlannedModel;
 use crate::pipeline::{plan, quality, reconcile};
 use crate::project::header::Materialized;
 use crate::project::{Project, select};
@@ -60,6 +62,9 @@ pub struct RunOptions {
     pub select: Vec<String>,
     /// `--exclude`: models not to build.
     pub exclude: Vec<String>,
+    /// `--full-refresh`: rebuild every model from all of raw, even when the
+    /// last run left a state to continue from.
+    pub full_refresh: bool,
 }
 
 /// Models built at once unless told otherwise: one runs while another waits
@@ -85,9 +90,37 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
     manifest.vars = project.vars.describe();
     info!(run_id = %run_id, lake = %lake.url(), "run started");
     let staging = format!("{STAGING_DIR}/{run_id}/");
-    let result = run_steps(lake, options, &staging, &mut manifest).await;
+    let mut result = run_steps(lake, options, &staging, &mut manifest).await;
     if let Err(e) = lake.delete_all(&staging).await {
         warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
+    }
+    let beyond = match &result {
+        Err(e @ Error::BeyondExtraido { .. }) => Some(e.to_string()),
+        _ => None,
+    };
+    if let Some(reason) = beyond {
+        // The incremental run's assumption did not hold: nothing was
+        // published; the same run rebuilds everything instead.
+        warn!(run_id = %run_id, error = %reason, "starting again as a full run");
+        let full = RunOptions {
+            full_refresh: true,
+            ..options.clone()
+        };
+        manifest = RunManifest::started(
+            run_id.clone(),
+            started_at,
+            manifest.engine.clone(),
+            options.period.as_ref(),
+        );
+        manifest.project = Some(format!("{} ({})", project.name, project.root));
+        manifest.vars = project.vars.describe();
+        result = run_steps(lake, &full, &staging, &mut manifest).await;
+        if let Err(e) = lake.delete_all(&staging).await {
+            warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
+        }
+        if let Some(increment) = manifest.increment.as_mut() {
+            increment.reason = Some(reason);
+        }
     }
     manifest.finished_at = Utc::now();
     match result {
@@ -119,11 +152,35 @@ async fn run_steps(
     let project = &options.project;
     let selected = select::selected(project, &options.select, &options.exclude)?;
     let whole = selected.iter().all(|&s| s);
-    let (to_build, published_inputs) = select::closure(project, &selected);
 
     let phase = Instant::now();
-    let ctx = check_inputs(lake, options, manifest).await?;
+    let (ctx, extractions, planned) = check_inputs(lake, options, manifest).await?;
     let pinned = latest_success(lake).await?;
+    let full = full_reason(options, whole);
+    let decision = increment::decide(
+        lake,
+        &options.engine,
+        project,
+        pinned.as_ref(),
+        (&extractions, &planned),
+        full.as_deref(),
+    )
+    .await?;
+    let mut summary = decision.summary();
+    info!(mode = %summary.mode, reason = summary.reason.as_deref().unwrap_or(""), "what the run rebuilds");
+    let (selected, changes) = match decision {
+        Decision::Full(_) => (selected, None),
+        Decision::UpToDate => {
+            manifest.increment = Some(summary);
+            manifest.state = Some(increment::state_of(project, &extractions));
+            keep_the_rest(manifest, project, pinned.as_ref());
+            return Ok(());
+        }
+        Decision::Incremental {
+            affected, changes, ..
+        } => (affected, Some(Arc::new(changes))),
+    };
+    let (to_build, published_inputs) = select::closure(project, &selected);
     for table in &published_inputs {
         read_published(&ctx, lake, pinned.as_ref(), table).await?;
     }
@@ -132,7 +189,8 @@ async fn run_steps(
     // Build every model into staging (and count the raw keys that the
     // reconciliation needs meanwhile).
     let phase = Instant::now();
-    let Built { models, raw_keys } = build_all(&ctx, lake, staging, options, &to_build).await?;
+    let Built { models, raw_keys } =
+        build_all(&ctx, lake, staging, options, (&to_build, changes.as_ref())).await?;
     let mut staged = Vec::with_capacity(models.len());
     for (step, built) in models {
         manifest.steps.push(step);
@@ -142,7 +200,8 @@ async fn run_steps(
 
     let phase = Instant::now();
     let built: Vec<&crate::project::Model> = to_build.iter().map(AsRef::as_ref).collect();
-    manifest.tests = quality::run_tests(&ctx, project, &built, whole).await?;
+    let singular = whole && changes.is_none();
+    manifest.tests = quality::run_tests(&ctx, project, &built, singular).await?;
     for failed in manifest.tests.iter().filter(|t| !t.passed()) {
         warn!(test = %failed.name, rows = failed.failing_rows, severity = %failed.severity, "data test failed");
     }
@@ -168,7 +227,32 @@ async fn run_steps(
     publish_all(lake, options, &staged, manifest).await?;
     manifest.time("publish", phase);
     keep_the_rest(manifest, project, pinned.as_ref());
+    for built in &staged {
+        if let Some(periods) = built.replaced.as_ref().and_then(|r| r.periods.clone()) {
+            summary
+                .periods
+                .insert(built.model.table().to_string(), periods);
+        }
+    }
+    manifest.increment = Some(summary);
+    if whole && options.period.is_none() {
+        manifest.state = Some(increment::state_of(project, &extractions));
+    }
     Ok(())
+}
+
+/// Why the run must rebuild everything whatever the last run left, if it
+/// must: asked to, or restricted to some models or one period.
+fn full_reason(options: &RunOptions, whole: bool) -> Option<String> {
+    if options.full_refresh {
+        Some("--full-refresh".into())
+    } else if let Some(period) = &options.period {
+        Some(format!("--period {period}"))
+    } else if !whole {
+        Some("--select or --exclude".into())
+    } else {
+        None
+    }
 }
 
 /// Records, beside what the run published, the versions it kept of the
@@ -229,7 +313,7 @@ async fn check_inputs(
     lake: &Lake,
     options: &RunOptions,
     manifest: &mut RunManifest,
-) -> Result<SessionContext> {
+) -> Result<(SessionContext, Vec<ExtractionManifest>, Vec<PlannedModel>)> {
     let extractions = published_extractions(lake).await?;
     if extractions.is_empty() {
         return Err(Error::NoRawData {
@@ -265,12 +349,12 @@ async fn check_inputs(
     }
     // Every model planned over raw's schemas before any model is built.
     let raw = plan::raw_schemas(&ctx).await;
-    let (_, seconds) = plan::plan_all(&options.project, &raw).await?;
+    let (planned, seconds) = plan::plan_all(&options.project, &raw).await?;
     info!(
         models = options.project.models.len(),
         seconds, "every model plans"
     );
-    Ok(ctx)
+    Ok((ctx, extractions, planned))
 }
 
 /// Tables published at once: each is its own Delta commit.
@@ -287,24 +371,39 @@ async fn publish_all(
     manifest: &mut RunManifest,
 ) -> Result<()> {
     let run_id = manifest.run_id.as_str();
-    let publications: Vec<Result<_>> =
-        futures::stream::iter(staged.iter().filter(|s| s.model.is_published()))
-            .map(|built| async move {
-                let period = options.period.as_ref().filter(|_| built.model.partitioned);
-                let table = built.model.table();
-                let publish = Publish {
-                    run_id,
-                    table: &table,
-                    schema: &built.schema,
-                    partitioned: built.model.partitioned,
-                    files: &built.files,
-                    period: period.map(Period::as_str),
-                };
-                delta::publish(lake, &publish).await
-            })
-            .buffered(PUBLISH_AT_ONCE)
-            .collect()
-            .await;
+    let one_period: Option<Vec<String>> = options.period.as_ref().map(|p| vec![p.to_string()]);
+    let one_period = one_period.as_deref();
+    // A model rebuilt by period whose inputs replaced none keeps its version.
+    let changed = |s: &&Staged| {
+        s.replaced
+            .as_ref()
+            .is_none_or(|r| r.periods.as_ref().is_none_or(|p| !p.is_empty()))
+    };
+    let publications: Vec<Result<_>> = futures::stream::iter(
+        staged
+            .iter()
+            .filter(|s| s.model.is_published())
+            .filter(changed),
+    )
+    .map(|built| async move {
+        let table = built.model.table();
+        let (files, periods) = match &built.replaced {
+            Some(replaced) => (&replaced.files, replaced.periods.as_deref()),
+            None => (&built.files, one_period.filter(|_| built.model.partitioned)),
+        };
+        let publish = Publish {
+            run_id,
+            table: &table,
+            schema: &built.schema,
+            partitioned: built.model.partitioned,
+            files,
+            periods,
+        };
+        delta::publish(lake, &publish).await
+    })
+    .buffered(PUBLISH_AT_ONCE)
+    .collect()
+    .await;
     let mut failed = None;
     for publication in publications {
         match publication {

@@ -77,7 +77,7 @@ impl Config {
 /// The keys that say how a table is written agree with each other and with
 /// the materialization.
 fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Error) -> Result<()> {
-    if h.materialized != Materialized::Table {
+    if !h.materialized.is_stored() {
         for (key, set) in [
             ("partition_by", h.partition_by.is_some()),
             ("by_period", h.by_period),
@@ -85,7 +85,7 @@ fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Err
             ("cluster_key", h.cluster_key.is_some()),
         ] {
             if set {
-                let kind = format!("{:?}", h.materialized).to_lowercase();
+                let kind = h.materialized.name();
                 return Err(bad(
                     key,
                     format!(
@@ -94,6 +94,23 @@ fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Err
                 ));
             }
         }
+    }
+    match h.materialized {
+        Materialized::IncrementalByKey if h.unique_key.is_empty() => {
+            return Err(bad(
+                "materialized",
+                "an incremental_by_key model is merged by its key; add unique_key = [\"…\"], whose first column every row's inputs share".into(),
+            ));
+        }
+        Materialized::IncrementalByPeriod if !h.by_period => {
+            return Err(bad(
+                "materialized",
+                format!(
+                    "an incremental_by_period model is rebuilt a period at a time; add by_period = true and partition_by = \"{PERIOD_COLUMN}\""
+                ),
+            ));
+        }
+        _ => {}
     }
     if h.by_period && !partitioned {
         return Err(bad(

@@ -26,12 +26,36 @@ pub enum Materialized {
     /// Inlined into the models that read it: visible to them during a run
     /// only, neither stored nor queryable afterwards.
     Ephemeral,
+    /// A Delta table that a run after the first rebuilds only for the
+    /// values of the first `unique_key` column found in the extractions it
+    /// has not consumed, merged into the table by that key
+    /// ([`crate::pipeline::increment`]).
+    IncrementalByKey,
+    /// A Delta table, partitioned and built by period, that a run after the
+    /// first rebuilds only for the periods its inputs changed.
+    IncrementalByPeriod,
 }
 
 impl Materialized {
     /// Whether the model's rows are written by a run.
     pub fn is_stored(self) -> bool {
-        self == Materialized::Table
+        matches!(
+            self,
+            Materialized::Table
+                | Materialized::IncrementalByKey
+                | Materialized::IncrementalByPeriod
+        )
+    }
+
+    /// The name a header writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Materialized::Table => "table",
+            Materialized::View => "view",
+            Materialized::Ephemeral => "ephemeral",
+            Materialized::IncrementalByKey => "incremental_by_key",
+            Materialized::IncrementalByPeriod => "incremental_by_period",
+        }
     }
 }
 
@@ -99,7 +123,8 @@ pub struct ContractEntry {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
-    /// `table` (default), `view` or `ephemeral`.
+    /// `table` (default), `view`, `ephemeral`, `incremental_by_key` or
+    /// `incremental_by_period`.
     #[serde(default)]
     pub materialized: Materialized,
     /// What the model holds, for people.

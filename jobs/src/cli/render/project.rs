@@ -55,7 +55,7 @@ pub fn render_check(
             out,
             "  {:40} {:9} {} column(s){}{}  <- {}",
             m.table().to_string(),
-            format!("{:?}", m.materialized).to_lowercase(),
+            m.materialized.name().to_string(),
             p.schema.fields().len(),
             if m.tests.is_empty() {
                 String::new()

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches, KeyRange};
+use crate::pipeline::increment::Changes;
 use crate::project::Model;
 use crate::project::vars::Vars;
 
@@ -91,7 +92,7 @@ pub async fn build_fed(
             reader_ctx,
             (ctx.clone(), build.lake.clone()),
             (build.staging.to_string(), build.vars.clone()),
-            Arc::clone(reader),
+            (Arc::clone(reader), build.changes.cloned().map(Arc::new)),
         );
         building.spawn(async move { job.await.map(|built| (c, built)) }.instrument(span));
     }
@@ -211,6 +212,7 @@ fn not_stored(model: Arc<Model>, schema: SchemaRef, rows: u64, started: Instant)
         model,
         schema,
         files: Vec::new(),
+        replaced: None,
     };
     let step = Step {
         rows,
@@ -225,7 +227,7 @@ async fn build_reader(
     reader_ctx: SessionContext,
     (registry, lake): (SessionContext, Lake),
     (staging, vars): (String, Vars),
-    reader: Arc<Model>,
+    (reader, changes): (Arc<Model>, Option<Arc<Changes>>),
 ) -> Result<(Step, Staged)> {
     let started = Instant::now();
     let build = Build {
@@ -233,6 +235,7 @@ async fn build_reader(
         lake: &lake,
         staging: &staging,
         vars: &vars,
+        changes: changes.as_deref(),
     };
     // A reader is built whole: its session is the one it runs in.
     let (df, target) = plan(&reader_ctx, &build, &reader).await?;

@@ -132,6 +132,7 @@ async fn build_one(
         lake,
         staging,
         vars: &vars,
+        changes: None,
     };
     build_model(&build, Arc::new(model), batches).await
 }
@@ -149,6 +150,7 @@ async fn build_fed_one(
         lake,
         staging,
         vars: &vars,
+        changes: None,
     };
     let readers: Vec<(usize, Arc<Model>)> = readers
         .iter()

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Incremental run against a full run on the same lake, after one day of
+# changes (`dfstore source apply-changes`) and an incremental ingest.
+#
+#   benches/incremental.sh [SCALES]   e.g. benches/incremental.sh 1,10
+#
+# For each scale: loads the demo source into the loopback PostgreSQL of
+# deploy/local/postgres.sh (`dfstore source init`), extracts it whole and
+# runs the pipeline (the first, full run), applies one day of changes and
+# extracts them incrementally. The lake is then copied: `dfstore run` on one
+# copy (incremental) and `dfstore run --full-refresh` on the other, each
+# timed with its peak memory, and their published tables are compared. The
+# markdown table goes to benches/results/incremental.md. Needs root (for
+# PostgreSQL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+scales="${1:-1,10}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dfstore-target}"
+bench_dir="${BENCH_DIR:-/var/tmp/dfstore-bench}/incremental"
+mkdir -p "$bench_dir" benches/results
+cargo build --release --locked --workspace --bins >&2
+bin="$CARGO_TARGET_DIR/release/dfstore"
+bench_pii_key "$bench_dir"
+. deploy/local/postgres.sh
+admin="$DFSTORE_TEST_PG"
+port=$(echo "$admin" | sed -E 's|.*:([0-9]+)/.*|\1|')
+export PGPASSWORD="$DFSTORE_TEST_PG_PASSWORD"
+
+# A digest of every published table, to show both runs published the same.
+digest() { # lake
+  for table in trusted.tiendas trusted.productos trusted.clientes trusted.ventas rejected.ventas \
+    trusted.detalle_ventas rejected.detalle_ventas analytic.reporte_ventas_tienda; do
+    "$bin" sql --lake "$1" --format csv "SELECT * FROM $table" | sort | md5sum
+  done | md5sum | cut -c1-12
+}
+
+out="benches/results/incremental.md"
+{
+  echo "| scale | ventas in raw | changed tickets | periods rebuilt | incremental run (s) | peak RSS (MiB) | full run (s) | peak RSS (MiB) | incremental / full | same tables |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+} > "$out.tmp"
+for scale in ${scales//,/ }; do
+  db="bench_inc_s${scale//./_}"
+  PGOPTIONS=--client-min-messages=warning psql -q -X -h 127.0.0.1 -p "$port" -U dfstore_admin -d postgres \
+    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null
+  url="${admin%/postgres}/$db"
+  lake="$bench_dir/lake-s$scale"
+  full="$bench_dir/full-s$scale"
+  rm -rf "$lake" "$full"
+  echo "scale $scale: loading the source" >&2
+  "$bin" source init --pg "$url" --scale "$scale" > /dev/null
+  "$bin" ingest --full --pg "$url" --lake "$lake" > /dev/null
+  echo "scale $scale: the first run" >&2
+  "$bin" run --lake "$lake" > /dev/null
+  "$bin" source apply-changes --pg "$url" --seed 1 > /dev/null
+  "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
+  cp -a "$lake" "$full"
+  echo "scale $scale: incremental run" >&2
+  read -r iw ir < <(bench_measure "$bin" run --lake "$lake")
+  manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
+  mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
+  [ "$mode" = incremental ] || { echo "the run after one day of changes was $mode" >&2; exit 1; }
+  read -r changed periods < <(python3 -c 'import json,sys
+i = json.load(open(sys.argv[1]))["increment"]
+print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get("analytic.reporte_ventas_tienda", [])))' "$manifest")
+  echo "scale $scale: full run" >&2
+  read -r fw fr < <(bench_measure "$bin" run --lake "$full" --full-refresh)
+  ventas=$("$bin" sql --lake "$lake" --format csv "SELECT (SELECT COUNT(*) FROM trusted.ventas) + (SELECT COUNT(*) FROM rejected.ventas) AS n" | tail -1)
+  same=no
+  [ "$(digest "$lake")" = "$(digest "$full")" ] && same=yes
+  printf '| %s | %s | %s | %s | %.1f | %d | %.1f | %d | %.0f%% | %s |\n' "$scale" "$ventas" "$changed" "$periods" \
+    "$iw" "$((ir / 1024))" "$fw" "$((fr / 1024))" "$(echo "100 * $iw / $fw" | bc -l)" "$same" >> "$out.tmp"
+done
+{
+  echo "Machine: $(bench_machine)"
+  echo "Command: benches/incremental.sh $scales ($(date -u +%Y-%m-%d))"
+  echo
+  cat "$out.tmp"
+} > "$out"
+rm -f "$out.tmp"
+cat "$out"

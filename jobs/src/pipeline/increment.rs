@@ -1,0 +1,669 @@
+//! Incremental runs, as dbt's incremental models and SQLMesh's
+//! `INCREMENTAL_BY_*` kinds make them: a run after the first consumes only
+//! the extractions that the last run did not, and rebuilds only what they
+//! change.
+//!
+//! - **The changes** are the published extractions missing from the last
+//!   successful run's [`ProjectState`]. A raw table with rows in them has
+//!   changed; for a key column, the changed keys are that column's values in
+//!   those rows, over every raw table that has the column.
+//! - A model is **affected** when it reads a changed raw table or an
+//!   affected model. The others keep their published version.
+//! - An affected `incremental_by_key` model is rebuilt for the changed
+//!   values of its key column (the first of its `unique_key`) only: every
+//!   table its query scans that has the column is filtered to them. The
+//!   model promises that each of its rows depends only on input rows with
+//!   the same value of that column, as a staging model that picks the last
+//!   version of each ticket does. Its new rows then replace the rows of
+//!   those keys ([`merge`]): every period that held one of them or now holds
+//!   one is rewritten and published with a replace of those periods.
+//! - An affected `incremental_by_period` model is rebuilt for the periods
+//!   that the partitioned models it reads replaced, and publishes those.
+//! - Any other affected model is rebuilt whole. So is an incremental model
+//!   whose inputs changed in a way its kind cannot follow: a keyed model
+//!   reading a raw table without its key, or a model rebuilt whole; a
+//!   period model reading an unpartitioned model that changed.
+//! - Every model rebuilt in part is registered, for the models after it,
+//!   as the whole table it will be once published (its new periods and its
+//!   published other ones), so any model can read it.
+//!
+//! A run is also full when asked (`--full-refresh`), when no earlier run
+//! left the project's state (the first run, or the last one ran with
+//! `--select` or `--period`), when a model's SQL or a variable differs from
+//! that state, when an extraction it had consumed is gone, when a new one
+//! is a full extraction, or when more than [`MAX_CHANGED_KEYS`] keys changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Expr, LogicalPlan, lit};
+use datafusion::prelude::SessionContext;
+
+use crate::contract::extraction::ExtractionId;
+use crate::contract::layer::{Layer, TableRef};
+use crate::contract::period::EXTRACTION_COLUMN;
+use crate::contract::source::SourceTable;
+use crate::engine::{self, EngineConfig, tables};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::raw::ExtractionManifest;
+use crate::lake::runs::{Increment, ProjectState, RunManifest};
+use crate::pipeline::batches;
+use crate::pipeline::plan::PlannedModel;
+use crate::project::header::Materialized;
+use crate::project::{Model, Project};
+
+pub mod merge;
+
+/// The most changed values of a key column an incremental run filters its
+/// scans by; past it, a full run costs about the same.
+pub const MAX_CHANGED_KEYS: usize = 1_000_000;
+
+/// How an affected model is rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From all of its inputs.
+    Whole,
+    /// For the changed values of its key column, merged by key.
+    Keys,
+    /// For the periods its inputs replaced.
+    Periods,
+}
+
+/// What an incremental run rebuilds.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// Per key column, its changed values.
+    pub keys: BTreeMap<String, Vec<ScalarValue>>,
+    /// How each affected model is rebuilt, by table.
+    pub modes: BTreeMap<String, Mode>,
+    /// The published versions the merges start from.
+    pub pinned: Arc<RunManifest>,
+    /// The source tables whose trusted and rejected rows are rebuilt by
+    /// key, with the key column.
+    pub sources: BTreeMap<SourceTable, String>,
+    /// The published models whose rows the run assumes change only in
+    /// `extraido`: once built, any other difference from their published
+    /// version makes the run start again as a full one.
+    pub verify: BTreeSet<String>,
+}
+
+impl Changes {
+    /// How `model` is rebuilt (`Whole` when it is not incremental).
+    pub fn mode(&self, model: &Model) -> Mode {
+        self.modes
+            .get(&model.table().to_string())
+            .copied()
+            .unwrap_or(Mode::Whole)
+    }
+
+    /// The key column of a model rebuilt by key, with its changed values.
+    pub fn keys_of(&self, model: &Model) -> Option<(&str, &[ScalarValue])> {
+        if self.mode(model) != Mode::Keys {
+            return None;
+        }
+        let column = key_column(model)?;
+        let (column, values) = self.keys.get_key_value(column)?;
+        Some((column.as_str(), values.as_slice()))
+    }
+
+    /// The key column and changed values of a source table whose trusted
+    /// and rejected rows the run rebuilds by key.
+    pub fn keys_of_source(&self, table: SourceTable) -> Option<(&str, &[ScalarValue])> {
+        let column = self.sources.get(&table)?;
+        let values = self.keys.get(column)?;
+        Some((column.as_str(), values.as_slice()))
+    }
+
+    /// `plan` of `model` with every scan that has its key column filtered
+    /// to the changed values, when the model is rebuilt by key.
+    pub fn restrict(
+        &self,
+        model: &Model,
+        plan: LogicalPlan,
+    ) -> datafusion::error::Result<LogicalPlan> {
+        let Some((column, values)) = self.keys_of(model) else {
+            return Ok(plan);
+        };
+        batches::filter_scans(plan, |scan| {
+            scan.source.schema().column_with_name(column)?;
+            Some(in_keys(batches::column_of(scan, column), values))
+        })
+    }
+}
+
+/// `expr IN (values)`.
+pub fn in_keys(expr: Expr, values: &[ScalarValue]) -> Expr {
+    expr.in_list(values.iter().cloned().map(lit).collect(), false)
+}
+
+/// The column an `incremental_by_key` model's changes are found by.
+pub fn key_column(model: &Model) -> Option<&str> {
+    model.unique_key.first().map(String::as_str)
+}
+
+/// What a run rebuilds.
+pub enum Decision {
+    /// Every model, from all of raw.
+    Full(String),
+    /// Nothing: every extraction has been consumed.
+    UpToDate,
+    /// The affected models (by position in the project), as `changes` says.
+    Incremental {
+        /// Which models are rebuilt.
+        affected: Vec<bool>,
+        /// How.
+        changes: Changes,
+        /// For the manifest.
+        summary: Increment,
+    },
+}
+
+impl Decision {
+    /// The manifest's account of the decision.
+    pub fn summary(&self) -> Increment {
+        match self {
+            Decision::Full(reason) => Increment {
+                mode: "full".into(),
+                reason: Some(reason.clone()),
+                new_extractions: Vec::new(),
+                changed_keys: BTreeMap::new(),
+                periods: BTreeMap::new(),
+                whole: Vec::new(),
+            },
+            Decision::UpToDate => Increment {
+                mode: "up to date".into(),
+                reason: None,
+                new_extractions: Vec::new(),
+                changed_keys: BTreeMap::new(),
+                periods: BTreeMap::new(),
+                whole: Vec::new(),
+            },
+            Decision::Incremental { summary, .. } => summary.clone(),
+        }
+    }
+}
+
+/// The state a successful whole-project run leaves for the next one.
+pub fn state_of(project: &Project, extractions: &[ExtractionManifest]) -> ProjectState {
+    ProjectState {
+        consumed: extractions.iter().map(|m| m.extraido).collect(),
+        models: project
+            .models
+            .iter()
+            .map(|m| (m.table().to_string(), m.sql_hash()))
+            .collect(),
+        vars: project.vars.describe(),
+    }
+}
+
+/// Decides what a run of the whole `project` over `extractions` rebuilds,
+/// given the last successful run `pinned`; `full` says why it must be full
+/// whatever the state (`--full-refresh`, `--select`, `--period`).
+pub async fn decide(
+    lake: &Lake,
+    engine: &EngineConfig,
+    project: &Project,
+    pinned: Option<&RunManifest>,
+    (extractions, planned): (&[ExtractionManifest], &[PlannedModel]),
+    full: Option<&str>,
+) -> Result<Decision> {
+    if let Some(reason) = full {
+        return Ok(Decision::Full(reason.into()));
+    }
+    let Some((pinned, state)) = pinned.and_then(|p| p.state.as_ref().map(|s| (p, s))) else {
+        return Ok(Decision::Full(
+            "no earlier run of the whole project to continue from".into(),
+        ));
+    };
+    if let Some(reason) = stale(project, state, extractions) {
+        return Ok(Decision::Full(reason));
+    }
+    let consumed: BTreeSet<ExtractionId> = state.consumed.iter().copied().collect();
+    let new: Vec<&ExtractionManifest> = extractions
+        .iter()
+        .filter(|m| !consumed.contains(&m.extraido))
+        .collect();
+    if let Some((extraction, table)) = new.iter().find_map(|m| {
+        m.tables
+            .iter()
+            .find(|(_, t)| t.rows > 0 && t.since.is_none())
+            .map(|(table, _)| (m.extraido, *table))
+    }) {
+        return Ok(Decision::Full(format!(
+            "extraction {extraction} holds a full extraction of {table}"
+        )));
+    }
+    let mut changed: BTreeSet<SourceTable> = new
+        .iter()
+        .flat_map(|m| m.tables.iter())
+        .filter(|(_, t)| t.rows > 0)
+        .map(|(table, _)| *table)
+        .collect();
+    // A table no model rebuilds by key is rebuilt whole, and so is what
+    // reads it: first make sure its new rows are not only rows extracted
+    // again unchanged (an incremental extraction's overlap).
+    let key_columns: BTreeSet<&str> = project
+        .models
+        .iter()
+        .filter(|m| m.materialized == Materialized::IncrementalByKey)
+        .filter_map(|m| key_column(m))
+        .collect();
+    let consumed_extractions: Vec<ExtractionManifest> = extractions
+        .iter()
+        .filter(|m| consumed.contains(&m.extraido))
+        .cloned()
+        .collect();
+    let mut reextracted = BTreeSet::new();
+    for table in changed.clone() {
+        let keyed = key_columns
+            .iter()
+            .any(|c| table.schema().column_with_name(c).is_some());
+        if !keyed && !news_in(lake, engine, table, (&new, &consumed_extractions)).await? {
+            changed.remove(&table);
+            reextracted.insert(table);
+        }
+    }
+    let models = &project.models;
+    let impact = impact(models, planned, (&changed, &reextracted));
+    let affected: Vec<bool> = impact
+        .change
+        .iter()
+        .map(|&c| c != Change::Nothing)
+        .collect();
+    if !affected.iter().any(|&a| a) {
+        return Ok(Decision::UpToDate);
+    }
+    let modes = modes(models, &impact);
+    let verify = models
+        .iter()
+        .zip(&impact.change)
+        .filter(|(m, c)| **c == Change::Extraido && m.is_published())
+        .map(|(m, _)| m.table().to_string())
+        .collect();
+    let mut keys = BTreeMap::new();
+    for model in models {
+        let column = match modes.get(&model.table().to_string()) {
+            Some(Mode::Keys) => key_column(model).map(str::to_string),
+            _ => None,
+        };
+        if let Some(column) = column.filter(|c| !keys.contains_key(c)) {
+            let values = changed_keys(lake, engine, &new, &column).await?;
+            if values.len() > MAX_CHANGED_KEYS {
+                return Ok(Decision::Full(format!(
+                    "{} values of {column} changed, more than an incremental run filters by ({MAX_CHANGED_KEYS})",
+                    values.len()
+                )));
+            }
+            keys.insert(column, values);
+        }
+    }
+    let mut sources = BTreeMap::new();
+    for model in models {
+        let keyed = modes.get(&model.table().to_string()) == Some(&Mode::Keys);
+        let carries = matches!(model.layer, Layer::Trusted | Layer::Rejected);
+        if let (true, true, Some(source), Some(column)) =
+            (keyed, carries, model.source, key_column(model))
+        {
+            sources.insert(source, column.to_string());
+        }
+    }
+    let summary = Increment {
+        mode: "incremental".into(),
+        reason: None,
+        new_extractions: new.iter().map(|m| m.extraido).collect(),
+        changed_keys: keys
+            .iter()
+            .map(|(c, v)| (c.clone(), v.len() as u64))
+            .collect(),
+        periods: BTreeMap::new(),
+        whole: modes
+            .iter()
+            .filter(|(_, m)| **m == Mode::Whole)
+            .map(|(t, _)| t.clone())
+            .collect(),
+    };
+    Ok(Decision::Incremental {
+        affected,
+        changes: Changes {
+            keys,
+            modes,
+            pinned: Arc::new(pinned.clone()),
+            sources,
+            verify,
+        },
+        summary,
+    })
+}
+
+/// Why the state the last run left cannot be continued from, if it cannot.
+fn stale(
+    project: &Project,
+    state: &ProjectState,
+    extractions: &[ExtractionManifest],
+) -> Option<String> {
+    let now = state_of(project, extractions);
+    for (table, hash) in &now.models {
+        match state.models.get(table) {
+            None => return Some(format!("{table} is new to the project")),
+            Some(before) if before != hash => {
+                return Some(format!("the SQL of {table} changed since the last run"));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(gone) = state.models.keys().find(|t| !now.models.contains_key(*t)) {
+        return Some(format!("{gone} left the project"));
+    }
+    if now.vars != state.vars {
+        return Some("the variables' values changed since the last run".into());
+    }
+    let present: BTreeSet<ExtractionId> = now.consumed.iter().copied().collect();
+    if let Some(gone) = state.consumed.iter().find(|e| !present.contains(e)) {
+        return Some(format!(
+            "extraction {gone}, consumed by the last run, is gone from raw"
+        ));
+    }
+    None
+}
+
+/// What changed for a model in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    /// Nothing it reads.
+    Nothing,
+    /// Only the `extraido` of rows extracted again unchanged (an
+    /// incremental extraction's overlap): its other columns are assumed
+    /// unchanged, and checked once it is built ([`Changes::verify`]).
+    Extraido,
+    /// Its rows.
+    Rows,
+}
+
+/// How the new extractions reach each model.
+struct Impact {
+    /// Per model, what changed for it.
+    change: Vec<Change>,
+    /// Per model, the models it reads whose change reaches it.
+    inputs: Vec<Vec<usize>>,
+    /// Per model, the raw tables it reads whose new rows reach it.
+    raw: Vec<Vec<SourceTable>>,
+}
+
+/// How the new rows of `changed` raw tables, and the unchanged rows
+/// extracted again of `reextracted` ones, reach each model. A change only in
+/// `extraido` reaches a model that reads that column (`planned` says which
+/// columns each model reads; without it, every column is assumed read), or
+/// that reads an unpublished model so changed.
+fn impact(
+    models: &[Arc<Model>],
+    planned: &[PlannedModel],
+    (changed, reextracted): (&BTreeSet<SourceTable>, &BTreeSet<SourceTable>),
+) -> Impact {
+    let n = models.len();
+    let mut out = Impact {
+        change: vec![Change::Nothing; n],
+        inputs: vec![Vec::new(); n],
+        raw: vec![Vec::new(); n],
+    };
+    for (i, model) in models.iter().enumerate() {
+        let reads_extraido = |table: &TableRef| {
+            planned
+                .get(i)
+                .and_then(|p| p.columns.get(&table.to_string()))
+                .is_none_or(|columns| columns.contains(EXTRACTION_COLUMN))
+        };
+        let mut change = Change::Nothing;
+        for table in &model.reads {
+            let Some(source) = raw_table(table) else {
+                continue;
+            };
+            let reached = if changed.contains(&source) {
+                Change::Rows
+            } else if reextracted.contains(&source) && reads_extraido(table) {
+                Change::Extraido
+            } else {
+                continue;
+            };
+            change = change.max(reached);
+            out.raw[i].push(source);
+        }
+        for d in model.reads_in(models) {
+            let reached = match out.change[d] {
+                Change::Nothing => continue,
+                Change::Extraido
+                    if models[d].is_published() && !reads_extraido(&models[d].table()) =>
+                {
+                    continue;
+                }
+                other => other,
+            };
+            change = change.max(reached);
+            out.inputs[i].push(d);
+        }
+        out.change[i] = change;
+    }
+    out
+}
+
+/// How each affected model is rebuilt.
+fn modes(models: &[Arc<Model>], impact: &Impact) -> BTreeMap<String, Mode> {
+    let mut modes: BTreeMap<String, Mode> = BTreeMap::new();
+    for (i, model) in models.iter().enumerate() {
+        if impact.change[i] == Change::Nothing {
+            continue;
+        }
+        let inputs: Vec<&Arc<Model>> = impact.inputs[i].iter().map(|&d| &models[d]).collect();
+        let mode_of = |m: &Model| modes.get(&m.table().to_string()).copied();
+        let mode = match model.materialized {
+            Materialized::IncrementalByKey => {
+                let column = key_column(model).unwrap_or_default();
+                let raw_ok = impact.raw[i]
+                    .iter()
+                    .all(|s| s.schema().column_with_name(column).is_some());
+                let models_ok = inputs
+                    .iter()
+                    .all(|m| mode_of(m) == Some(Mode::Keys) && key_column(m) == Some(column));
+                if raw_ok && models_ok {
+                    Mode::Keys
+                } else {
+                    Mode::Whole
+                }
+            }
+            Materialized::IncrementalByPeriod => {
+                let models_ok = inputs.iter().all(|m| {
+                    m.partitioned && matches!(mode_of(m), Some(Mode::Keys | Mode::Periods))
+                });
+                if impact.raw[i].is_empty() && models_ok {
+                    Mode::Periods
+                } else {
+                    Mode::Whole
+                }
+            }
+            _ => Mode::Whole,
+        };
+        modes.insert(model.table().to_string(), mode);
+    }
+    modes
+}
+
+/// The source table `table` names, when it is in raw.
+fn raw_table(table: &TableRef) -> Option<SourceTable> {
+    (table.layer == Layer::Raw)
+        .then(|| {
+            SourceTable::ALL
+                .into_iter()
+                .find(|s| s.name() == table.name)
+        })
+        .flatten()
+}
+
+/// Whether the rows of `table` in the extractions `new` hold a row that
+/// the extractions `consumed` do not hold, every column alike.
+async fn news_in(
+    lake: &Lake,
+    engine: &EngineConfig,
+    table: SourceTable,
+    (new, consumed): (&[&ExtractionManifest], &[ExtractionManifest]),
+) -> Result<bool> {
+    let what = format!("comparing the new rows of raw.{table} with those consumed");
+    let columns: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let columns = columns.join(", ");
+    let fresh_ctx = scratch(lake, engine)?;
+    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
+    tables::register_raw(&fresh_ctx, lake, table, &new).await?;
+    let fresh = engine::collect(
+        &fresh_ctx,
+        &format!("SELECT {columns} FROM raw.{table}"),
+        &what,
+    )
+    .await?;
+    let Some(first) = fresh.first() else {
+        return Ok(false);
+    };
+    let ctx = scratch(lake, engine)?;
+    tables::register_raw(&ctx, lake, table, consumed).await?;
+    let fresh = datafusion::datasource::MemTable::try_new(first.schema(), vec![fresh])
+        .map_err(|e| Error::engine(&what, e))?;
+    ctx.register_table("fresh", Arc::new(fresh))
+        .map_err(|e| Error::engine(&what, e))?;
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT {columns} FROM fresh EXCEPT SELECT {columns} FROM raw.{table}) AS d"
+    );
+    let counted = engine::collect(&ctx, &sql, &what).await?;
+    let n = counted
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(1);
+    Ok(n > 0)
+}
+
+/// An in-process session over `lake` for the small queries that decide
+/// what a run rebuilds.
+fn scratch(lake: &Lake, engine: &EngineConfig) -> Result<SessionContext> {
+    let embedded = EngineConfig {
+        scheduler: None,
+        ..engine.clone()
+    };
+    engine::session(lake, &embedded, None)
+}
+
+/// The distinct non-NULL values of `column` in the rows of the extractions
+/// `new`, over every raw table that has the column.
+async fn changed_keys(
+    lake: &Lake,
+    engine: &EngineConfig,
+    new: &[&ExtractionManifest],
+    column: &str,
+) -> Result<Vec<ScalarValue>> {
+    let ctx = scratch(lake, engine)?;
+    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
+    let mut scans = Vec::new();
+    for table in SourceTable::ALL {
+        if table.schema().column_with_name(column).is_some() {
+            tables::register_raw(&ctx, lake, table, &new).await?;
+            scans.push(format!(
+                "SELECT {column} FROM raw.{table} WHERE {column} IS NOT NULL"
+            ));
+        }
+    }
+    if scans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT {column} FROM ({}) AS k ORDER BY {column}",
+        scans.join(" UNION ALL ")
+    );
+    let what = format!("the changed values of {column}");
+    let batches = engine::collect(&ctx, &sql, &what).await?;
+    let mut values = Vec::new();
+    for batch in &batches {
+        let array = batch.column(0);
+        for row in 0..array.len() {
+            values.push(
+                ScalarValue::try_from_array(array, row).map_err(|e| Error::engine(&what, e))?,
+            );
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The modes of the retail project's models when `changed` raw tables
+    /// have new rows.
+    fn retail_modes(changed: &[SourceTable]) -> BTreeMap<String, Mode> {
+        let project = Project::builtin().unwrap();
+        let changed: BTreeSet<SourceTable> = changed.iter().copied().collect();
+        let impact = impact(&project.models, &[], (&changed, &BTreeSet::new()));
+        modes(&project.models, &impact)
+    }
+
+    #[test]
+    fn a_night_of_tickets_and_customers_rebuilds_them_by_key_and_the_report_by_period() {
+        let modes = retail_modes(&[
+            SourceTable::Ventas,
+            SourceTable::DetalleVentas,
+            SourceTable::Clientes,
+        ]);
+        for table in [
+            "staging.ventas",
+            "trusted.ventas",
+            "rejected.ventas",
+            "staging.detalle_ventas",
+            "trusted.detalle_ventas",
+            "rejected.detalle_ventas",
+            "staging.clientes",
+            "trusted.clientes",
+        ] {
+            assert_eq!(modes.get(table), Some(&Mode::Keys), "{table}");
+        }
+        assert_eq!(
+            modes.get("analytic.reporte_ventas_tienda"),
+            Some(&Mode::Periods)
+        );
+        // Stores and products did not change: kept as published.
+        assert!(!modes.contains_key("trusted.productos"));
+        assert!(!modes.contains_key("trusted.tiendas"));
+    }
+
+    #[test]
+    fn a_changed_product_rebuilds_the_lines_and_the_report_whole() {
+        let modes = retail_modes(&[SourceTable::Ventas, SourceTable::Productos]);
+        assert_eq!(modes.get("trusted.ventas"), Some(&Mode::Keys));
+        for table in [
+            "trusted.productos",
+            "staging.detalle_ventas",
+            "trusted.detalle_ventas",
+            "analytic.reporte_ventas_tienda",
+        ] {
+            assert_eq!(modes.get(table), Some(&Mode::Whole), "{table}");
+        }
+    }
+
+    #[test]
+    fn a_changed_store_rebuilds_every_ticket() {
+        // staging.ventas checks each ticket's store: a store that appears
+        // or goes changes tickets of any key.
+        let modes = retail_modes(&[SourceTable::Tiendas]);
+        assert_eq!(modes.get("staging.ventas"), Some(&Mode::Whole));
+        assert_eq!(modes.get("trusted.ventas"), Some(&Mode::Whole));
+        assert_eq!(
+            modes.get("analytic.reporte_ventas_tienda"),
+            Some(&Mode::Whole)
+        );
+    }
+}

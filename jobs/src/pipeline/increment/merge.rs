@@ -1,0 +1,344 @@
+//! The merge of a model rebuilt by key into its published table, as a
+//! copy-on-write Delta MERGE: the new rows of the changed keys replace the
+//! table's rows of those keys, a period at a time. The periods replaced are
+//! those where the table held one of the keys (a ticket's old month) or
+//! now holds one (its new month); each is rewritten whole, from its old
+//! rows of other keys and the new rows, and published with a replace of
+//! exactly those periods, so a key that moved between months leaves the
+//! old one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
+use datafusion::prelude::SessionContext;
+
+use super::{Changes, in_keys};
+use crate::contract::layer::TableRef;
+use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
+use crate::engine::{tables, write};
+use crate::error::{Error, Result};
+use crate::lake::delta;
+use crate::pipeline::build::{Build, Replacement, Staged, parquet_options};
+use crate::project::Model;
+
+/// `staged`, the new rows of a model rebuilt by key, merged into the
+/// table's last published version: the merged periods are written into the
+/// run's staging folder, registered under the model's name for the models
+/// after it, and kept as what the run publishes.
+pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Result<Staged> {
+    let Some((column, keys)) = changes.keys_of(&staged.model) else {
+        return Ok(staged);
+    };
+    let model = Arc::clone(&staged.model);
+    let table = model.table();
+    let what = format!("{table} ({}): merging the changed keys", model.file);
+    let ctx = build.ctx;
+    let engine_err = |e| Error::engine(&what, e);
+    let new = registered(ctx, &table, &what).await?;
+    check_key(&model, &new, staged.rows()).await?;
+    let names: Vec<String> = new
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let old = published(build, changes, &model, &what).await?;
+    let mut periods: BTreeSet<String> = staged
+        .files
+        .iter()
+        .filter_map(|f| f.period.clone())
+        .collect();
+    let new = new.select_columns(&names).map_err(engine_err)?;
+    let merged = match old.clone() {
+        None => new,
+        Some(old) => {
+            let untouched = ident(column)
+                .is_null()
+                .or(Expr::Not(Box::new(in_keys(ident(column), keys))));
+            let kept = if model.partitioned {
+                periods.extend(old_periods(&old, column, keys, &what).await?);
+                let list = periods.iter().map(|p| lit(p.as_str())).collect();
+                old.filter(ident(PERIOD_COLUMN).in_list(list, false).and(untouched))
+            } else {
+                old.filter(untouched)
+            };
+            kept.and_then(|kept| kept.select_columns(&names))
+                .and_then(|kept| kept.union(new))
+                .map_err(engine_err)?
+        }
+    };
+    let periods: Vec<String> = periods.into_iter().collect();
+    if model.partitioned && periods.is_empty() {
+        register_whole(build, &model, (old, &periods), None)?;
+        return Ok(Staged {
+            replaced: Some(Replacement {
+                files: Vec::new(),
+                periods: Some(periods),
+            }),
+            ..staged
+        });
+    }
+    let target = write::Target {
+        folder: format!("{}_merged/{}", build.staging, table.folder()),
+        partition_by: model.partitioned.then_some(PERIOD_COLUMN),
+        parquet: parquet_options(ctx, &model),
+        what: what.clone(),
+    };
+    write::parquet(ctx, merged, build.lake, &target).await?;
+    let written = delta::staged_files(build.lake, &target.folder).await?;
+    let merged = if written.roots.is_empty() {
+        None
+    } else {
+        tables::register_staged(
+            ctx,
+            build.lake,
+            &table,
+            &written.roots,
+            &staged.schema,
+            model.partitioned,
+        )?;
+        Some(registered(ctx, &table, &what).await?)
+    };
+    register_whole(build, &model, (old, &periods), merged)?;
+    tracing::info!(
+        table = %table,
+        keys = keys.len(),
+        periods = periods.len(),
+        rows = written.files.iter().map(|f| f.rows).sum::<u64>(),
+        "merged the changed keys"
+    );
+    Ok(Staged {
+        replaced: Some(Replacement {
+            files: written.files,
+            periods: model.partitioned.then_some(periods),
+        }),
+        ..staged
+    })
+}
+
+/// Registers a model rebuilt by period as it will be once published: the
+/// periods it rebuilt (registered under its name when written) and the
+/// others of its last published version.
+pub async fn complete_periods(build: &Build<'_>, changes: &Changes, staged: &Staged) -> Result<()> {
+    let model = &staged.model;
+    let table = model.table();
+    let what = format!("{table} ({}): registering the rebuilt periods", model.file);
+    let periods = staged
+        .replaced
+        .as_ref()
+        .and_then(|r| r.periods.clone())
+        .unwrap_or_default();
+    let old = published(build, changes, model, &what).await?;
+    let new = if staged.files.is_empty() {
+        None
+    } else {
+        Some(registered(build.ctx, &table, &what).await?)
+    };
+    register_whole(build, model, (old, &periods), new)
+}
+
+/// Checks that `staged`, a published model rebuilt whole for rows extracted
+/// again unchanged, differs from its published version in `extraido` only.
+pub async fn verify(build: &Build<'_>, changes: &Changes, staged: &Staged) -> Result<()> {
+    let model = &staged.model;
+    let table = model.table();
+    if !changes.verify.contains(&table.to_string()) {
+        return Ok(());
+    }
+    let what = format!(
+        "{table} ({}): comparing with its published version",
+        model.file
+    );
+    let engine_err = |e| Error::engine(&what, e);
+    let Some(old) = published(build, changes, model, &what).await? else {
+        return Ok(());
+    };
+    let new = registered(build.ctx, &table, &what).await?;
+    let names: Vec<String> = new
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|name| name != EXTRACTION_COLUMN)
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (old, new) = (
+        old.select_columns(&names).map_err(engine_err)?,
+        new.select_columns(&names).map_err(engine_err)?,
+    );
+    let mut rows = 0;
+    for (a, b) in [(old.clone(), new.clone()), (new, old)] {
+        rows += a
+            .except(b)
+            .map_err(engine_err)?
+            .count()
+            .await
+            .map_err(engine_err)? as u64;
+    }
+    if rows > 0 {
+        return Err(Error::BeyondExtraido {
+            table: table.to_string(),
+            rows,
+        });
+    }
+    Ok(())
+}
+
+/// `model`'s table as the last successful run left it, if it was published.
+async fn published(
+    build: &Build<'_>,
+    changes: &Changes,
+    model: &Model,
+    what: &str,
+) -> Result<Option<DataFrame>> {
+    let table = model.table();
+    let version = changes.pinned.version_of(&table.to_string());
+    let old = match version {
+        Some(version) => tables::published(build.lake, &table, Some(version)).await?,
+        None => None,
+    };
+    // Scanned under the table's name, so that the filters a model built by
+    // period or by key puts on the table's scans reach this side too.
+    let name = TableReference::partial(table.layer.name(), table.name.as_str());
+    old.map(|old| {
+        LogicalPlanBuilder::scan(name, provider_as_source(old), None)
+            .and_then(LogicalPlanBuilder::build)
+            .map(|plan| DataFrame::new(build.ctx.state(), plan))
+    })
+    .transpose()
+    .map_err(|e| Error::engine(what, e))
+}
+
+/// What is registered under `table`'s name.
+async fn registered(ctx: &SessionContext, table: &TableRef, what: &str) -> Result<DataFrame> {
+    let name = TableReference::partial(table.layer.name(), table.name.as_str());
+    ctx.table(name).await.map_err(|e| Error::engine(what, e))
+}
+
+/// Registers `model`'s table as it will be once published: `new` (the
+/// rows of `periods`, or the whole table when it is not partitioned) and
+/// the other periods of `old`. The models after it read the whole table:
+/// a model rebuilt by key filters it to the changed keys, one rebuilt by
+/// period to its periods, and one rebuilt whole reads it all.
+fn register_whole(
+    build: &Build<'_>,
+    model: &Model,
+    (old, periods): (Option<DataFrame>, &[String]),
+    new: Option<DataFrame>,
+) -> Result<()> {
+    let ctx = build.ctx;
+    let table = model.table();
+    let what = format!("{table} ({}): registering the merged table", model.file);
+    let engine_err = |e| Error::engine(&what, e);
+    let whole = match (old, new) {
+        (None, None) => return Ok(()),
+        (None, Some(new)) => new,
+        (Some(_), Some(new)) if !model.partitioned => new,
+        (Some(old), new) => {
+            let names: Vec<String> = old
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let list: Vec<Expr> = periods.iter().map(|p| lit(p.as_str())).collect();
+            let kept = if list.is_empty() {
+                old.select_columns(&names)
+            } else {
+                old.filter(ident(PERIOD_COLUMN).in_list(list, true))
+                    .and_then(|kept| kept.select_columns(&names))
+            }
+            .map_err(engine_err)?;
+            match new {
+                None => kept,
+                Some(new) => new
+                    .select_columns(&names)
+                    .and_then(|new| kept.union(new))
+                    .map_err(engine_err)?,
+            }
+        }
+    };
+    tables::register(ctx, &table, whole.into_view())
+}
+
+/// The periods where `old` holds a row whose `column` is one of `keys`.
+async fn old_periods(
+    old: &DataFrame,
+    column: &str,
+    keys: &[datafusion::common::ScalarValue],
+    what: &str,
+) -> Result<Vec<String>> {
+    let batches = old
+        .clone()
+        .filter(in_keys(ident(column), keys))
+        .and_then(|df| df.select(vec![ident(PERIOD_COLUMN)]))
+        .and_then(DataFrame::distinct)
+        .map_err(|e| Error::engine(what, e))?
+        .collect()
+        .await
+        .map_err(|e| Error::engine(what, e))?;
+    let mut out = Vec::new();
+    for batch in &batches {
+        let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+            .map_err(|e| Error::engine(what, e.into()))?;
+        let column = column.as_string::<i32>();
+        out.extend(
+            (0..column.len())
+                .filter(|&i| column.is_valid(i))
+                .map(|i| column.value(i).to_string()),
+        );
+    }
+    Ok(out)
+}
+
+/// Fails when the rows to merge hold a NULL or repeated `unique_key`: merged,
+/// they would duplicate rows or be lost.
+async fn check_key(model: &Model, new: &DataFrame, rows: u64) -> Result<()> {
+    let keys: Vec<&str> = model.unique_key.iter().map(String::as_str).collect();
+    let what = format!(
+        "{} ({}): checking its unique_key",
+        model.table(),
+        model.file
+    );
+    let engine_err = |e| Error::engine(&what, e);
+    let null = keys
+        .iter()
+        .map(|k| ident(*k).is_null())
+        .reduce(Expr::or)
+        .unwrap_or(lit(false));
+    let nulls = new
+        .clone()
+        .filter(null)
+        .map_err(engine_err)?
+        .count()
+        .await
+        .map_err(engine_err)? as u64;
+    let distinct = new
+        .clone()
+        .select_columns(&keys)
+        .and_then(DataFrame::distinct)
+        .map_err(engine_err)?
+        .count()
+        .await
+        .map_err(engine_err)? as u64;
+    let (failing, first) = if nulls > 0 {
+        (nulls, "a NULL key")
+    } else if distinct < rows {
+        (rows - distinct, "a key on more than one row")
+    } else {
+        return Ok(());
+    };
+    Err(Error::DataTest {
+        test: format!("unique_key = {keys:?} of an incremental_by_key model"),
+        location: model.file.clone(),
+        rows: failing,
+        first: first.into(),
+    })
+}

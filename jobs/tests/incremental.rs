@@ -1,0 +1,234 @@
+//! Incremental runs against a real PostgreSQL (started by
+//! deploy/local/test.sh): several nights of changes to the source
+//! database, each followed by an incremental ingest and an incremental
+//! run, and every published table compared, cell for cell, with a
+//! `--full-refresh` of a copy of the same lake.
+
+// Tests may unwrap; long tests read as one story.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
+mod common;
+
+use common::cli::{TestLake, stdout_lines};
+use common::postgres::TestDb;
+
+/// Every published table of the retail project, ordered by its key.
+const TABLES: [(&str, &str); 8] = [
+    ("trusted.tiendas", "id_tienda"),
+    ("trusted.productos", "id_producto"),
+    ("trusted.clientes", "id_cliente"),
+    ("trusted.ventas", "id_venta"),
+    ("rejected.ventas", "id_venta"),
+    ("trusted.detalle_ventas", "id_venta, linea"),
+    ("rejected.detalle_ventas", "id_venta, linea"),
+    ("analytic.reporte_ventas_tienda", "fecha, id_tienda"),
+];
+
+fn ingest(db: &TestDb, lake: &TestLake, extra: &[&str]) {
+    let mut cmd = lake.cmd(&["ingest"]);
+    cmd.args(extra)
+        .arg("--pg")
+        .arg(db.reader_url())
+        .env("PGPASSWORD", &db.reader_password);
+    stdout_lines(cmd.output().unwrap());
+}
+
+/// The manifest of the lake's newest run.
+fn last_run(lake: &TestLake) -> serde_json::Value {
+    let dir = lake.path().join("logs/runs");
+    let mut runs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    runs.sort();
+    serde_json::from_slice(&std::fs::read(runs.last().unwrap()).unwrap()).unwrap()
+}
+
+/// How the newest run rebuilt (`full`, `incremental`, `up to date`).
+fn mode(lake: &TestLake) -> String {
+    last_run(lake)["increment"]["mode"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A copy of `lake`'s folder in a new temporary folder.
+fn copy_of(lake: &TestLake) -> TestLake {
+    let copy = TestLake::new();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(lake.path())
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    copy
+}
+
+/// Asserts that every published table of `lake` equals, cell for cell, the
+/// same table after a `--full-refresh` of a copy of `lake`.
+fn assert_equals_full_refresh(lake: &TestLake, night: usize) {
+    let full = copy_of(lake);
+    full.cmd(&["run", "--full-refresh"]).assert().success();
+    assert_eq!(mode(&full), "full");
+    for (table, key) in TABLES {
+        let sql = format!("SELECT * FROM {table} ORDER BY {key}");
+        let (a, b) = (lake.csv(&sql), full.csv(&sql));
+        assert!(a.len() > 1, "night {night}: {table} is empty");
+        if a != b {
+            let first = a.iter().zip(&b).position(|(x, y)| x != y);
+            panic!(
+                "night {night}: {table} differs from a full refresh ({} against {} lines); first difference at line {first:?}: {:?} against {:?}",
+                a.len(),
+                b.len(),
+                first.map(|i| &a[i]),
+                first.map(|i| &b[i]),
+            );
+        }
+    }
+}
+
+/// Changes the changes.sql of `apply-changes` does not make: a ticket of an
+/// early month moved to another month, a line added to an old ticket and
+/// another deleted, stamped after everything else so that an incremental
+/// extraction finds them.
+fn odd_changes(db: &TestDb, night: i64) {
+    db.owner(move |c| {
+        Box::pin(async move {
+            c.batch_execute(&format!(
+                "CREATE TEMP TABLE ahora AS SELECT greatest( \
+                   (SELECT max(actualizado_en) FROM retail.ventas), \
+                   (SELECT max(actualizado_en) FROM retail.detalle_ventas)) + interval '1 second' AS t; \
+                 UPDATE retail.ventas SET fecha_venta = fecha_venta + interval '45 days', \
+                        actualizado_en = (SELECT t FROM ahora) \
+                 WHERE id_venta = (SELECT min(id_venta) + {night} FROM retail.ventas); \
+                 INSERT INTO retail.detalle_ventas \
+                 SELECT d.id_venta, d.linea + 100, d.id_producto, 2, d.precio_unitario, 0, (SELECT t FROM ahora) \
+                 FROM retail.detalle_ventas d \
+                 WHERE (d.id_venta, d.linea) = (SELECT id_venta, min(linea) FROM retail.detalle_ventas \
+                                               WHERE id_venta = (SELECT min(id_venta) + 10 * {night} FROM retail.ventas) \
+                                               GROUP BY id_venta); \
+                 DELETE FROM retail.detalle_ventas \
+                 WHERE (id_venta, linea) = (SELECT id_venta, max(linea) FROM retail.detalle_ventas \
+                                            WHERE id_venta = (SELECT min(id_venta) + 20 * {night} FROM retail.ventas) \
+                                            GROUP BY id_venta); \
+                 DROP TABLE ahora;"
+            ))
+            .await
+            .unwrap();
+        })
+    });
+}
+
+/// Starts `dfstore run` on `lake` and kills it once it merges its first
+/// table (its staging folder holds `_merged/`).
+fn kill_while_merging(lake: &TestLake) {
+    let mut child = lake
+        .std_cmd(&["run"])
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging = lake.path().join("_staging");
+    loop {
+        let merging = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
+            let run = runs.next()?.ok()?.path();
+            run.join("_merged").exists().then_some(())
+        });
+        if merging.is_some() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+}
+
+#[test]
+fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    db.source(&lake, &["init", "--scale", "0.01", "--seed", "11"]);
+    db.grant_reader();
+    ingest(&db, &lake, &["--full"]);
+    lake.cmd(&["run"]).assert().success();
+    assert_eq!(mode(&lake), "full", "the first run rebuilds everything");
+
+    for night in 1..=3 {
+        let seed = (40 + night).to_string();
+        db.source(&lake, &["apply-changes", "--seed", &seed]);
+        odd_changes(&db, i64::try_from(night).unwrap());
+        ingest(&db, &lake, &["--incremental", "--overlap", "5m"]);
+        if night == 2 {
+            // Killed while merging: the tables stay as they were, and the
+            // next run consumes what this one did not.
+            let report = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
+            let before = lake.csv(report);
+            kill_while_merging(&lake);
+            assert_eq!(lake.csv(report), before);
+        }
+        lake.cmd(&["run"]).assert().success();
+        let run = last_run(&lake);
+        assert_eq!(
+            run["increment"]["mode"], "incremental",
+            "night {night}: {run}"
+        );
+        let periods = run["increment"]["periods"]["analytic.reporte_ventas_tienda"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(
+            periods > 0,
+            "night {night}: no period of the report rebuilt: {run}"
+        );
+        assert_equals_full_refresh(&lake, night);
+    }
+
+    // Nothing new to consume: nothing is rebuilt or published.
+    ingest(&db, &lake, &["--incremental", "--overlap", "0"]);
+    lake.cmd(&["run"]).assert().success();
+    let run = last_run(&lake);
+    assert!(
+        run["outputs"].as_array().is_none_or(Vec::is_empty),
+        "a run with nothing new published {run}"
+    );
+    assert_eq!(run["increment"]["mode"], "up to date", "{run}");
+
+    // A changed product's cost reaches every line (the unknown-product
+    // rule) and every month of the report: those are rebuilt whole, the
+    // tickets still by key, and the tables still equal a full refresh.
+    db.owner(|c| {
+        Box::pin(async move {
+            c.batch_execute(
+                "UPDATE retail.productos SET costo_unitario = costo_unitario + 1, \
+                        actualizado_en = now() WHERE id_producto = (SELECT min(id_producto) FROM retail.productos)",
+            )
+            .await
+            .unwrap();
+        })
+    });
+    ingest(&db, &lake, &["--incremental", "--overlap", "0"]);
+    lake.cmd(&["run"]).assert().success();
+    let run = last_run(&lake);
+    assert_eq!(run["increment"]["mode"], "incremental", "{run}");
+    let whole: Vec<&str> = run["increment"]["whole"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for table in [
+        "trusted.productos",
+        "trusted.detalle_ventas",
+        "analytic.reporte_ventas_tienda",
+    ] {
+        assert!(whole.contains(&table), "{table} not rebuilt whole: {run}");
+    }
+    assert!(!whole.contains(&"trusted.ventas"), "{run}");
+    assert_equals_full_refresh(&lake, 4);
+}
