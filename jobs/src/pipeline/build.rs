@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use tracing::{Instrument as _, info, info_span};
 
-use crate::contract::layer::Layer;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
 use crate::engine::{tables, write};
@@ -24,7 +22,7 @@ use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches};
-use crate::pipeline::increment::{self, Changes, Mode};
+use crate::pipeline::increment::{self, Changes, Mode, periods};
 use crate::pipeline::reconcile::{distinct_keys, reconciled_sources};
 use crate::pipeline::run::RunOptions;
 use crate::project::Model;
@@ -280,9 +278,9 @@ async fn execute(
     }
     let inputs: Vec<&Staged> = inputs.iter().collect();
     let mode = changes.as_ref().map(|c| c.mode(&model));
-    let months = (mode == Some(Mode::Periods)).then(|| months_of(&inputs));
-    if months.as_ref().is_some_and(Vec::is_empty) {
-        let built = unchanged(&ctx, &lake, changes.as_deref(), &model, &vars).await?;
+    let months = (mode == Some(Mode::Periods)).then(|| periods::months_of(&inputs));
+    if let (Some(changes), Some(&[])) = (&changes, months.as_deref()) {
+        let built = periods::unchanged(&ctx, &lake, changes, &model, &vars).await?;
         return Ok(Done::Models(vec![(i, Box::new(built))]));
     }
     let batches = if model.by_period {
@@ -313,82 +311,13 @@ async fn execute(
     };
     let mut done = Vec::with_capacity(built.len());
     for (i, (step, staged)) in built {
-        let staged = match (&changes, months.as_ref()) {
-            (Some(changes), None) if staged.model.is_published() => {
-                increment::merge::verify(&build, changes, &staged).await?;
-                increment::merge::merge(&build, changes, staged).await?
-            }
-            (Some(changes), Some(months)) => {
-                let staged = within(staged, months)?;
-                increment::merge::complete_periods(&build, changes, &staged).await?;
-                staged
-            }
-            _ => staged,
+        let staged = match &changes {
+            Some(changes) => increment::rebuilt(&build, changes, months.as_deref(), staged).await?,
+            None => staged,
         };
         done.push((i, Box::new((step, staged))));
     }
     Ok(Done::Models(done))
-}
-
-/// The periods that the partitioned models `inputs` replace, which a
-/// model rebuilt by period rebuilds.
-fn months_of(inputs: &[&Staged]) -> Vec<String> {
-    let months: std::collections::BTreeSet<String> = inputs
-        .iter()
-        .filter(|s| s.model.partitioned)
-        .flat_map(|s| s.output().iter().filter_map(|f| f.period.clone()))
-        .collect();
-    months.into_iter().collect()
-}
-
-/// A model rebuilt by period for `months`, as what replaces them; a row
-/// written outside them fails the run.
-fn within(staged: Staged, months: &[String]) -> Result<Staged> {
-    if let Some(file) = staged
-        .files
-        .iter()
-        .find(|f| f.period.as_ref().is_none_or(|p| !months.contains(p)))
-    {
-        return Err(Error::ModelLeaksPeriod {
-            model: format!("{} ({})", staged.model.table(), staged.model.file),
-            period: months.join(", "),
-            file: file.path.to_string(),
-        });
-    }
-    Ok(Staged {
-        replaced: Some(Replacement {
-            files: staged.files.clone(),
-            periods: Some(months.to_vec()),
-        }),
-        ..staged
-    })
-}
-
-/// A model rebuilt by period whose inputs replaced no period: nothing to
-/// build or publish; the models after it read its published version.
-async fn unchanged(
-    ctx: &SessionContext,
-    lake: &Lake,
-    changes: Option<&Changes>,
-    model: &Arc<Model>,
-    vars: &Vars,
-) -> Result<(Step, Staged)> {
-    let started = Instant::now();
-    let table = model.table();
-    let what = format!("{table} ({})", model.file);
-    let df = planned(ctx, model, vars, &what).await?;
-    let version = changes.and_then(|c| c.pinned.version_of(&table.to_string()));
-    tables::register_published(ctx, lake, &table, version).await?;
-    let staged = Staged {
-        model: Arc::clone(model),
-        schema: Arc::new(df.schema().as_arrow().clone()),
-        files: Vec::new(),
-        replaced: Some(Replacement {
-            files: Vec::new(),
-            periods: Some(Vec::new()),
-        }),
-    };
-    Ok((step_of(model, &staged, started), staged))
 }
 
 /// What every model of a build shares: the registry session, the lake,
@@ -448,7 +377,7 @@ pub async fn planned(
 }
 
 /// The step a model's output records in the manifest.
-fn step_of(model: &Model, staged: &Staged, started: Instant) -> Step {
+pub(crate) fn step_of(model: &Model, staged: &Staged, started: Instant) -> Step {
     Step {
         table: model.table().to_string(),
         file: model.file.clone(),
@@ -458,15 +387,6 @@ fn step_of(model: &Model, staged: &Staged, started: Instant) -> Step {
         files: staged.files.len(),
         seconds: started.elapsed().as_secs_f64(),
     }
-}
-
-/// The key `model` runs in ranges of on a cluster only, when `ctx` runs
-/// on one.
-fn cluster_key<'m>(ctx: &SessionContext, model: &'m Model) -> Option<&'m str> {
-    model
-        .cluster_key
-        .as_deref()
-        .filter(|_| batches::on_cluster(ctx))
 }
 
 /// The span of a piece of work: a model shows as a progress line.
@@ -566,45 +486,10 @@ async fn stored(
     Ok((step, built))
 }
 
-/// The session a model runs in: a model built by key ranges (on a cluster,
-/// also a model with a cluster key) with its joins as written
-/// ([`as_written`]).
-fn run_context(ctx: &SessionContext, model: &Model) -> SessionContext {
-    if model.by_key.is_some() || cluster_key(ctx, model).is_some() {
-        as_written(ctx)
-    } else {
-        ctx.clone()
-    }
-}
-
-/// `ctx` with its joins run in the order the SQL writes them: a model
-/// built by key ranges names its small sides first, and statistics of a
-/// range (estimated from a filter) must not swap the lines into a hash table
-/// (on a cluster, a range of `staging.ventas` had become the hash table of
-/// its join with the stores).
-fn as_written(ctx: &SessionContext) -> SessionContext {
-    let mut state = ctx.state();
-    state.config_mut().options_mut().optimizer.join_reordering = false;
-    SessionContext::new_with_state(state)
-}
-
-/// The session's Parquet settings, for staging without compression or
-/// dictionaries: staging is read once more by the models after it and then
-/// deleted, so compressing it or building dictionaries for it would cost
-/// more than the bytes it saves (writing a scale-1 staging.detalle_ventas
-/// took 1.5 CPU-s with dictionaries, 0.8 without).
-pub(crate) fn parquet_options(ctx: &SessionContext, model: &Model) -> TableParquetOptions {
-    let mut parquet = TableParquetOptions {
-        global: ctx.copied_config().options().execution.parquet.clone(),
-        ..Default::default()
-    };
-    if model.layer == Layer::Staging {
-        parquet.global.compression = Some("uncompressed".into());
-        parquet.global.dictionary_enabled = Some(false);
-    }
-    parquet
-}
-
 mod fed;
+mod settings;
+
+pub(crate) use settings::parquet_options;
+use settings::{cluster_key, run_context};
 #[cfg(test)]
 mod tests;

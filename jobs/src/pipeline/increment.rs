@@ -36,26 +36,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
-use datafusion::prelude::SessionContext;
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::layer::{Layer, TableRef};
-use crate::contract::period::EXTRACTION_COLUMN;
+use crate::contract::layer::Layer;
 use crate::contract::source::SourceTable;
-use crate::engine::{self, EngineConfig, tables};
-use crate::error::{Error, Result};
+use crate::engine::EngineConfig;
+use crate::error::Result;
 use crate::lake::Lake;
 use crate::lake::raw::ExtractionManifest;
 use crate::lake::runs::{Increment, ProjectState, RunManifest};
 use crate::pipeline::batches;
+use crate::pipeline::build::{Build, Staged};
 use crate::pipeline::plan::PlannedModel;
-use crate::project::header::Materialized;
 use crate::project::{Model, Project};
 
+mod extractions;
+mod impact;
 pub mod merge;
+pub mod periods;
+
+use extractions::{changed_tables, keys_of};
+use impact::{Change, impact, modes};
 
 /// The most changed values of a key column an incremental run filters its
 /// scans by; past it, a full run costs about the same.
@@ -134,6 +137,31 @@ impl Changes {
     }
 }
 
+/// `staged`, a model an incremental run has just built, made ready for the
+/// models after it and for publishing: a published model rebuilt by key is
+/// merged (after checking, when the run assumed so, that it changed only
+/// in `extraido`); one rebuilt by period (for `months`) is checked to hold
+/// only those and registered whole.
+pub async fn rebuilt(
+    build: &Build<'_>,
+    changes: &Changes,
+    months: Option<&[String]>,
+    staged: Staged,
+) -> Result<Staged> {
+    match months {
+        None if staged.model.is_published() => {
+            merge::verify(build, changes, &staged).await?;
+            merge::merge(build, changes, staged).await
+        }
+        Some(months) => {
+            let staged = periods::within(staged, months)?;
+            periods::complete_periods(build, changes, &staged).await?;
+            Ok(staged)
+        }
+        None => Ok(staged),
+    }
+}
+
 /// `expr IN (values)`.
 pub fn in_keys(expr: Expr, values: &[ScalarValue]) -> Expr {
     expr.in_list(values.iter().cloned().map(lit).collect(), false)
@@ -150,15 +178,18 @@ pub enum Decision {
     Full(String),
     /// Nothing: every extraction has been consumed.
     UpToDate,
-    /// The affected models (by position in the project), as `changes` says.
-    Incremental {
-        /// Which models are rebuilt.
-        affected: Vec<bool>,
-        /// How.
-        changes: Changes,
-        /// For the manifest.
-        summary: Increment,
-    },
+    /// The affected models, as `changes` says.
+    Incremental(Box<Incremental>),
+}
+
+/// What an incremental run rebuilds.
+pub struct Incremental {
+    /// Which models are rebuilt (by position in the project).
+    pub affected: Vec<bool>,
+    /// How.
+    pub changes: Changes,
+    /// For the manifest.
+    pub summary: Increment,
 }
 
 impl Decision {
@@ -181,7 +212,7 @@ impl Decision {
                 periods: BTreeMap::new(),
                 whole: Vec::new(),
             },
-            Decision::Incremental { summary, .. } => summary.clone(),
+            Decision::Incremental(incremental) => incremental.summary.clone(),
         }
     }
 }
@@ -226,46 +257,11 @@ pub async fn decide(
         .iter()
         .filter(|m| !consumed.contains(&m.extraido))
         .collect();
-    if let Some((extraction, table)) = new.iter().find_map(|m| {
-        m.tables
-            .iter()
-            .find(|(_, t)| t.rows > 0 && t.since.is_none())
-            .map(|(table, _)| (m.extraido, *table))
-    }) {
-        return Ok(Decision::Full(format!(
-            "extraction {extraction} holds a full extraction of {table}"
-        )));
+    if let Some(reason) = full_extraction(&new) {
+        return Ok(Decision::Full(reason));
     }
-    let mut changed: BTreeSet<SourceTable> = new
-        .iter()
-        .flat_map(|m| m.tables.iter())
-        .filter(|(_, t)| t.rows > 0)
-        .map(|(table, _)| *table)
-        .collect();
-    // A table no model rebuilds by key is rebuilt whole, and so is what
-    // reads it: first make sure its new rows are not only rows extracted
-    // again unchanged (an incremental extraction's overlap).
-    let key_columns: BTreeSet<&str> = project
-        .models
-        .iter()
-        .filter(|m| m.materialized == Materialized::IncrementalByKey)
-        .filter_map(|m| key_column(m))
-        .collect();
-    let consumed_extractions: Vec<ExtractionManifest> = extractions
-        .iter()
-        .filter(|m| consumed.contains(&m.extraido))
-        .cloned()
-        .collect();
-    let mut reextracted = BTreeSet::new();
-    for table in changed.clone() {
-        let keyed = key_columns
-            .iter()
-            .any(|c| table.schema().column_with_name(c).is_some());
-        if !keyed && !news_in(lake, engine, table, (&new, &consumed_extractions)).await? {
-            changed.remove(&table);
-            reextracted.insert(table);
-        }
-    }
+    let (changed, reextracted) =
+        changed_tables(lake, engine, project, (&new, extractions, &consumed)).await?;
     let models = &project.models;
     let impact = impact(models, planned, (&changed, &reextracted));
     let affected: Vec<bool> = impact
@@ -283,33 +279,12 @@ pub async fn decide(
         .filter(|(m, c)| **c == Change::Extraido && m.is_published())
         .map(|(m, _)| m.table().to_string())
         .collect();
-    let mut keys = BTreeMap::new();
-    for model in models {
-        let column = match modes.get(&model.table().to_string()) {
-            Some(Mode::Keys) => key_column(model).map(str::to_string),
-            _ => None,
-        };
-        if let Some(column) = column.filter(|c| !keys.contains_key(c)) {
-            let values = changed_keys(lake, engine, &new, &column).await?;
-            if values.len() > MAX_CHANGED_KEYS {
-                return Ok(Decision::Full(format!(
-                    "{} values of {column} changed, more than an incremental run filters by ({MAX_CHANGED_KEYS})",
-                    values.len()
-                )));
-            }
-            keys.insert(column, values);
-        }
-    }
-    let mut sources = BTreeMap::new();
-    for model in models {
-        let keyed = modes.get(&model.table().to_string()) == Some(&Mode::Keys);
-        let carries = matches!(model.layer, Layer::Trusted | Layer::Rejected);
-        if let (true, true, Some(source), Some(column)) =
-            (keyed, carries, model.source, key_column(model))
-        {
-            sources.insert(source, column.to_string());
-        }
-    }
+    let Some(keys) = keys_of(lake, engine, (models, &modes), &new).await? else {
+        return Ok(Decision::Full(format!(
+            "more values of a key column changed than an incremental run filters by ({MAX_CHANGED_KEYS})"
+        )));
+    };
+    let sources = sources_by_key(models, &modes);
     let summary = Increment {
         mode: "incremental".into(),
         reason: None,
@@ -325,7 +300,7 @@ pub async fn decide(
             .map(|(t, _)| t.clone())
             .collect(),
     };
-    Ok(Decision::Incremental {
+    Ok(Decision::Incremental(Box::new(Incremental {
         affected,
         changes: Changes {
             keys,
@@ -335,7 +310,42 @@ pub async fn decide(
             verify,
         },
         summary,
+    })))
+}
+
+/// Why the new extractions call for a full run: one holds a full
+/// extraction of a table.
+fn full_extraction(new: &[&ExtractionManifest]) -> Option<String> {
+    new.iter().find_map(|m| {
+        m.tables
+            .iter()
+            .find(|(_, t)| t.rows > 0 && t.since.is_none())
+            .map(|(table, _)| {
+                format!(
+                    "extraction {} holds a full extraction of {table}",
+                    m.extraido
+                )
+            })
     })
+}
+
+/// The source tables whose trusted and rejected models are rebuilt by key,
+/// with the key column.
+fn sources_by_key(
+    models: &[Arc<Model>],
+    modes: &BTreeMap<String, Mode>,
+) -> BTreeMap<SourceTable, String> {
+    let mut sources = BTreeMap::new();
+    for model in models {
+        let keyed = modes.get(&model.table().to_string()) == Some(&Mode::Keys);
+        let carries = matches!(model.layer, Layer::Trusted | Layer::Rejected);
+        if let (true, true, Some(source), Some(column)) =
+            (keyed, carries, model.source, key_column(model))
+        {
+            sources.insert(source, column.to_string());
+        }
+    }
+    sources
 }
 
 /// Why the state the last run left cannot be continued from, if it cannot.
@@ -369,239 +379,10 @@ fn stale(
     None
 }
 
-/// What changed for a model in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Change {
-    /// Nothing it reads.
-    Nothing,
-    /// Only the `extraido` of rows extracted again unchanged (an
-    /// incremental extraction's overlap): its other columns are assumed
-    /// unchanged, and checked once it is built ([`Changes::verify`]).
-    Extraido,
-    /// Its rows.
-    Rows,
-}
-
-/// How the new extractions reach each model.
-struct Impact {
-    /// Per model, what changed for it.
-    change: Vec<Change>,
-    /// Per model, the models it reads whose change reaches it.
-    inputs: Vec<Vec<usize>>,
-    /// Per model, the raw tables it reads whose new rows reach it.
-    raw: Vec<Vec<SourceTable>>,
-}
-
-/// How the new rows of `changed` raw tables, and the unchanged rows
-/// extracted again of `reextracted` ones, reach each model. A change only in
-/// `extraido` reaches a model that reads that column (`planned` says which
-/// columns each model reads; without it, every column is assumed read), or
-/// that reads an unpublished model so changed.
-fn impact(
-    models: &[Arc<Model>],
-    planned: &[PlannedModel],
-    (changed, reextracted): (&BTreeSet<SourceTable>, &BTreeSet<SourceTable>),
-) -> Impact {
-    let n = models.len();
-    let mut out = Impact {
-        change: vec![Change::Nothing; n],
-        inputs: vec![Vec::new(); n],
-        raw: vec![Vec::new(); n],
-    };
-    for (i, model) in models.iter().enumerate() {
-        let reads_extraido = |table: &TableRef| {
-            planned
-                .get(i)
-                .and_then(|p| p.columns.get(&table.to_string()))
-                .is_none_or(|columns| columns.contains(EXTRACTION_COLUMN))
-        };
-        let mut change = Change::Nothing;
-        for table in &model.reads {
-            let Some(source) = raw_table(table) else {
-                continue;
-            };
-            let reached = if changed.contains(&source) {
-                Change::Rows
-            } else if reextracted.contains(&source) && reads_extraido(table) {
-                Change::Extraido
-            } else {
-                continue;
-            };
-            change = change.max(reached);
-            out.raw[i].push(source);
-        }
-        for d in model.reads_in(models) {
-            let reached = match out.change[d] {
-                Change::Nothing => continue,
-                Change::Extraido
-                    if models[d].is_published() && !reads_extraido(&models[d].table()) =>
-                {
-                    continue;
-                }
-                other => other,
-            };
-            change = change.max(reached);
-            out.inputs[i].push(d);
-        }
-        out.change[i] = change;
-    }
-    out
-}
-
-/// How each affected model is rebuilt.
-fn modes(models: &[Arc<Model>], impact: &Impact) -> BTreeMap<String, Mode> {
-    let mut modes: BTreeMap<String, Mode> = BTreeMap::new();
-    for (i, model) in models.iter().enumerate() {
-        if impact.change[i] == Change::Nothing {
-            continue;
-        }
-        let inputs: Vec<&Arc<Model>> = impact.inputs[i].iter().map(|&d| &models[d]).collect();
-        let mode_of = |m: &Model| modes.get(&m.table().to_string()).copied();
-        let mode = match model.materialized {
-            Materialized::IncrementalByKey => {
-                let column = key_column(model).unwrap_or_default();
-                let raw_ok = impact.raw[i]
-                    .iter()
-                    .all(|s| s.schema().column_with_name(column).is_some());
-                let models_ok = inputs
-                    .iter()
-                    .all(|m| mode_of(m) == Some(Mode::Keys) && key_column(m) == Some(column));
-                if raw_ok && models_ok {
-                    Mode::Keys
-                } else {
-                    Mode::Whole
-                }
-            }
-            Materialized::IncrementalByPeriod => {
-                let models_ok = inputs.iter().all(|m| {
-                    m.partitioned && matches!(mode_of(m), Some(Mode::Keys | Mode::Periods))
-                });
-                if impact.raw[i].is_empty() && models_ok {
-                    Mode::Periods
-                } else {
-                    Mode::Whole
-                }
-            }
-            _ => Mode::Whole,
-        };
-        modes.insert(model.table().to_string(), mode);
-    }
-    modes
-}
-
-/// The source table `table` names, when it is in raw.
-fn raw_table(table: &TableRef) -> Option<SourceTable> {
-    (table.layer == Layer::Raw)
-        .then(|| {
-            SourceTable::ALL
-                .into_iter()
-                .find(|s| s.name() == table.name)
-        })
-        .flatten()
-}
-
-/// Whether the rows of `table` in the extractions `new` hold a row that
-/// the extractions `consumed` do not hold, every column alike.
-async fn news_in(
-    lake: &Lake,
-    engine: &EngineConfig,
-    table: SourceTable,
-    (new, consumed): (&[&ExtractionManifest], &[ExtractionManifest]),
-) -> Result<bool> {
-    let what = format!("comparing the new rows of raw.{table} with those consumed");
-    let columns: Vec<String> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let columns = columns.join(", ");
-    let fresh_ctx = scratch(lake, engine)?;
-    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
-    tables::register_raw(&fresh_ctx, lake, table, &new).await?;
-    let fresh = engine::collect(
-        &fresh_ctx,
-        &format!("SELECT {columns} FROM raw.{table}"),
-        &what,
-    )
-    .await?;
-    let Some(first) = fresh.first() else {
-        return Ok(false);
-    };
-    let ctx = scratch(lake, engine)?;
-    tables::register_raw(&ctx, lake, table, consumed).await?;
-    let fresh = datafusion::datasource::MemTable::try_new(first.schema(), vec![fresh])
-        .map_err(|e| Error::engine(&what, e))?;
-    ctx.register_table("fresh", Arc::new(fresh))
-        .map_err(|e| Error::engine(&what, e))?;
-    let sql = format!(
-        "SELECT COUNT(*) AS n FROM (SELECT {columns} FROM fresh EXCEPT SELECT {columns} FROM raw.{table}) AS d"
-    );
-    let counted = engine::collect(&ctx, &sql, &what).await?;
-    let n = counted
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_primitive_opt::<arrow::datatypes::Int64Type>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(1);
-    Ok(n > 0)
-}
-
-/// An in-process session over `lake` for the small queries that decide
-/// what a run rebuilds.
-fn scratch(lake: &Lake, engine: &EngineConfig) -> Result<SessionContext> {
-    let embedded = EngineConfig {
-        scheduler: None,
-        ..engine.clone()
-    };
-    engine::session(lake, &embedded, None)
-}
-
-/// The distinct non-NULL values of `column` in the rows of the extractions
-/// `new`, over every raw table that has the column.
-async fn changed_keys(
-    lake: &Lake,
-    engine: &EngineConfig,
-    new: &[&ExtractionManifest],
-    column: &str,
-) -> Result<Vec<ScalarValue>> {
-    let ctx = scratch(lake, engine)?;
-    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
-    let mut scans = Vec::new();
-    for table in SourceTable::ALL {
-        if table.schema().column_with_name(column).is_some() {
-            tables::register_raw(&ctx, lake, table, &new).await?;
-            scans.push(format!(
-                "SELECT {column} FROM raw.{table} WHERE {column} IS NOT NULL"
-            ));
-        }
-    }
-    if scans.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT DISTINCT {column} FROM ({}) AS k ORDER BY {column}",
-        scans.join(" UNION ALL ")
-    );
-    let what = format!("the changed values of {column}");
-    let batches = engine::collect(&ctx, &sql, &what).await?;
-    let mut values = Vec::new();
-    for batch in &batches {
-        let array = batch.column(0);
-        for row in 0..array.len() {
-            values.push(
-                ScalarValue::try_from_array(array, row).map_err(|e| Error::engine(&what, e))?,
-            );
-        }
-    }
-    Ok(values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// The modes of the retail project's models when `changed` raw tables
     /// have new rows.

@@ -156,18 +156,15 @@ async fn run_steps(
     let phase = Instant::now();
     let (ctx, extractions, planned) = check_inputs(lake, options, manifest).await?;
     let pinned = latest_success(lake).await?;
-    let full = full_reason(options, whole);
-    let decision = increment::decide(
+    let decision = decide(
         lake,
-        &options.engine,
-        project,
+        options,
+        whole,
         pinned.as_ref(),
         (&extractions, &planned),
-        full.as_deref(),
     )
     .await?;
     let mut summary = decision.summary();
-    info!(mode = %summary.mode, reason = summary.reason.as_deref().unwrap_or(""), "what the run rebuilds");
     let (selected, changes) = match decision {
         Decision::Full(_) => (selected, None),
         Decision::UpToDate => {
@@ -176,9 +173,12 @@ async fn run_steps(
             keep_the_rest(manifest, project, pinned.as_ref());
             return Ok(());
         }
-        Decision::Incremental {
-            affected, changes, ..
-        } => (affected, Some(Arc::new(changes))),
+        Decision::Incremental(incremental) => {
+            let increment::Incremental {
+                affected, changes, ..
+            } = *incremental;
+            (affected, Some(Arc::new(changes)))
+        }
     };
     let (to_build, published_inputs) = select::closure(project, &selected);
     for table in &published_inputs {
@@ -198,17 +198,8 @@ async fn run_steps(
     }
     manifest.time("build", phase);
 
-    let phase = Instant::now();
-    let built: Vec<&crate::project::Model> = to_build.iter().map(AsRef::as_ref).collect();
     let singular = whole && changes.is_none();
-    manifest.tests = quality::run_tests(&ctx, project, &built, singular).await?;
-    for failed in manifest.tests.iter().filter(|t| !t.passed()) {
-        warn!(test = %failed.name, rows = failed.failing_rows, severity = %failed.severity, "data test failed");
-    }
-    manifest.time("test", phase);
-    if let Some(e) = quality::first_error(&manifest.tests) {
-        return Err(e);
-    }
+    run_tests(&ctx, (project, &to_build), singular, manifest).await?;
 
     let phase = Instant::now();
     manifest.rejected = reconcile::rejected_by_rule(&ctx, &staged).await?;
@@ -235,10 +226,51 @@ async fn run_steps(
         }
     }
     manifest.increment = Some(summary);
-    if whole && options.period.is_none() {
-        manifest.state = Some(increment::state_of(project, &extractions));
-    }
+    let leaves_state = whole && options.period.is_none();
+    manifest.state = leaves_state.then(|| increment::state_of(project, &extractions));
     Ok(())
+}
+
+/// The data tests of the models `built` (and the singular tests with
+/// `singular`), recorded in `manifest`; the first failing error test.
+async fn run_tests(
+    ctx: &SessionContext,
+    (project, built): (&Project, &[Arc<crate::project::Model>]),
+    singular: bool,
+    manifest: &mut RunManifest,
+) -> Result<()> {
+    let phase = Instant::now();
+    let built: Vec<&crate::project::Model> = built.iter().map(AsRef::as_ref).collect();
+    manifest.tests = quality::run_tests(ctx, project, &built, singular).await?;
+    for failed in manifest.tests.iter().filter(|t| !t.passed()) {
+        warn!(test = %failed.name, rows = failed.failing_rows, severity = %failed.severity, "data test failed");
+    }
+    manifest.time("test", phase);
+    quality::first_error(&manifest.tests).map_or(Ok(()), Err)
+}
+
+/// What the run rebuilds ([`increment::decide`]), logged.
+async fn decide(
+    lake: &Lake,
+    options: &RunOptions,
+    whole: bool,
+    pinned: Option<&RunManifest>,
+    inputs: (&[ExtractionManifest], &[PlannedModel]),
+) -> Result<Decision> {
+    let full = full_reason(options, whole);
+    let project = &options.project;
+    let decision = increment::decide(
+        lake,
+        &options.engine,
+        project,
+        pinned,
+        inputs,
+        full.as_deref(),
+    )
+    .await?;
+    let summary = decision.summary();
+    info!(mode = %summary.mode, reason = summary.reason.as_deref().unwrap_or(""), "what the run rebuilds");
+    Ok(decision)
 }
 
 /// Why the run must rebuild everything whatever the last run left, if it

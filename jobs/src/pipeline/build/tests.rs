@@ -1,6 +1,7 @@
 //! Tests of the build phase: models built by month and by key range.
 
 use super::*;
+use crate::contract::layer::Layer;
 
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::dataframe::DataFrame;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
-use datafusion::common::TableReference;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
@@ -38,42 +38,22 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
     let table = model.table();
     let what = format!("{table} ({}): merging the changed keys", model.file);
     let ctx = build.ctx;
-    let engine_err = |e| Error::engine(&what, e);
     let new = registered(ctx, &table, &what).await?;
     check_key(&model, &new, staged.rows()).await?;
-    let names: Vec<String> = new
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let old = published(build, changes, &model, &what).await?;
-    let mut periods: BTreeSet<String> = staged
+    let new_periods = staged
         .files
         .iter()
         .filter_map(|f| f.period.clone())
         .collect();
-    let new = new.select_columns(&names).map_err(engine_err)?;
-    let merged = match old.clone() {
-        None => new,
-        Some(old) => {
-            let untouched = ident(column)
-                .is_null()
-                .or(Expr::Not(Box::new(in_keys(ident(column), keys))));
-            let kept = if model.partitioned {
-                periods.extend(old_periods(&old, column, keys, &what).await?);
-                let list = periods.iter().map(|p| lit(p.as_str())).collect();
-                old.filter(ident(PERIOD_COLUMN).in_list(list, false).and(untouched))
-            } else {
-                old.filter(untouched)
-            };
-            kept.and_then(|kept| kept.select_columns(&names))
-                .and_then(|kept| kept.union(new))
-                .map_err(engine_err)?
-        }
-    };
-    let periods: Vec<String> = periods.into_iter().collect();
+    let (merged, periods) = merged_rows(
+        &model,
+        (old.clone(), new),
+        (column, keys),
+        new_periods,
+        &what,
+    )
+    .await?;
     if model.partitioned && periods.is_empty() {
         register_whole(build, &model, (old, &periods), None)?;
         return Ok(Staged {
@@ -120,27 +100,6 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
         }),
         ..staged
     })
-}
-
-/// Registers a model rebuilt by period as it will be once published: the
-/// periods it rebuilt (registered under its name when written) and the
-/// others of its last published version.
-pub async fn complete_periods(build: &Build<'_>, changes: &Changes, staged: &Staged) -> Result<()> {
-    let model = &staged.model;
-    let table = model.table();
-    let what = format!("{table} ({}): registering the rebuilt periods", model.file);
-    let periods = staged
-        .replaced
-        .as_ref()
-        .and_then(|r| r.periods.clone())
-        .unwrap_or_default();
-    let old = published(build, changes, model, &what).await?;
-    let new = if staged.files.is_empty() {
-        None
-    } else {
-        Some(registered(build.ctx, &table, &what).await?)
-    };
-    register_whole(build, model, (old, &periods), new)
 }
 
 /// Checks that `staged`, a published model rebuilt whole for rows extracted
@@ -191,7 +150,7 @@ pub async fn verify(build: &Build<'_>, changes: &Changes, staged: &Staged) -> Re
 }
 
 /// `model`'s table as the last successful run left it, if it was published.
-async fn published(
+pub(super) async fn published(
     build: &Build<'_>,
     changes: &Changes,
     model: &Model,
@@ -216,7 +175,11 @@ async fn published(
 }
 
 /// What is registered under `table`'s name.
-async fn registered(ctx: &SessionContext, table: &TableRef, what: &str) -> Result<DataFrame> {
+pub(super) async fn registered(
+    ctx: &SessionContext,
+    table: &TableRef,
+    what: &str,
+) -> Result<DataFrame> {
     let name = TableReference::partial(table.layer.name(), table.name.as_str());
     ctx.table(name).await.map_err(|e| Error::engine(what, e))
 }
@@ -226,7 +189,7 @@ async fn registered(ctx: &SessionContext, table: &TableRef, what: &str) -> Resul
 /// the other periods of `old`. The models after it read the whole table:
 /// a model rebuilt by key filters it to the changed keys, one rebuilt by
 /// period to its periods, and one rebuilt whole reads it all.
-fn register_whole(
+pub(super) fn register_whole(
     build: &Build<'_>,
     model: &Model,
     (old, periods): (Option<DataFrame>, &[String]),
@@ -268,11 +231,52 @@ fn register_whole(
     tables::register(ctx, &table, whole.into_view())
 }
 
+/// The rows of the merged table in the periods it replaces (the whole
+/// table when it is not partitioned): `old`'s rows of other keys and the
+/// `new` rows, with those periods: the periods of the new rows
+/// (`periods`) and those where `old` held one of the `keys`.
+async fn merged_rows(
+    model: &Model,
+    (old, new): (Option<DataFrame>, DataFrame),
+    (column, keys): (&str, &[ScalarValue]),
+    mut periods: BTreeSet<String>,
+    what: &str,
+) -> Result<(DataFrame, Vec<String>)> {
+    let engine_err = |e| Error::engine(what, e);
+    let names: Vec<String> = new
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let new = new.select_columns(&names).map_err(engine_err)?;
+    let merged = match old {
+        None => new,
+        Some(old) => {
+            let untouched = ident(column)
+                .is_null()
+                .or(Expr::Not(Box::new(in_keys(ident(column), keys))));
+            let kept = if model.partitioned {
+                periods.extend(old_periods(&old, column, keys, what).await?);
+                let list = periods.iter().map(|p| lit(p.as_str())).collect();
+                old.filter(ident(PERIOD_COLUMN).in_list(list, false).and(untouched))
+            } else {
+                old.filter(untouched)
+            };
+            kept.and_then(|kept| kept.select_columns(&names))
+                .and_then(|kept| kept.union(new))
+                .map_err(engine_err)?
+        }
+    };
+    Ok((merged, periods.into_iter().collect()))
+}
+
 /// The periods where `old` holds a row whose `column` is one of `keys`.
 async fn old_periods(
     old: &DataFrame,
     column: &str,
-    keys: &[datafusion::common::ScalarValue],
+    keys: &[ScalarValue],
     what: &str,
 ) -> Result<Vec<String>> {
     let batches = old

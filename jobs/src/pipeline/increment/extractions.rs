@@ -1,0 +1,189 @@
+//! What the new extractions hold: the raw tables they change, and the
+//! changed values of a key column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+
+use super::{MAX_CHANGED_KEYS, Mode, key_column};
+use crate::contract::extraction::ExtractionId;
+use crate::contract::source::SourceTable;
+use crate::engine::{self, EngineConfig, tables};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::raw::ExtractionManifest;
+use crate::project::header::Materialized;
+use crate::project::{Model, Project};
+
+/// The raw tables with new rows in the extractions `new`, and those whose
+/// rows there were all extracted before, unchanged (checked for the tables
+/// no model rebuilds by key, which would otherwise be rebuilt whole).
+pub(super) async fn changed_tables(
+    lake: &Lake,
+    engine: &EngineConfig,
+    project: &Project,
+    (new, extractions, consumed): (
+        &[&ExtractionManifest],
+        &[ExtractionManifest],
+        &BTreeSet<ExtractionId>,
+    ),
+) -> Result<(BTreeSet<SourceTable>, BTreeSet<SourceTable>)> {
+    let mut changed: BTreeSet<SourceTable> = new
+        .iter()
+        .flat_map(|m| m.tables.iter())
+        .filter(|(_, t)| t.rows > 0)
+        .map(|(table, _)| *table)
+        .collect();
+    // A table no model rebuilds by key is rebuilt whole, and so is what
+    // reads it: first make sure its new rows are not only rows extracted
+    // again unchanged (an incremental extraction's overlap).
+    let key_columns: BTreeSet<&str> = project
+        .models
+        .iter()
+        .filter(|m| m.materialized == Materialized::IncrementalByKey)
+        .filter_map(|m| key_column(m))
+        .collect();
+    let consumed_extractions: Vec<ExtractionManifest> = extractions
+        .iter()
+        .filter(|m| consumed.contains(&m.extraido))
+        .cloned()
+        .collect();
+    let mut reextracted = BTreeSet::new();
+    for table in changed.clone() {
+        let keyed = key_columns
+            .iter()
+            .any(|c| table.schema().column_with_name(c).is_some());
+        if !keyed && !news_in(lake, engine, table, (new, &consumed_extractions)).await? {
+            changed.remove(&table);
+            reextracted.insert(table);
+        }
+    }
+    Ok((changed, reextracted))
+}
+
+/// The changed values of the key column of every model rebuilt by key;
+/// `None` when a column has more than [`MAX_CHANGED_KEYS`].
+pub(super) async fn keys_of(
+    lake: &Lake,
+    engine: &EngineConfig,
+    (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
+    new: &[&ExtractionManifest],
+) -> Result<Option<BTreeMap<String, Vec<ScalarValue>>>> {
+    let mut keys = BTreeMap::new();
+    for model in models {
+        let column = match modes.get(&model.table().to_string()) {
+            Some(Mode::Keys) => key_column(model).map(str::to_string),
+            _ => None,
+        };
+        if let Some(column) = column.filter(|c| !keys.contains_key(c)) {
+            let values = changed_keys(lake, engine, new, &column).await?;
+            if values.len() > MAX_CHANGED_KEYS {
+                return Ok(None);
+            }
+            keys.insert(column, values);
+        }
+    }
+    Ok(Some(keys))
+}
+
+/// Whether the rows of `table` in the extractions `new` hold a row that
+/// the extractions `consumed` do not hold, every column alike.
+async fn news_in(
+    lake: &Lake,
+    engine: &EngineConfig,
+    table: SourceTable,
+    (new, consumed): (&[&ExtractionManifest], &[ExtractionManifest]),
+) -> Result<bool> {
+    let what = format!("comparing the new rows of raw.{table} with those consumed");
+    let columns: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let columns = columns.join(", ");
+    let fresh_ctx = scratch(lake, engine)?;
+    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
+    tables::register_raw(&fresh_ctx, lake, table, &new).await?;
+    let fresh = engine::collect(
+        &fresh_ctx,
+        &format!("SELECT {columns} FROM raw.{table}"),
+        &what,
+    )
+    .await?;
+    let Some(first) = fresh.first() else {
+        return Ok(false);
+    };
+    let ctx = scratch(lake, engine)?;
+    tables::register_raw(&ctx, lake, table, consumed).await?;
+    let fresh = datafusion::datasource::MemTable::try_new(first.schema(), vec![fresh])
+        .map_err(|e| Error::engine(&what, e))?;
+    ctx.register_table("fresh", Arc::new(fresh))
+        .map_err(|e| Error::engine(&what, e))?;
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT {columns} FROM fresh EXCEPT SELECT {columns} FROM raw.{table}) AS d"
+    );
+    let counted = engine::collect(&ctx, &sql, &what).await?;
+    let n = counted
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(1);
+    Ok(n > 0)
+}
+
+/// An in-process session over `lake` for the small queries that decide
+/// what a run rebuilds.
+fn scratch(lake: &Lake, engine: &EngineConfig) -> Result<SessionContext> {
+    let embedded = EngineConfig {
+        scheduler: None,
+        ..engine.clone()
+    };
+    engine::session(lake, &embedded, None)
+}
+
+/// The distinct non-NULL values of `column` in the rows of the extractions
+/// `new`, over every raw table that has the column.
+async fn changed_keys(
+    lake: &Lake,
+    engine: &EngineConfig,
+    new: &[&ExtractionManifest],
+    column: &str,
+) -> Result<Vec<ScalarValue>> {
+    let ctx = scratch(lake, engine)?;
+    let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
+    let mut scans = Vec::new();
+    for table in SourceTable::ALL {
+        if table.schema().column_with_name(column).is_some() {
+            tables::register_raw(&ctx, lake, table, &new).await?;
+            scans.push(format!(
+                "SELECT {column} FROM raw.{table} WHERE {column} IS NOT NULL"
+            ));
+        }
+    }
+    if scans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT {column} FROM ({}) AS k ORDER BY {column}",
+        scans.join(" UNION ALL ")
+    );
+    let what = format!("the changed values of {column}");
+    let batches = engine::collect(&ctx, &sql, &what).await?;
+    let mut values = Vec::new();
+    for batch in &batches {
+        let array = batch.column(0);
+        for row in 0..array.len() {
+            values.push(
+                ScalarValue::try_from_array(array, row).map_err(|e| Error::engine(&what, e))?,
+            );
+        }
+    }
+    Ok(values)
+}
