@@ -406,29 +406,6 @@ impl Error {
         )
     }
 
-    /// `table` is not among `known`: the closest known name, if one is
-    /// close, else how to list them.
-    pub fn unknown_table(table: &str, known: &[String]) -> Self {
-        let closest = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(table, k), k))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let hint = match (closest, known.is_empty()) {
-            (Some((_, name)), _) => {
-                format!("did you mean `{name}`? (`dfstore tables` lists every table)")
-            }
-            (None, true) => {
-                "the lake has no tables yet (run `dfstore generate` and `dfstore run`)".into()
-            }
-            (None, false) => "`dfstore tables` lists every table".into(),
-        };
-        Error::UnknownTable {
-            table: table.to_string(),
-            hint,
-        }
-    }
-
     /// Wraps a DataFusion error with what was running.
     pub fn engine(context: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
         Error::Engine {

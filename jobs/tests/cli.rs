@@ -389,7 +389,10 @@ fn help_states_each_default_once() {
 #[test]
 fn a_memory_pool_too_small_names_what_ran_and_the_flag_that_raises_it() {
     let (lake, report) = lake_with_a_good_run();
-    let out = lake.cmd(&["run", "--memory-limit", "1K"]).output().unwrap();
+    let out = lake
+        .cmd(&["run", "--full-refresh", "--memory-limit", "1K"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let line = one_line(&out.stderr);
     assert!(

@@ -174,7 +174,7 @@ fn losing_one_executor_of_three_at_any_point_keeps_the_embedded_answer() {
     for (round, job) in [1, per_run / 2, per_run].into_iter().enumerate() {
         let before = cluster.jobs().len();
         let child = distributed
-            .std_cmd(&["run", "--scheduler", &cluster.url()])
+            .std_cmd(&["run", "--full-refresh", "--scheduler", &cluster.url()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -221,7 +221,7 @@ fn losing_every_executor_or_the_scheduler_fails_in_bounded_time_and_keeps_the_la
         let jobs = cluster.jobs().len();
 
         let child = lake
-            .std_cmd(&["run", "--scheduler", &cluster.url()])
+            .std_cmd(&["run", "--full-refresh", "--scheduler", &cluster.url()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

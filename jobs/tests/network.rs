@@ -245,7 +245,7 @@ fn an_executor_partitioned_mid_run_costs_time_not_the_answer() {
     let per_run = jobs(port);
 
     let mut child = distributed
-        .std_cmd(&["run", "--scheduler", &scheduler])
+        .std_cmd(&["run", "--full-refresh", "--scheduler", &scheduler])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -393,7 +393,7 @@ fn reruns_replace_and_a_month_rerun_rewrites_only_that_month() {
     let lines_before = lake.csv("SELECT COUNT(*) FROM trusted.detalle_ventas");
 
     // A full rerun replaces every file: same rows, no duplicates.
-    lake.cmd(&["run"]).assert().success();
+    lake.cmd(&["run", "--full-refresh"]).assert().success();
     assert_eq!(report_lines(&lake), first);
     assert_eq!(
         lake.csv("SELECT COUNT(*) FROM trusted.detalle_ventas"),

@@ -405,7 +405,7 @@ pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
         Some(table) => {
             let found = crawl.table(table).ok_or_else(|| {
                 let known: Vec<String> = crawl.tables.iter().map(|t| t.table.to_string()).collect();
-                Error::unknown_table(&table.to_string(), &known)
+                crate::query::session::unknown_table(&table.to_string(), &known)
             })?;
             print!("{}", render::catalog::render_table(&crawl, found));
         }

@@ -115,11 +115,34 @@ pub fn planning_error(e: datafusion::error::DataFusionError, known: &[TableRef])
         let name = rest.split('\'').next().unwrap_or(rest);
         let name = name.strip_prefix("datafusion.").unwrap_or(name);
         let names: Vec<String> = known.iter().map(ToString::to_string).collect();
-        return Error::unknown_table(name, &names);
+        return unknown_table(name, &names);
     }
     Error::InvalidSql {
         message: message
             .trim_start_matches("Error during planning: ")
             .to_string(),
+    }
+}
+
+/// `table` is not among `known`: the closest known name, if one is
+/// close, else how to list them.
+pub fn unknown_table(table: &str, known: &[String]) -> Error {
+    let closest = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(table, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let hint = match (closest, known.is_empty()) {
+        (Some((_, name)), _) => {
+            format!("did you mean `{name}`? (`dfstore tables` lists every table)")
+        }
+        (None, true) => {
+            "the lake has no tables yet (run `dfstore generate` and `dfstore run`)".into()
+        }
+        (None, false) => "`dfstore tables` lists every table".into(),
+    };
+    Error::UnknownTable {
+        table: table.to_string(),
+        hint,
     }
 }
