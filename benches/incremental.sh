@@ -7,8 +7,10 @@
 # For each scale: loads the demo source into the loopback PostgreSQL of
 # deploy/local/postgres.sh (`dfstore source init`), extracts it whole and
 # runs the pipeline (the first, full run), applies one day of changes and
-# extracts them incrementally. The lake is then copied: `dfstore run` on one
-# copy (incremental) and `dfstore run --full-refresh` on the other, each
+# extracts them incrementally. The lake is then copied: `dfstore run
+# --full-refresh-above 1` on one copy (incremental however far the changes
+# spread; by default a run whose changes touch more than half of a merged
+# table's months is full) and `dfstore run --full-refresh` on the other, each
 # timed with its peak memory, and what they published is compared. The
 # markdown table goes to benches/results/incremental.md. Needs root (for
 # PostgreSQL).
@@ -60,7 +62,7 @@ for scale in ${scales//,/ }; do
   "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
   cp -a "$lake" "$full"
   echo "scale $scale: incremental run" >&2
-  read -r iw ir < <(bench_measure "$bin" run --lake "$lake")
+  read -r iw ir < <(bench_measure "$bin" run --lake "$lake" --full-refresh-above 1)
   manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
   mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
   [ "$mode" = incremental ] || { echo "the run after one day of changes was $mode" >&2; exit 1; }

@@ -69,6 +69,9 @@ pub struct NightlyArgs {
     /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
     #[arg(long)]
     pub full_refresh: bool,
+    /// Run in full when the changes touch more than this share of the periods of a table merged by key: rewriting them costs about what a full run does [default: 0.5].
+    #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share)]
+    pub full_refresh_above: f64,
     /// The warehouse to load the report into last [default: no load].
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
@@ -327,6 +330,16 @@ pub struct GenerateArgs {
     pub lake: LakeArgs,
 }
 
+/// A share between 0 and 1.
+fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is no share: give a number from 0 to 1, e.g. 0.5"
+        )),
+    }
+}
+
 /// `dfstore run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -348,6 +361,9 @@ pub struct RunArgs {
     /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
     #[arg(long)]
     pub full_refresh: bool,
+    /// Run in full when the changes touch more than this share of the periods of a table merged by key: rewriting them costs about what a full run does [default: 0.5].
+    #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share)]
+    pub full_refresh_above: f64,
     /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
     #[arg(long, value_name = "PATH")]
     pub pii_key_file: Option<PathBuf>,

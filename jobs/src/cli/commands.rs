@@ -61,6 +61,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         select: args.select,
         exclude: args.exclude,
         full_refresh: args.full_refresh,
+        full_refresh_above: args.full_refresh_above,
     };
     // The warehouse is checked before the run, not after an hour's work.
     let warehouse = match args.load {
@@ -163,6 +164,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             select: Vec::new(),
             exclude: Vec::new(),
             full_refresh: args.full_refresh,
+            full_refresh_above: args.full_refresh_above,
         },
         retry: RetryPolicy {
             retries: usize::from(args.retries),
@@ -249,6 +251,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         select: Vec::new(),
         exclude: Vec::new(),
         full_refresh: false,
+        full_refresh_above: pipeline::increment::DEFAULT_FULL_REFRESH_ABOVE,
     };
     let manifest = pipeline::run(&lake, &options).await?;
     render::say("\n");

@@ -57,12 +57,16 @@ mod impact;
 pub mod merge;
 pub mod periods;
 
-use extractions::{changed_tables, keys_of};
+use extractions::{changed_tables, keys_of, touched_too_much};
 use impact::{Change, impact, modes};
 
 /// The most changed values of a key column an incremental run filters its
 /// scans by; past it, a full run costs about the same.
 pub const MAX_CHANGED_KEYS: usize = 1_000_000;
+
+/// The share of a merged table's periods past which a run is full, unless
+/// told otherwise (`--full-refresh-above`).
+pub const DEFAULT_FULL_REFRESH_ABOVE: f64 = 0.5;
 
 /// How an affected model is rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +239,7 @@ pub fn state_of(project: &Project, extractions: &[ExtractionManifest]) -> Projec
 /// whatever the state (`--full-refresh`, `--select`, `--period`).
 pub async fn decide(
     lake: &Lake,
-    engine: &EngineConfig,
+    (engine, full_above): (&EngineConfig, f64),
     project: &Project,
     pinned: Option<&RunManifest>,
     (extractions, planned): (&[ExtractionManifest], &[PlannedModel]),
@@ -284,6 +288,11 @@ pub async fn decide(
             "more values of a key column changed than an incremental run filters by ({MAX_CHANGED_KEYS})"
         )));
     };
+    if let Some(reason) =
+        touched_too_much(lake, engine, (models, &modes), (pinned, &keys), full_above).await?
+    {
+        return Ok(Decision::Full(reason));
+    }
     let sources = sources_by_key(models, &modes);
     let summary = Increment {
         mode: "incremental".into(),

@@ -65,6 +65,9 @@ pub struct RunOptions {
     /// `--full-refresh`: rebuild every model from all of raw, even when the
     /// last run left a state to continue from.
     pub full_refresh: bool,
+    /// Run in full when the changes touch more than this share of the
+    /// periods of a table merged by key.
+    pub full_refresh_above: f64,
 }
 
 /// Models built at once unless told otherwise: one runs while another waits
@@ -261,7 +264,7 @@ async fn decide(
     let project = &options.project;
     let decision = increment::decide(
         lake,
-        &options.engine,
+        (&options.engine, options.full_refresh_above),
         project,
         pinned,
         inputs,
@@ -278,6 +281,8 @@ async fn decide(
 fn full_reason(options: &RunOptions, whole: bool) -> Option<String> {
     if options.full_refresh {
         Some("--full-refresh".into())
+    } else if options.engine.scheduler.is_some() {
+        Some("a run on a cluster rebuilds everything: incremental runs are embedded".into())
     } else if let Some(period) = &options.period {
         Some(format!("--period {period}"))
     } else if !whole {

@@ -5,16 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
-use datafusion::common::ScalarValue;
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::ident;
 use datafusion::prelude::SessionContext;
 
-use super::{MAX_CHANGED_KEYS, Mode, key_column};
+use super::{MAX_CHANGED_KEYS, Mode, in_keys, key_column};
 use crate::contract::extraction::ExtractionId;
+use crate::contract::period::PERIOD_COLUMN;
 use crate::contract::source::SourceTable;
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::ExtractionManifest;
+use crate::lake::runs::RunManifest;
 use crate::project::header::Materialized;
 use crate::project::{Model, Project};
 
@@ -186,4 +190,57 @@ async fn changed_keys(
         }
     }
     Ok(values)
+}
+
+/// Why the run should be full because the changed keys are spread over
+/// more than `share` of the periods of a published table merged by key:
+/// each of those periods is rewritten, which costs about what a full run
+/// does.
+pub(super) async fn touched_too_much(
+    lake: &Lake,
+    engine: &EngineConfig,
+    (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
+    (pinned, keys): (&RunManifest, &BTreeMap<String, Vec<ScalarValue>>),
+    share: f64,
+) -> Result<Option<String>> {
+    if share >= 1.0 {
+        return Ok(None);
+    }
+    for model in models.iter().filter(|m| m.is_published() && m.partitioned) {
+        let table = model.table();
+        let keyed = modes.get(&table.to_string()) == Some(&Mode::Keys);
+        let column = key_column(model).filter(|_| keyed);
+        let (Some(column), Some(version)) = (column, pinned.version_of(&table.to_string())) else {
+            continue;
+        };
+        let Some(values) = keys.get(column) else {
+            continue;
+        };
+        let what = format!("the periods of {table} the changes touch");
+        let engine_err = |e| Error::engine(&what, e);
+        let ctx = scratch(lake, engine)?;
+        if !tables::register_published(&ctx, lake, &table, Some(version)).await? {
+            continue;
+        }
+        let name = TableReference::partial(table.layer.name(), table.name.as_str());
+        let all = ctx.table(name).await.map_err(engine_err)?;
+        let periods = |df: DataFrame| df.select(vec![ident(PERIOD_COLUMN)])?.distinct();
+        let touched = all
+            .clone()
+            .filter(in_keys(ident(column), values))
+            .and_then(periods)
+            .map_err(engine_err)?;
+        let all = periods(all)
+            .map_err(engine_err)?
+            .count()
+            .await
+            .map_err(engine_err)?;
+        let touched = touched.count().await.map_err(engine_err)?;
+        if all > 1 && touched as f64 > share * all as f64 {
+            return Ok(Some(format!(
+                "the changes touch {touched} of the {all} periods of {table}, and rewriting them costs about what a full run does (--full-refresh-above {share})"
+            )));
+        }
+    }
+    Ok(None)
 }
