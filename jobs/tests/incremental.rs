@@ -121,35 +121,6 @@ fn odd_changes(db: &TestDb, night: i64) {
     });
 }
 
-/// Starts `dfstore run` on `lake` and kills it once it merges its first
-/// table (its staging folder holds `_merged/`).
-fn kill_while_merging(lake: &TestLake) {
-    let mut child = lake
-        .std_cmd(&["run", "--full-refresh-above", "1"])
-        .env("RUST_LOG", "off")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let staging = lake.path().join("_staging");
-    loop {
-        let merging = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
-            let run = runs.next()?.ok()?.path();
-            run.join("_merged").exists().then_some(())
-        });
-        if merging.is_some() {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success());
-}
-
 #[test]
 fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
     let db = TestDb::new();
@@ -170,7 +141,7 @@ fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
             // next run consumes what this one did not.
             let report = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
             let before = lake.csv(report);
-            kill_while_merging(&lake);
+            lake.kill_run_when(&["run", "--full-refresh-above", "1"], "_merged");
             assert_eq!(lake.csv(report), before);
         }
         // changes.sql voids tickets of every month: merged even so.

@@ -448,33 +448,9 @@ fn a_killed_run_publishes_nothing_and_the_next_run_succeeds() {
     e3.tiendas = vec![renamed];
     e3.write(&lake.path());
 
-    let mut child = lake
-        .std_cmd(&["run"])
-        .env("RUST_LOG", "off")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // Kill it in the middle of building: once the lines are being written
     // (the line model feeds trusted.detalle_ventas; the report comes after).
-    let staging = lake.path().join("_staging");
-    loop {
-        let midway = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
-            let run = runs.next()?.ok()?.path();
-            run.join("trusted/detalle_ventas").exists().then_some(())
-        });
-        if midway.is_some() {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    lake.kill_run_when(&["run"], "trusted/detalle_ventas");
 
     // Nothing new was published: same report, no new run manifest, and no
     // Delta table moved past the version the last good run published.

@@ -228,7 +228,7 @@ pub struct ProjectState {
 
 /// How an incremental run went: the extractions it consumed, the keys and
 /// periods it rebuilt, or why it rebuilt everything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Increment {
     /// `full` (every model from all of raw), `incremental` or `up to date`
     /// (nothing new to consume).

@@ -57,7 +57,7 @@ mod impact;
 pub mod merge;
 pub mod periods;
 
-use extractions::{changed_tables, keys_of, touched_too_much};
+use extractions::{Touched, changed_tables, keys_of, touched_periods};
 use impact::{Change, impact, modes};
 
 /// The most changed values of a key column an incremental run filters its
@@ -95,6 +95,9 @@ pub struct Changes {
     /// `extraido`: once built, any other difference from their published
     /// version makes the run start again as a full one.
     pub verify: BTreeSet<String>,
+    /// Per published table merged by key, the periods of its last
+    /// published version that hold a changed key.
+    pub touched: BTreeMap<String, Vec<String>>,
 }
 
 impl Changes {
@@ -203,18 +206,11 @@ impl Decision {
             Decision::Full(reason) => Increment {
                 mode: "full".into(),
                 reason: Some(reason.clone()),
-                new_extractions: Vec::new(),
-                changed_keys: BTreeMap::new(),
-                periods: BTreeMap::new(),
-                whole: Vec::new(),
+                ..Increment::default()
             },
             Decision::UpToDate => Increment {
                 mode: "up to date".into(),
-                reason: None,
-                new_extractions: Vec::new(),
-                changed_keys: BTreeMap::new(),
-                periods: BTreeMap::new(),
-                whole: Vec::new(),
+                ..Increment::default()
             },
             Decision::Incremental(incremental) => incremental.summary.clone(),
         }
@@ -288,26 +284,25 @@ pub async fn decide(
             "more values of a key column changed than an incremental run filters by ({MAX_CHANGED_KEYS})"
         )));
     };
-    if let Some(reason) =
-        touched_too_much(lake, engine, (models, &modes), (pinned, &keys), full_above).await?
-    {
+    let touched = touched_periods(lake, engine, (models, &modes), (pinned, &keys)).await?;
+    if let Some(reason) = too_spread(&touched, full_above) {
         return Ok(Decision::Full(reason));
     }
+    let touched = touched.into_iter().map(|(t, p)| (t, p.periods)).collect();
     let sources = sources_by_key(models, &modes);
     let summary = Increment {
         mode: "incremental".into(),
-        reason: None,
         new_extractions: new.iter().map(|m| m.extraido).collect(),
         changed_keys: keys
             .iter()
             .map(|(c, v)| (c.clone(), v.len() as u64))
             .collect(),
-        periods: BTreeMap::new(),
         whole: modes
             .iter()
             .filter(|(_, m)| **m == Mode::Whole)
             .map(|(t, _)| t.clone())
             .collect(),
+        ..Increment::default()
     };
     Ok(Decision::Incremental(Box::new(Incremental {
         affected,
@@ -317,9 +312,26 @@ pub async fn decide(
             pinned: Arc::new(pinned.clone()),
             sources,
             verify,
+            touched,
         },
         summary,
     })))
+}
+
+/// Why the run should be full because the changed keys are spread over
+/// more than `share` of the periods of a table merged by key: each of those
+/// periods is rewritten, which costs about what a full run does.
+fn too_spread(touched: &BTreeMap<String, Touched>, share: f64) -> Option<String> {
+    touched
+        .iter()
+        .find(|(_, t)| t.of > 1 && t.periods.len() as f64 > share * t.of as f64)
+        .map(|(table, t)| {
+            format!(
+                "the changes touch {} of the {} periods of {table}, and rewriting them costs about what a full run does (--full-refresh-above {share})",
+                t.periods.len(),
+                t.of
+            )
+        })
 }
 
 /// Why the new extractions call for a full run: one holds a full

@@ -81,22 +81,11 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
     lake.require().await?;
     let started_at = Utc::now();
     let run_id = RunId::new(started_at);
-    let engine = options
-        .engine
-        .scheduler
-        .as_ref()
-        .map_or_else(|| "embedded".into(), ToString::to_string);
-    let mut manifest =
-        RunManifest::started(run_id.clone(), started_at, engine, options.period.as_ref());
-    let project = &options.project;
-    manifest.project = Some(format!("{} ({})", project.name, project.root));
-    manifest.vars = project.vars.describe();
+    let started = || started_manifest(&run_id, started_at, options);
+    let mut manifest = started();
     info!(run_id = %run_id, lake = %lake.url(), "run started");
     let staging = format!("{STAGING_DIR}/{run_id}/");
-    let mut result = run_steps(lake, options, &staging, &mut manifest).await;
-    if let Err(e) = lake.delete_all(&staging).await {
-        warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
-    }
+    let mut result = steps_in(lake, options, &staging, &mut manifest).await;
     let beyond = match &result {
         Err(e @ Error::BeyondExtraido { .. }) => Some(e.to_string()),
         _ => None,
@@ -109,18 +98,8 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
             full_refresh: true,
             ..options.clone()
         };
-        manifest = RunManifest::started(
-            run_id.clone(),
-            started_at,
-            manifest.engine.clone(),
-            options.period.as_ref(),
-        );
-        manifest.project = Some(format!("{} ({})", project.name, project.root));
-        manifest.vars = project.vars.describe();
-        result = run_steps(lake, &full, &staging, &mut manifest).await;
-        if let Err(e) = lake.delete_all(&staging).await {
-            warn!(run_id = %run_id, error = %e, "could not remove the run's staging folder");
-        }
+        manifest = started();
+        result = steps_in(lake, &full, &staging, &mut manifest).await;
         if let Some(increment) = manifest.increment.as_mut() {
             increment.reason = Some(reason);
         }
@@ -143,6 +122,39 @@ pub async fn run(lake: &Lake, options: &RunOptions) -> Result<RunManifest> {
             Err(e)
         }
     }
+}
+
+/// The manifest of run `run_id`, started at `started_at`, before any step.
+fn started_manifest(
+    run_id: &RunId,
+    started_at: chrono::DateTime<Utc>,
+    options: &RunOptions,
+) -> RunManifest {
+    let engine = options
+        .engine
+        .scheduler
+        .as_ref()
+        .map_or_else(|| "embedded".into(), ToString::to_string);
+    let mut manifest =
+        RunManifest::started(run_id.clone(), started_at, engine, options.period.as_ref());
+    let project = &options.project;
+    manifest.project = Some(format!("{} ({})", project.name, project.root));
+    manifest.vars = project.vars.describe();
+    manifest
+}
+
+/// [`run_steps`] in the staging folder `staging`, which is removed after.
+async fn steps_in(
+    lake: &Lake,
+    options: &RunOptions,
+    staging: &str,
+    manifest: &mut RunManifest,
+) -> Result<()> {
+    let result = run_steps(lake, options, staging, manifest).await;
+    if let Err(e) = lake.delete_all(staging).await {
+        warn!(run_id = %manifest.run_id, error = %e, "could not remove the run's staging folder");
+    }
+    result
 }
 
 /// The run's phases: check, build, test, reconcile, publish.

@@ -55,6 +55,36 @@ impl TestLake {
         cmd
     }
 
+    /// Starts `dfstore ARGS…` on the lake and SIGKILLs it once the folder
+    /// `inside` of its run's staging folder exists (`_staging/<run>/inside`),
+    /// asserting that it had not ended by then and that it failed.
+    pub fn kill_run_when(&self, args: &[&str], inside: &str) {
+        let mut child = self
+            .std_cmd(args)
+            .env("RUST_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let staging = self.path().join("_staging");
+        loop {
+            let reached = std::fs::read_dir(&staging).ok().and_then(|mut runs| {
+                let run = runs.next()?.ok()?.path();
+                run.join(inside).exists().then_some(())
+            });
+            if reached.is_some() {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it could be killed"
+            );
+            std::thread::yield_now();
+        }
+        child.kill().unwrap();
+        assert!(!child.wait().unwrap().success());
+    }
+
     /// Generates data and runs the pipeline, asserting both succeed.
     pub fn generate_and_run(&self, scale: &str, seed: &str) {
         self.cmd(&["generate", "--scale", scale, "--seed", seed])

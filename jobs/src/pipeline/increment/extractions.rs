@@ -192,20 +192,25 @@ async fn changed_keys(
     Ok(values)
 }
 
-/// Why the run should be full because the changed keys are spread over
-/// more than `share` of the periods of a published table merged by key:
-/// each of those periods is rewritten, which costs about what a full run
-/// does.
-pub(super) async fn touched_too_much(
+/// The periods of a published table merged by key that its changed keys
+/// touch there, and how many periods it has.
+pub(super) struct Touched {
+    /// The periods holding a row of a changed key.
+    pub(super) periods: Vec<String>,
+    /// Every period of the table.
+    pub(super) of: usize,
+}
+
+/// For each published, partitioned model rebuilt by key, the periods of its
+/// last published version that hold one of the changed keys: the merge
+/// rewrites them, and past a share of them a full run costs no more.
+pub(super) async fn touched_periods(
     lake: &Lake,
     engine: &EngineConfig,
     (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
     (pinned, keys): (&RunManifest, &BTreeMap<String, Vec<ScalarValue>>),
-    share: f64,
-) -> Result<Option<String>> {
-    if share >= 1.0 {
-        return Ok(None);
-    }
+) -> Result<BTreeMap<String, Touched>> {
+    let mut out = BTreeMap::new();
     for model in models.iter().filter(|m| m.is_published() && m.partitioned) {
         let table = model.table();
         let keyed = modes.get(&table.to_string()) == Some(&Mode::Keys);
@@ -230,17 +235,24 @@ pub(super) async fn touched_too_much(
             .filter(in_keys(ident(column), values))
             .and_then(periods)
             .map_err(engine_err)?;
-        let all = periods(all)
+        let of = periods(all)
             .map_err(engine_err)?
             .count()
             .await
             .map_err(engine_err)?;
-        let touched = touched.count().await.map_err(engine_err)?;
-        if all > 1 && touched as f64 > share * all as f64 {
-            return Ok(Some(format!(
-                "the changes touch {touched} of the {all} periods of {table}, and rewriting them costs about what a full run does (--full-refresh-above {share})"
-            )));
+        let batches = touched.collect().await.map_err(engine_err)?;
+        let mut periods = Vec::new();
+        for batch in &batches {
+            let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| Error::engine(&what, e.into()))?;
+            let column = column.as_string::<i32>();
+            periods.extend(
+                (0..column.len())
+                    .filter(|&i| column.is_valid(i))
+                    .map(|i| column.value(i).to_string()),
+            );
         }
+        out.insert(table.to_string(), Touched { periods, of });
     }
-    Ok(None)
+    Ok(out)
 }

@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
@@ -46,14 +45,17 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
         .iter()
         .filter_map(|f| f.period.clone())
         .collect();
+    let old_touched = changes
+        .touched
+        .get(&table.to_string())
+        .map_or(&[][..], Vec::as_slice);
     let (merged, periods) = merged_rows(
         &model,
         (old.clone(), new),
         (column, keys),
-        new_periods,
+        (new_periods, old_touched),
         &what,
-    )
-    .await?;
+    )?;
     if model.partitioned && periods.is_empty() {
         register_whole(build, &model, (old, &periods), None)?;
         return Ok(Staged {
@@ -119,13 +121,8 @@ pub async fn verify(build: &Build<'_>, changes: &Changes, staged: &Staged) -> Re
         return Ok(());
     };
     let new = registered(build.ctx, &table, &what).await?;
-    let names: Vec<String> = new
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|name| name != EXTRACTION_COLUMN)
-        .collect();
+    let mut names = column_names(&new);
+    names.retain(|name| name != EXTRACTION_COLUMN);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let (old, new) = (
         old.select_columns(&names).map_err(engine_err)?,
@@ -204,12 +201,7 @@ pub(super) fn register_whole(
         (None, Some(new)) => new,
         (Some(_), Some(new)) if !model.partitioned => new,
         (Some(old), new) => {
-            let names: Vec<String> = old
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
+            let names = column_names(&old);
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let list: Vec<Expr> = periods.iter().map(|p| lit(p.as_str())).collect();
             let kept = if list.is_empty() {
@@ -234,23 +226,18 @@ pub(super) fn register_whole(
 /// The rows of the merged table in the periods it replaces (the whole
 /// table when it is not partitioned): `old`'s rows of other keys and the
 /// `new` rows, with those periods: the periods of the new rows
-/// (`periods`) and those where `old` held one of the `keys`.
-async fn merged_rows(
+/// (`periods`) and those where `old` held one of the `keys`
+/// (`old_touched`, found when the run decided what to rebuild).
+fn merged_rows(
     model: &Model,
     (old, new): (Option<DataFrame>, DataFrame),
     (column, keys): (&str, &[ScalarValue]),
-    mut periods: BTreeSet<String>,
+    (mut periods, old_touched): (BTreeSet<String>, &[String]),
     what: &str,
 ) -> Result<(DataFrame, Vec<String>)> {
     let engine_err = |e| Error::engine(what, e);
-    let names: Vec<String> = new
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let names = column_names(&new);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let new = new.select_columns(&names).map_err(engine_err)?;
     let merged = match old {
         None => new,
         Some(old) => {
@@ -258,7 +245,7 @@ async fn merged_rows(
                 .is_null()
                 .or(Expr::Not(Box::new(in_keys(ident(column), keys))));
             let kept = if model.partitioned {
-                periods.extend(old_periods(&old, column, keys, what).await?);
+                periods.extend(old_touched.iter().cloned());
                 let list = periods.iter().map(|p| lit(p.as_str())).collect();
                 old.filter(ident(PERIOD_COLUMN).in_list(list, false).and(untouched))
             } else {
@@ -272,34 +259,13 @@ async fn merged_rows(
     Ok((merged, periods.into_iter().collect()))
 }
 
-/// The periods where `old` holds a row whose `column` is one of `keys`.
-async fn old_periods(
-    old: &DataFrame,
-    column: &str,
-    keys: &[ScalarValue],
-    what: &str,
-) -> Result<Vec<String>> {
-    let batches = old
-        .clone()
-        .filter(in_keys(ident(column), keys))
-        .and_then(|df| df.select(vec![ident(PERIOD_COLUMN)]))
-        .and_then(DataFrame::distinct)
-        .map_err(|e| Error::engine(what, e))?
+/// The names of `df`'s columns, in order.
+fn column_names(df: &DataFrame) -> Vec<String> {
+    df.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
         .collect()
-        .await
-        .map_err(|e| Error::engine(what, e))?;
-    let mut out = Vec::new();
-    for batch in &batches {
-        let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-            .map_err(|e| Error::engine(what, e.into()))?;
-        let column = column.as_string::<i32>();
-        out.extend(
-            (0..column.len())
-                .filter(|&i| column.is_valid(i))
-                .map(|i| column.value(i).to_string()),
-        );
-    }
-    Ok(out)
 }
 
 /// Fails when the rows to merge hold a NULL or repeated `unique_key`: merged,
