@@ -468,7 +468,7 @@ fn engine_text(e: &datafusion::error::DataFusionError) -> String {
 }
 
 /// What to do when a plan needs more memory than its pool holds.
-const MEMORY_HINT: &str = "; the memory pool is too small for this model: raise it with --memory-limit (env DFSTORE_MEMORY_LIMIT, e.g. --memory-limit 4G) for the embedded engine, or each executor's --memory-pool-size on a cluster";
+const MEMORY_HINT: &str = "; the memory pool is too small for this model: raise it with --memory-limit (env DFSTORE_MEMORY_LIMIT, e.g. --memory-limit 4GiB) for the embedded engine, or each executor's --memory-pool-size on a cluster";
 
 /// What to do about the object-store failures users cause most.
 fn storage_hint(e: &object_store::Error) -> &'static str {

@@ -283,6 +283,72 @@ fn tables_and_runs_describe_the_lake() {
 }
 
 #[test]
+fn tables_runs_and_catalog_print_json_on_request() {
+    let (lake, _) = lake_with_a_good_run();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = lake.cmd(args).arg("--format").arg("json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+    };
+    let tables = json(&["tables"]);
+    let report = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["table"] == serde_json::json!({"layer": "analytic", "name": "reporte_ventas_tienda"})
+        })
+        .unwrap_or_else(|| panic!("no report in {tables}"));
+    let rows = lake.csv("SELECT COUNT(*) FROM analytic.reporte_ventas_tienda");
+    assert_eq!(report["rows"].to_string(), rows[1], "{report}");
+    let runs = json(&["runs"]);
+    assert_eq!(runs[0]["outcome"], "succeeded", "{runs}");
+    assert!(runs[0]["steps"].as_array().is_some_and(|s| !s.is_empty()));
+    lake.cmd(&["catalog", "crawl"]).assert().success();
+    let crawl = json(&["catalog", "show"]);
+    assert!(
+        crawl["tables"].as_array().is_some_and(|t| t.len() > 10),
+        "{crawl}"
+    );
+    let one = json(&["catalog", "show", "raw.ventas"]);
+    assert_eq!(one["table"]["name"], "ventas", "{one}");
+    // A format that does not exist is a usage error that lists the others.
+    let out = lake.cmd(&["tables", "--format", "yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("text") && err.contains("json"), "{err}");
+}
+
+#[test]
+fn completions_and_manual_pages_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dfstore(dir.path())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        script.contains("complete -F") && script.contains("--full-refresh"),
+        "{script}"
+    );
+    dfstore(dir.path())
+        .args(["man", "pages"])
+        .assert()
+        .success();
+    let run = std::fs::read_to_string(dir.path().join("pages/dfstore-run.1")).unwrap();
+    assert!(
+        run.contains(".TH") && run.contains("full\\-refresh"),
+        "{run}"
+    );
+    assert!(dir.path().join("pages/dfstore.1").exists());
+}
+
+#[test]
 fn every_sql_file_runs_by_hand_with_dfstore_sql() {
     let (lake, _) = lake_with_a_good_run();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");

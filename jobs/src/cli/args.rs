@@ -5,25 +5,25 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use dfstore_core::{LakeUrl, S3Settings};
+use dfstore_core::LakeUrl;
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
 use crate::contract::source::SourceTable;
-use crate::engine::cluster::Scheduler;
-use crate::engine::{self, EngineConfig};
-use crate::error::Result;
 use crate::ingest::{
     DEFAULT_CHUNK_ROWS, DEFAULT_OVERLAP, DEFAULT_PARALLEL, IngestOptions, LoadKind, parse_overlap,
 };
-use crate::lake::Lake;
 
 pub use crate::cli::databases::{PgArgs, WarehouseArgs};
 pub use crate::cli::project::ProjectArgs;
-use crate::nightly::metrics::Sinks;
 use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
 use crate::query::OutputFormat;
+use shared::parse_share;
+pub use shared::{EngineArgs, Format, FormatArgs, InventoryArgs, LakeArgs, MetricsArgs};
+
+/// The flag groups several subcommands share.
+mod shared;
 
 /// `dfstore source …`.
 #[derive(Debug, Subcommand)]
@@ -52,6 +52,9 @@ pub struct LoadArgs {
     /// Where the load's metrics go.
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    /// The output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// `dfstore nightly`.
@@ -98,6 +101,9 @@ pub struct NightlyArgs {
     /// Publish the nightly manifest to this SNS topic (ARN), on success and on failure, on the AWS credential chain [default: none].
     #[arg(long, value_name = "ARN", env = "DFSTORE_NOTIFY_SNS")]
     pub notify_sns: Option<String>,
+    /// The output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Where the metrics go.
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -107,27 +113,6 @@ pub struct NightlyArgs {
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
-}
-
-/// Where a command's metrics go.
-#[derive(Debug, Args)]
-pub struct MetricsArgs {
-    /// Write the metrics (Prometheus text: rows, rejections per rule, seconds, reconciliation, warehouse rows) to this file, e.g. for node_exporter's textfile collector [default: none; nightly keeps logs/nightly/<id>.prom in the lake].
-    #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
-    pub metrics_file: Option<PathBuf>,
-    /// Also put the metrics into this CloudWatch namespace (PutMetricData, on the AWS credential chain; dimensions Lake, Table, Rule, Step), e.g. dfstore, which the template's alarms read [default: none].
-    #[arg(long, value_name = "NAMESPACE", env = "DFSTORE_CLOUDWATCH_NAMESPACE")]
-    pub cloudwatch_namespace: Option<String>,
-}
-
-impl MetricsArgs {
-    /// The sinks these flags ask for.
-    pub fn sinks(&self) -> Sinks {
-        Sinks {
-            file: self.metrics_file.clone(),
-            cloudwatch: self.cloudwatch_namespace.clone(),
-        }
-    }
 }
 
 /// `dfstore ingest`.
@@ -239,6 +224,9 @@ pub struct CatalogShowArgs {
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// The output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// `dfstore catalog sync-glue`.
@@ -250,65 +238,6 @@ pub struct SyncGlueArgs {
     /// The lake (on S3).
     #[command(flatten)]
     pub lake: LakeArgs,
-}
-
-/// Where the lake is.
-#[derive(Debug, Args)]
-pub struct LakeArgs {
-    /// The lake: a folder, file:///path or s3://bucket/prefix [default: ./lake].
-    #[arg(long, value_name = "URL", env = "DFSTORE_LAKE", default_value = "./lake", value_parser = parse_lake, hide_default_value = true)]
-    pub lake: LakeUrl,
-    /// S3 server-side encryption sent on every write: AES256 (SSE-S3) or aws:kms (SSE-KMS) [default: none].
-    #[arg(long, value_name = "MODE", env = "DFSTORE_S3_SSE", value_parser = ["AES256", "aws:kms"])]
-    pub s3_sse: Option<String>,
-    /// KMS key id for --s3-sse aws:kms [default: the bucket's key].
-    #[arg(long, value_name = "KEY_ID", env = "DFSTORE_S3_SSE_KMS_KEY_ID")]
-    pub s3_sse_kms_key_id: Option<String>,
-}
-
-impl LakeArgs {
-    /// Opens the lake.
-    pub fn open(&self) -> Result<Lake> {
-        let s3 = S3Settings {
-            sse: self.s3_sse.clone(),
-            sse_kms_key_id: self.s3_sse_kms_key_id.clone(),
-        };
-        Lake::open(self.lake.clone(), &s3)
-    }
-}
-
-/// Engine settings.
-#[derive(Debug, Args)]
-pub struct EngineArgs {
-    /// Memory the engine may use before spilling to disk, e.g. 512M, 2G [default: 1G].
-    #[arg(long, value_name = "SIZE", env = "DFSTORE_MEMORY_LIMIT", value_parser = engine::parse_memory)]
-    pub memory_limit: Option<u64>,
-    /// Partitions per plan (parallelism); on a cluster, the fewest a plan gets [default: the number of cores].
-    #[arg(long, value_name = "N", env = "DFSTORE_TARGET_PARTITIONS", value_parser = clap::value_parser!(u16).range(1..))]
-    pub target_partitions: Option<u16>,
-    /// On a cluster: a plan that shuffles (joins, aggregates) gets a partition for every SIZE of files it reads, e.g. 32M, 128M [default: 64M].
-    #[arg(long, value_name = "SIZE", env = "DFSTORE_PARTITION_SIZE", value_parser = engine::parse_memory)]
-    pub partition_size: Option<u64>,
-    /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
-    #[arg(long, value_name = "URL", env = "DFSTORE_SCHEDULER")]
-    pub scheduler: Option<Scheduler>,
-}
-
-impl From<&EngineArgs> for EngineConfig {
-    fn from(args: &EngineArgs) -> Self {
-        let mut config = EngineConfig::default();
-        if let Some(m) = args.memory_limit {
-            config.memory_limit = m;
-        }
-        if let Some(p) = args.target_partitions {
-            config.target_partitions = usize::from(p);
-        }
-        if let Some(bytes) = args.partition_size {
-            config.partition_bytes = bytes;
-        }
-        config.scheduler = args.scheduler.clone();
-        config
-    }
 }
 
 /// `dfstore generate`.
@@ -330,63 +259,61 @@ pub struct GenerateArgs {
     pub lake: LakeArgs,
 }
 
-/// A share between 0 and 1.
-fn parse_share(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "`{s}` is no share: give a number from 0 to 1, e.g. 0.5"
-        )),
-    }
-}
-
 /// `dfstore run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The lake.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Lake and project")]
     pub lake: LakeArgs,
     /// The project.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
+    #[arg(long, value_name = "PATH", help_heading = "Lake and project")]
+    pub pii_key_file: Option<PathBuf>,
     /// Build only these models, e.g. analytic.ventas_mes, +name (with what it reads), name+ (with what reads it), tag:x, schema:analytic; comma-separated or repeated. Published tables they read are read at their last published version [default: every model].
-    #[arg(long, short = 's', value_name = "SELECTOR")]
+    #[arg(
+        long,
+        short = 's',
+        value_name = "SELECTOR",
+        help_heading = "What to build"
+    )]
     pub select: Vec<String>,
     /// Do not build these models (same selectors as --select) [default: none].
-    #[arg(long, value_name = "SELECTOR")]
+    #[arg(long, value_name = "SELECTOR", help_heading = "What to build")]
     pub exclude: Vec<String>,
     /// Rewrite only this business month's partitions (YYYY-MM) [default: every month].
-    #[arg(long, value_name = "YYYY-MM")]
+    #[arg(long, value_name = "YYYY-MM", help_heading = "What to build")]
     pub period: Option<Period>,
     /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
-    #[arg(long)]
+    #[arg(long, help_heading = "What to build")]
     pub full_refresh: bool,
     /// Run in full when the changes touch more than this share of the periods of a table merged by key: rewriting them costs about what a full run does [default: 0.5].
-    #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share)]
+    #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share, help_heading = "What to build")]
     pub full_refresh_above: f64,
-    /// File holding the personal-data hash key [default: $DFSTORE_PII_KEY, then $DFSTORE_PII_KEY_FILE, then ~/.config/dfstore/pii.key].
-    #[arg(long, value_name = "PATH")]
-    pub pii_key_file: Option<PathBuf>,
     /// Extract the source database first (`dfstore ingest` with --pg, incremental where possible), then run.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source and warehouse")]
     pub ingest: bool,
     /// The source database, for --ingest.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Source and warehouse")]
     pub pg: PgArgs,
     /// Load the published report into --warehouse right after publishing (as `dfstore load`; with --period, that month).
-    #[arg(long)]
+    #[arg(long, help_heading = "Source and warehouse")]
     pub load: bool,
     /// The warehouse, for --load.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Source and warehouse")]
     pub warehouse: WarehouseArgs,
+    /// The output format.
+    #[command(flatten, next_help_heading = "Output")]
+    pub format: FormatArgs,
     /// Where the run's metrics go.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Output")]
     pub metrics: MetricsArgs,
     /// Models built at once, each as soon as the models it reads are built (1: one at a time, in order) [default: 2].
-    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..), hide_default_value = true)]
+    #[arg(long, value_name = "N", env = "DFSTORE_CONCURRENT_MODELS", default_value_t = DEFAULT_CONCURRENT_MODELS as u16, value_parser = clap::value_parser!(u16).range(1..), hide_default_value = true, help_heading = "Engine")]
     pub concurrent_models: u16,
     /// Engine settings.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Engine")]
     pub engine: EngineArgs,
 }
 
@@ -436,13 +363,8 @@ pub struct SqlArgs {
     /// Read the query from this file.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// Output format: table, csv, json (one object per line) or parquet [default: table].
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        default_value = "table",
-        hide_default_value = true
-    )]
+    /// Output format: json is one object per line; parquet needs --output.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Write the result to this file instead of standard output (required for parquet) [default: stdout].
     #[arg(short = 'o', long, value_name = "PATH")]

@@ -7,8 +7,9 @@ use crate::catalog;
 use std::sync::Arc;
 
 use crate::cli::args::{
-    ApplyChangesArgs, CatalogShowArgs, CheckArgs, DemoArgs, GenerateArgs, IngestArgs, InitArgs,
-    LakeArgs, LoadArgs, NightlyArgs, RunArgs, SourceInitArgs, SqlArgs, SyncGlueArgs, TestArgs,
+    ApplyChangesArgs, CatalogShowArgs, CheckArgs, DemoArgs, Format, GenerateArgs, IngestArgs,
+    InitArgs, InventoryArgs, LakeArgs, LoadArgs, NightlyArgs, RunArgs, SourceInitArgs, SqlArgs,
+    SyncGlueArgs, TestArgs,
 };
 use crate::cli::render::{self, inventory};
 use crate::engine::EngineConfig;
@@ -73,7 +74,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         Ok(manifest) => manifest,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
     };
-    render::say(&render::run::render(&manifest));
+    let json = args.format.format == Format::Json;
+    if !json {
+        render::say(&render::run::render(&manifest));
+    }
     let loaded = match warehouse {
         None => None,
         Some(warehouse) => {
@@ -87,7 +91,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
         }
     };
-    if let Some(loaded) = &loaded {
+    if json {
+        render::print_json(&serde_json::json!({
+            "run": manifest,
+            "load": loaded.as_ref().map(render::load::load_json),
+        }))?;
+    } else if let Some(loaded) = &loaded {
         render::say("\n");
         render::say(&render::load::render_load(loaded));
     }
@@ -178,7 +187,10 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
         metrics: args.metrics.sinks(),
     };
     let manifest = crate::nightly::nightly(&lake, &options).await?;
-    render::say(&render::nightly::render_nightly(&manifest));
+    match args.format.format {
+        Format::Text => render::say(&render::nightly::render_nightly(&manifest)),
+        Format::Json => render::print_json(&manifest)?,
+    }
     Ok(())
 }
 
@@ -195,7 +207,10 @@ pub async fn load(args: LoadArgs) -> Result<()> {
         Ok(loaded) => loaded,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
     };
-    render::say(&render::load::render_load(&loaded));
+    match args.format.format {
+        Format::Text => render::say(&render::load::render_load(&loaded)),
+        Format::Json => render::print_json(&render::load::load_json(&loaded))?,
+    }
     let url = lake.url().to_string();
     metrics::emit(&night(&url, None, Some(&loaded), false), &sinks).await
 }
@@ -324,19 +339,26 @@ pub async fn test(args: TestArgs) -> Result<()> {
 }
 
 /// `dfstore tables`.
-pub async fn tables(args: LakeArgs) -> Result<()> {
-    let lake = args.open()?;
+pub async fn tables(args: InventoryArgs) -> Result<()> {
+    let lake = args.lake.open()?;
     lake.require().await?;
     let tables = catalog::crawler::lake_tables(&lake).await?;
-    print!("{}", inventory::render_tables(&tables));
+    match args.format.format {
+        Format::Text => print!("{}", inventory::render_tables(&tables)),
+        Format::Json => render::print_json(&tables)?,
+    }
     Ok(())
 }
 
 /// `dfstore runs`.
-pub async fn runs(args: LakeArgs) -> Result<()> {
-    let lake = args.open()?;
+pub async fn runs(args: InventoryArgs) -> Result<()> {
+    let lake = args.lake.open()?;
     lake.require().await?;
-    print!("{}", inventory::render_runs(&list_runs(&lake).await?));
+    let runs = list_runs(&lake).await?;
+    match args.format.format {
+        Format::Text => print!("{}", inventory::render_runs(&runs)),
+        Format::Json => render::print_json(&runs)?,
+    }
     Ok(())
 }
 
@@ -403,14 +425,19 @@ pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
         .ok_or_else(|| Error::NoCatalog {
             lake: lake.url().to_string(),
         })?;
+    let json = args.format.format == Format::Json;
     match &args.table {
+        None if json => render::print_json(&crawl)?,
         None => print!("{}", render::catalog::render_catalog(&crawl)),
         Some(table) => {
             let found = crawl.table(table).ok_or_else(|| {
                 let known: Vec<String> = crawl.tables.iter().map(|t| t.table.to_string()).collect();
                 crate::query::session::unknown_table(&table.to_string(), &known)
             })?;
-            print!("{}", render::catalog::render_table(&crawl, found));
+            match json {
+                true => render::print_json(found)?,
+                false => print!("{}", render::catalog::render_table(&crawl, found)),
+            }
         }
     }
     Ok(())

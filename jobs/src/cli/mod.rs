@@ -18,18 +18,18 @@ pub mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cli::args::{
-    CatalogCommand, CheckArgs, DemoArgs, GenerateArgs, IngestArgs, InitArgs, LakeArgs, LoadArgs,
-    NightlyArgs, RunArgs, SourceCommand, SqlArgs, TestArgs,
+    CatalogCommand, CheckArgs, DemoArgs, GenerateArgs, IngestArgs, InitArgs, InventoryArgs,
+    LoadArgs, NightlyArgs, RunArgs, SourceCommand, SqlArgs, TestArgs,
 };
 use crate::error::Result;
 
 /// dfstore: the DMC Retail sales pipeline (raw → trusted → analytic) as SQL
 /// plans on Apache DataFusion, over a lake in a local folder or on S3.
 #[derive(Debug, Parser)]
-#[command(name = "dfstore", version, about, long_about = None)]
+#[command(name = "dfstore", version)]
 pub struct Cli {
     /// Log as JSON lines instead of text (logs go to standard error).
     #[arg(long, global = true, env = "DFSTORE_LOG_JSON")]
@@ -42,12 +42,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The examples under `dfstore run --help`.
+const RUN_EXAMPLES: &str = "Examples:
+  dfstore run                         what the new extractions change (everything the first time)
+  dfstore run --full-refresh          every model from all of raw
+  dfstore run --period 2024-03        one business month
+  dfstore run -s +analytic.reporte_ventas_tienda
+                                      one model and the models it reads
+  dfstore run --lake s3://bucket/lake --scheduler df://10.0.0.5:50050
+                                      a lake on S3, on a cluster
+  dfstore run --format json | jq .run.outputs";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate deterministic DMC Retail data as raw extractions.
     Generate(GenerateArgs),
     /// Run the pipeline: raw → trusted (+ rejected) → analytic.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Run SQL over the lake's tables (raw.*, trusted.*, rejected.*, analytic.*).
     Sql(SqlArgs),
@@ -60,9 +72,9 @@ pub enum Command {
     /// Run the project's data tests (model headers and tests/*.sql) against the published tables.
     Test(TestArgs),
     /// List the lake's tables with schema, partitions and row counts.
-    Tables(LakeArgs),
+    Tables(InventoryArgs),
     /// List the lake's runs (from logs/runs/).
-    Runs(LakeArgs),
+    Runs(InventoryArgs),
     /// Record the lake's tables in its catalog (_catalog/) and show them.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -80,6 +92,26 @@ pub enum Command {
     /// The demo's source database: create and load it, or make a day of changes.
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Print the shell completion script, e.g. `dfstore completions bash > /etc/bash_completion.d/dfstore`.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (dfstore.1 and one per subcommand) into a folder, e.g. `dfstore man /usr/local/share/man/man1`.
+    Man(ManArgs),
+}
+
+/// `dfstore completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `dfstore man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// The folder to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
 }
 
 /// Runs a parsed command line; what it prints goes to standard output.
@@ -107,7 +139,27 @@ pub async fn execute(cli: Cli) -> Result<()> {
         Command::Catalog(CatalogCommand::Crawl(args)) => commands::catalog_crawl(args).await,
         Command::Catalog(CatalogCommand::Show(args)) => commands::catalog_show(args).await,
         Command::Catalog(CatalogCommand::SyncGlue(args)) => commands::catalog_sync_glue(args).await,
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "dfstore", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not a failure.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
+        Command::Man(args) => man_pages(&args.dir),
     }
+}
+
+/// Writes the manual pages of every command into `dir`.
+fn man_pages(dir: &std::path::Path) -> Result<()> {
+    let written =
+        std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir));
+    written.map_err(|e| crate::error::Error::InvalidArgument {
+        flag: "DIR".into(),
+        reason: format!("cannot write the manual pages into {}: {e}", dir.display()),
+    })?;
+    render::say(&format!("wrote the manual pages into {}\n", dir.display()));
+    Ok(())
 }
 
 /// The `dfstore` binary: parses flags, sets up logging, runs the command and
@@ -152,7 +204,6 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {

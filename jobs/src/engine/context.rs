@@ -59,25 +59,16 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
 /// and peaked at 2.4 GiB.
 pub const DEFAULT_PARTITION_BYTES: u64 = 64 << 20;
 
-/// Parses a memory size such as `2G`, `512M`, `1073741824`.
+/// Parses a size the way `bytesize` does: `2GiB` and `512MiB` are powers
+/// of 1024, `2GB`, `2G` and `512MB` powers of 1000, `1073741824` bytes.
 pub fn parse_memory(text: &str) -> std::result::Result<u64, String> {
-    let t = text.trim().to_ascii_uppercase();
-    let t = t.strip_suffix('B').unwrap_or(&t);
-    let (digits, factor) = match t.chars().last() {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; use e.g. 512M or 2G"))?;
-    if n <= 0.0 {
-        return Err(format!("`{text}` must be positive"));
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|_| {
+        format!("`{text}` is not a size; use e.g. 512MiB or 2GiB (KiB, MiB, GiB: powers of 1024; KB, MB, GB: of 1000)")
+    })?;
+    match size.as_u64() {
+        0 => Err(format!("`{text}` must be positive")),
+        bytes => Ok(bytes),
     }
-    Ok((n * factor as f64) as u64)
 }
 
 /// Runs `sql` in `ctx` and collects its rows; an error says it was `what`.
@@ -199,9 +190,12 @@ mod tests {
 
     #[test]
     fn memory_sizes_parse() {
-        assert_eq!(parse_memory("2G").unwrap(), 2 << 30);
-        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("1.5GB").unwrap(), 3 << 29);
+        assert_eq!(parse_memory("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_memory("512mib").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("1.5 GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_memory("2G").unwrap(), 2_000_000_000);
+        assert_eq!(parse_memory("64MB").unwrap(), 64_000_000);
+        assert_eq!(parse_memory("1073741824").unwrap(), 1 << 30);
         assert!(parse_memory("lots").is_err());
         assert!(parse_memory("0").is_err());
     }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
@@ -16,8 +17,8 @@ use crate::lake::Lake;
 use crate::project::Project;
 use crate::query::session::{lake_session, planning_error};
 
-/// How query results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How query results are printed (`dfstore sql --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
     /// An aligned text table.
     #[default]
@@ -28,22 +29,6 @@ pub enum OutputFormat {
     Json,
     /// A Parquet file (needs an output path).
     Parquet,
-}
-
-impl FromStr for OutputFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "table" => Ok(OutputFormat::Table),
-            "csv" => Ok(OutputFormat::Csv),
-            "json" => Ok(OutputFormat::Json),
-            "parquet" => Ok(OutputFormat::Parquet),
-            other => Err(format!(
-                "unknown format `{other}`; use table, csv, json or parquet"
-            )),
-        }
-    }
 }
 
 impl fmt::Display for OutputFormat {
@@ -104,6 +89,7 @@ pub async fn query(
             Ok(count_of(&batches))
         }
         format => {
+            let closed = Arc::new(AtomicBool::new(false));
             let mut sink: Box<dyn Write> = match &output.path {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
                     |e| Error::InvalidArgument {
@@ -111,12 +97,24 @@ pub async fn query(
                         reason: format!("cannot create {}: {e}", p.display()),
                     },
                 )?)),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                None => Box::new(std::io::BufWriter::new(Pipe {
+                    inner: std::io::stdout().lock(),
+                    closed: Arc::clone(&closed),
+                })),
             };
-            let rows = write_results(df, format, &mut sink).await?;
-            sink.flush()
-                .map_err(|e| io_error("writing the result", e))?;
-            Ok(rows)
+            let written = match write_results(df, format, &mut sink).await {
+                Ok(rows) => sink
+                    .flush()
+                    .map(|()| rows)
+                    .map_err(|e| io_error("writing the result", e)),
+                Err(e) => Err(e),
+            };
+            match written {
+                // The reader went away (`| head`): as for any Unix filter,
+                // that ends the output, and is no failure.
+                Err(_) if closed.load(Ordering::Relaxed) => Ok(0),
+                other => other,
+            }
         }
     }
 }
@@ -178,6 +176,30 @@ async fn write_results(
         }
     }
     Ok(rows)
+}
+
+/// Standard output, noting when its reader has closed the pipe.
+struct Pipe<W> {
+    inner: W,
+    closed: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Pipe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| self.noted(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.noted(e))
+    }
+}
+
+impl<W> Pipe<W> {
+    fn noted(&self, e: &std::io::Error) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 fn count_of(batches: &[RecordBatch]) -> u64 {

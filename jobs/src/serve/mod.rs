@@ -208,6 +208,7 @@ async fn basic_auth(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use base64::Engine as _;
+    use subtle::ConstantTimeEq as _;
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -218,7 +219,7 @@ async fn basic_auth(
     let ok = given
         .as_deref()
         .and_then(|g| g.split_once(':'))
-        .is_some_and(|(_, p)| constant_time_eq(p.as_bytes(), password.as_bytes()));
+        .is_some_and(|(_, p)| bool::from(p.as_bytes().ct_eq(password.as_bytes())));
     if ok {
         next.run(request).await
     } else {
@@ -229,8 +230,4 @@ async fn basic_auth(
         )
             .into_response()
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

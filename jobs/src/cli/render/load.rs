@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
+use serde_json::{Value, json};
+
 use crate::warehouse::load::Action;
+use crate::warehouse::sums::{MEASURES, Sums};
 use crate::warehouse::{LoadSummary, PeriodLoad};
 
 /// Renders a load for a terminal.
@@ -37,11 +40,7 @@ pub fn render_load(load: &LoadSummary) -> String {
 }
 
 fn period_line(p: &PeriodLoad) -> String {
-    let action = match p.action {
-        Action::Loaded => "loaded",
-        Action::Unchanged => "unchanged",
-        Action::Removed => "removed",
-    };
+    let action = action_name(p.action);
     let status = match p.lake.difference(&p.warehouse) {
         None => "ok".to_string(),
         Some((column, lake, warehouse)) => format!("{column}: lake {lake}, warehouse {warehouse}"),
@@ -50,4 +49,47 @@ fn period_line(p: &PeriodLoad) -> String {
         "  {:8}  {action:9}  {:>10}  {:>10}  {:>16}  {:>16}  {status}",
         p.period, p.lake.rows, p.warehouse.rows, p.lake.sums[2], p.warehouse.sums[2]
     )
+}
+
+/// A load as JSON (`--format json`): money as decimal strings, never floats.
+pub fn load_json(load: &LoadSummary) -> Value {
+    let sums = |s: &Sums| {
+        let mut object = serde_json::Map::new();
+        object.insert("rows".into(), json!(s.rows));
+        for (name, sum) in MEASURES.iter().zip(&s.sums) {
+            object.insert((*name).into(), json!(sum.to_string()));
+        }
+        Value::Object(object)
+    };
+    let periods: Vec<Value> = load
+        .periods
+        .iter()
+        .map(|p| {
+            json!({
+                "period": p.period,
+                "action": action_name(p.action),
+                "lake": sums(&p.lake),
+                "warehouse": sums(&p.warehouse),
+                "reconciled": p.lake.difference(&p.warehouse).is_none(),
+            })
+        })
+        .collect();
+    json!({
+        "warehouse": load.warehouse,
+        "table": load.table,
+        "version": load.version,
+        "run_id": load.run_id,
+        "load_id": load.load_id,
+        "unchanged": load.unchanged(),
+        "seconds": load.seconds,
+        "periods": periods,
+    })
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Loaded => "loaded",
+        Action::Unchanged => "unchanged",
+        Action::Removed => "removed",
+    }
 }

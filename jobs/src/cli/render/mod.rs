@@ -34,3 +34,13 @@ pub fn say(text: &str) {
         print!("{text}");
     }
 }
+
+/// Prints `value` as one JSON document on standard output, `--quiet` or
+/// not: it is what the command was asked for, like a query's rows.
+pub fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| crate::error::Error::Internal {
+        what: format!("cannot write JSON: {e}"),
+    })?;
+    println!("{text}");
+    Ok(())
+}

@@ -53,7 +53,7 @@ pub fn render_check(
         let reads: Vec<String> = p.reads.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "  {:40} {:9} {} column(s){}{}  <- {}",
+            "  {:40} {:21} {:>2} column(s){}{}  <- {}",
             m.table().to_string(),
             m.materialized.name().to_string(),
             p.schema.fields().len(),
