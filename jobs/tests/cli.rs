@@ -52,7 +52,9 @@ fn bad_flags_exit_2() {
     lake.cmd(&["sql", "--format", "xml", "SELECT 1"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("table, csv, json or parquet"));
+        .stderr(predicate::str::contains(
+            "[possible values: table, csv, json, parquet]",
+        ));
     dfstore(lake.dir.path())
         .args(["run", "--lake", "ftp://host/x"])
         .assert()

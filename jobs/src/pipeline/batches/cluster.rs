@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
@@ -111,11 +110,20 @@ pub async fn write_ranges(
         .map(|_| ())
 }
 
-/// Writes the months of `df` (or ranges of their days) as one job: a union
-/// of the slices, each a task of its own. Each task's sink names its files
-/// after one write id, the same in every month's folder it writes; a write
-/// id found in two months' folders is a month that wrote rows of another
-/// month.
+/// Writes the months of `df` (or ranges of their days), [`at_once`] at a
+/// time, each a job of one task. Each task's sink names its files after one
+/// write id, the same in every month's folder it writes; a write id found
+/// in two months' folders is a month that wrote rows of another month.
+///
+/// Not one job over a union of the slices: Ballista keeps in the union's
+/// stage only the branches its per-task restriction reduces to no
+/// partition (the others get stages of their own), and runs its join
+/// selection again on that stage once those are done. A kept branch whose
+/// partitioned join it then swaps (the report's join with the stores, in a
+/// month of a few tickets on one day, as `source apply-changes` makes) no
+/// longer reduces: the union runs it in the tasks of other slices, its
+/// build side cut to no partition ("Invalid HashJoinExec, partition count
+/// mismatch 0!=1"). A job of one slice has no union to route.
 pub async fn write_periods(
     ctx: &SessionContext,
     df: &DataFrame,
@@ -123,22 +131,29 @@ pub async fn write_periods(
     target: &write::Target,
     (tables, slices): (&[TableRef], &[Slice]),
 ) -> Result<()> {
-    let plans = slices
+    let state = one_task_state(ctx);
+    let frames = slices
         .iter()
-        .map(|slice| restrict_to_slice(df.logical_plan().clone(), tables, slice))
+        .map(|slice| {
+            let plan = restrict_to_slice(df.logical_plan().clone(), tables, slice)?;
+            Ok(DataFrame::new(state.clone(), plan))
+        })
         .collect::<datafusion::error::Result<Vec<_>>>()
-        .and_then(union)
         .map_err(|e| Error::engine(&target.what, e))?;
-    let Some(plan) = plans else {
+    if frames.is_empty() {
         return Ok(());
-    };
+    }
     let before: BTreeSet<_> = lake
         .list(&target.folder)
         .await?
         .into_iter()
         .map(|file| file.location)
         .collect();
-    write::parquet(ctx, DataFrame::new(one_task_state(ctx), plan), lake, target).await?;
+    futures::stream::iter(frames)
+        .map(|df| write::parquet(ctx, df, lake, target))
+        .buffer_unordered(at_once(ctx))
+        .try_collect::<Vec<()>>()
+        .await?;
     // For each write id, its files' months and sizes.
     let mut written: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
     for file in lake.list(&target.folder).await? {
@@ -171,18 +186,4 @@ pub async fn write_periods(
         }
     }
     Ok(())
-}
-
-/// The union of `plans`, or `None` for no plan.
-fn union(plans: Vec<LogicalPlan>) -> datafusion::error::Result<Option<LogicalPlan>> {
-    let mut plans = plans.into_iter();
-    let Some(first) = plans.next() else {
-        return Ok(None);
-    };
-    plans
-        .try_fold(LogicalPlanBuilder::from(first), |union, plan| {
-            union.union(plan)
-        })
-        .and_then(LogicalPlanBuilder::build)
-        .map(Some)
 }
