@@ -2,9 +2,15 @@
 
 Each line holds a scale, the engine, the machine's cores, the run's wall
 time and peak RSS, and the run manifest (`dfstore run --format json`'s
-"run"). A stage is the models of one schema (staging, trusted, rejected,
-analytic); its rows are the rows they wrote and its seconds the sum of
-their wall times. Prints a markdown table.
+"run"). Two stages:
+
+- clean: raw -> staging -> trusted + rejected. A staging model writes its
+  trusted and rejected tables in the same pass, so the stage's seconds are
+  the staging steps' (their trusted and rejected steps share that time);
+  its rows are the raw rows read.
+- report: trusted -> analytic; its rows are the trusted rows it reads.
+
+Prints a markdown table.
 
     python3 benches/sizing_table.py RUNS.jsonl
 """
@@ -13,47 +19,40 @@ import json
 import sys
 from collections import defaultdict
 
-STAGES = ["staging", "trusted", "rejected", "analytic"]
-
 
 def main(path: str) -> None:
     print(
-        "| scale | engine | raw rows read | stage | rows written | seconds | "
-        "rows/s per core | run wall (s) | peak RSS (MiB) |"
+        "| scale | engine | stage | rows in | seconds | rows/s per core | "
+        "run wall (s) | peak RSS (MiB) |"
     )
-    print("|---:|---|---:|---|---:|---:|---:|---:|---:|")
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
     with open(path) as lines:
         for line in lines:
             entry = json.loads(line)
             run = entry["run"]
             raw = sum(sum(i["rows"].values()) for i in run["inputs"])
-            rows = defaultdict(int)
             seconds = defaultdict(float)
+            trusted = 0
             for step in run["steps"]:
-                stage = step["table"].split(".")[0]
-                rows[stage] += step["rows"]
-                seconds[stage] += step["seconds"]
+                layer = step["table"].split(".")[0]
+                seconds[layer] += step["seconds"]
+                if layer == "trusted":
+                    trusted += step["rows"]
             phases = run.get("timings", {})
-            stages = [(s, rows[s], seconds[s]) for s in STAGES if s in seconds]
-            stages += [
-                (f"phase {p}", None, phases[p])
-                for p in ("reconcile", "publish")
-                if p in phases
+            stages = [
+                ("clean", raw, seconds["staging"]),
+                ("report", trusted, seconds["analytic"]),
+                ("reconcile + publish", None, phases.get("reconcile", 0) + phases.get("publish", 0)),
             ]
-            for i, (stage, written, secs) in enumerate(stages):
+            for i, (stage, rows, secs) in enumerate(stages):
                 first = i == 0
-                rate = (
-                    f"{written / secs / entry['cores']:,.0f}"
-                    if written and secs > 0
-                    else ""
-                )
+                rate = f"{rows / secs / entry['cores']:,.0f}" if rows and secs > 0 else ""
                 print(
-                    "| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {} |".format(
+                    "| {} | {} | {} | {} | {:.2f} | {} | {} | {} |".format(
                         f"{entry['scale']:g}" if first else "",
                         entry["engine"] if first else "",
-                        f"{raw:,}" if first else "",
                         stage,
-                        f"{written:,}" if written is not None else "",
+                        f"{rows:,}" if rows is not None else "",
                         secs,
                         rate,
                         f"{entry['wall']:.1f}" if first else "",

@@ -10,7 +10,7 @@ use crate::project::vars::parse_assignment;
 /// The project whose models a command reads.
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
-    /// The project: a folder, file:///path or s3://bucket/prefix holding dfstore_project.toml and <layer>/<name>.sql models [default: the built-in retail project].
+    /// The project: a folder, file:///path or s3://bucket/prefix holding dfstore_project.toml and LAYER/NAME.sql models [default: the built-in retail project].
     #[arg(long, value_name = "DIR", env = "DFSTORE_PROJECT")]
     pub project: Option<String>,
     /// Set a project variable (read as $NAME in the SQL), e.g. --var min_units=2; repeat for several [default: the project's [vars]].

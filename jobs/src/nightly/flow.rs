@@ -36,7 +36,7 @@ pub struct NightlyOptions {
     pub retry: RetryPolicy,
     /// Where the outcome is sent.
     pub notifier: Notifier,
-    /// Where the night's metrics go besides `logs/nightly/<id>.prom` in the
+    /// Where the night's metrics go besides `logs/nightly/ID.prom` in the
     /// lake: a local file, CloudWatch.
     pub metrics: metrics::Sinks,
 }

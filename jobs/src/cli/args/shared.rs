@@ -75,7 +75,7 @@ impl From<&EngineArgs> for EngineConfig {
 /// Where a command's metrics go.
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
-    /// Write the metrics (Prometheus text: rows, rejections per rule, seconds, reconciliation, warehouse rows) to this file, e.g. for node_exporter's textfile collector [default: none; nightly keeps logs/nightly/<id>.prom in the lake].
+    /// Write the metrics (Prometheus text: rows, rejections per rule, seconds, reconciliation, warehouse rows) to this file, e.g. for node_exporter's textfile collector [default: none; nightly keeps logs/nightly/ID.prom in the lake].
     #[arg(long, value_name = "PATH", env = "DFSTORE_METRICS_FILE")]
     pub metrics_file: Option<PathBuf>,
     /// Also put the metrics into this CloudWatch namespace (PutMetricData, on the AWS credential chain; dimensions Lake, Table, Rule, Step), e.g. dfstore, which the template's alarms read [default: none].
