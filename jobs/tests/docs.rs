@@ -15,6 +15,9 @@
 //! languages (`sh`, `text`) are shown, not run: they need a source
 //! database, S3 or AWS, or run until stopped (`serve`).
 
+// Tests may unwrap: a broken fixture should fail loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
