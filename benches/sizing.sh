@@ -8,10 +8,9 @@
 #   benches/sizing.sh [SCALES]        e.g. benches/sizing.sh 1,10,100 (default 1,10)
 #   BENCH_CLUSTER_SCALES=1,10         the scales also run on the cluster (default: SCALES)
 #
-# Writes benches/results/sizing.md and prints it. A stage's rows are the
-# rows its models wrote; its seconds are the sum of its models' wall times
-# (models of one stage run one after another with --concurrent-models 1),
-# so rows / seconds / cores is what one core sustains in that stage.
+# Writes benches/results/sizing.md and prints it. Models run one after
+# another (--concurrent-models 1), so a stage's seconds are its models' wall
+# times; benches/sizing_table.py says what each stage's rows are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -29,19 +28,22 @@ trap 'deploy/local/cluster.sh stop >/dev/null 2>&1 || true' EXIT
 
 runs="$bench_dir/sizing-runs.jsonl"
 : > "$runs"
+# Appends the run just measured (its manifest is in last.out) to $runs.
+record() { # engine wall rss_kib
+  python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps({"scale": float(sys.argv[2]), "engine": sys.argv[3], "cores": int(sys.argv[4]), "wall": float(sys.argv[5]), "rss_mib": int(sys.argv[6])//1024, "run": m["run"]}))' \
+    "$bench_dir/last.out" "$scale" "$1" "$(nproc)" "$2" "$3" >> "$runs"
+}
 for scale in ${scales//,/ }; do
   lake="$bench_dir/sizing-s$scale"
   rm -rf "$lake"
   "$bin" generate --quiet --scale "$scale" --lake "$lake"
   read -r wall rss < <(bench_measure "$bin" run --full-refresh --concurrent-models 1 --format json --lake "$lake")
-  python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps({"scale": float(sys.argv[2]), "engine": "embedded", "cores": int(sys.argv[3]), "wall": float(sys.argv[4]), "rss_mib": int(sys.argv[5])//1024, "run": m["run"]}))' \
-    "$bench_dir/last.out" "$scale" "$(nproc)" "$wall" "$rss" >> "$runs"
+  record embedded "$wall" "$rss"
   if [[ ",$cluster_scales," == *",$scale,"* ]]; then
     port="${DFSTORE_SCHEDULER_PORT:-50050}"
     DFSTORE_BIN_DIR="$bin_dir" deploy/local/cluster.sh start 2 >&2
     read -r wall rss < <(bench_measure "$bin" run --full-refresh --concurrent-models 1 --format json --lake "$lake" --scheduler "df://127.0.0.1:$port")
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps({"scale": float(sys.argv[2]), "engine": "cluster (2 executors)", "cores": int(sys.argv[3]), "wall": float(sys.argv[4]), "rss_mib": int(sys.argv[5])//1024, "run": m["run"]}))' \
-      "$bench_dir/last.out" "$scale" "$(nproc)" "$wall" "$rss" >> "$runs"
+    record "cluster (2 executors)" "$wall" "$rss"
     deploy/local/cluster.sh stop >&2
   fi
   rm -rf "$lake"

@@ -344,7 +344,7 @@ pub async fn tables(args: InventoryArgs) -> Result<()> {
     lake.require().await?;
     let tables = catalog::crawler::lake_tables(&lake).await?;
     match args.format.format {
-        Format::Text => print!("{}", inventory::render_tables(&tables)),
+        Format::Text => render::print(&inventory::render_tables(&tables))?,
         Format::Json => render::print_json(&tables)?,
     }
     Ok(())
@@ -356,7 +356,7 @@ pub async fn runs(args: InventoryArgs) -> Result<()> {
     lake.require().await?;
     let runs = list_runs(&lake).await?;
     match args.format.format {
-        Format::Text => print!("{}", inventory::render_runs(&runs)),
+        Format::Text => render::print(&inventory::render_runs(&runs))?,
         Format::Json => render::print_json(&runs)?,
     }
     Ok(())
@@ -428,7 +428,7 @@ pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
     let json = args.format.format == Format::Json;
     match &args.table {
         None if json => render::print_json(&crawl)?,
-        None => print!("{}", render::catalog::render_catalog(&crawl)),
+        None => render::print(&render::catalog::render_catalog(&crawl))?,
         Some(table) => {
             let found = crawl.table(table).ok_or_else(|| {
                 let known: Vec<String> = crawl.tables.iter().map(|t| t.table.to_string()).collect();
@@ -436,7 +436,7 @@ pub async fn catalog_show(args: CatalogShowArgs) -> Result<()> {
             })?;
             match json {
                 true => render::print_json(found)?,
-                false => print!("{}", render::catalog::render_table(&crawl, found)),
+                false => render::print(&render::catalog::render_table(&crawl, found))?,
             }
         }
     }

@@ -142,9 +142,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "dfstore", &mut script);
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
-            Ok(())
+            render::print(&String::from_utf8_lossy(&script))
         }
         Command::Man(args) => man_pages(&args.dir),
     }

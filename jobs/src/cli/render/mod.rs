@@ -41,6 +41,21 @@ pub fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| crate::error::Error::Internal {
         what: format!("cannot write JSON: {e}"),
     })?;
-    println!("{text}");
-    Ok(())
+    print(&format!("{text}\n"))
+}
+
+/// Writes what a command was asked for to standard output. A reader that
+/// closed the pipe (`| head`) ends the output, as for any Unix filter, and
+/// is no failure; any other failure to write is.
+pub fn print(text: &str) -> crate::error::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(crate::error::Error::Internal {
+                what: format!("writing to standard output: {e}"),
+            })
+        }
+        _ => Ok(()),
+    }
 }
