@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Incremental run against a full run on the same lake, after one day of
-# changes (`dfstore source apply-changes`) and an incremental ingest.
+# changes (`dfstore source apply-changes`) and an incremental ingest: one
+# night whose voids and corrections reach tickets of any month, and one
+# whose reach only the last week's (`--recent-days 7`).
 #
 #   benches/incremental.sh [SCALES]   e.g. benches/incremental.sh 1,10
 #
@@ -40,10 +42,39 @@ digest() { # lake
   done | md5sum
 }
 
+# One night on the lake of SCALE: a day of changes (apply-changes ARGS),
+# an incremental ingest, then an incremental run on the lake and a full
+# one on a copy, timed and compared; one row of the table.
+night() { # scale, what changed, apply-changes args...
+  local scale=$1 what=$2 iw ir fw fr manifest mode changed periods ventas same
+  shift 2
+  "$bin" source apply-changes --pg "$url" "$@" > /dev/null
+  "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
+  rm -rf "$full"
+  cp -a "$lake" "$full"
+  echo "scale $scale, $what: incremental run" >&2
+  read -r iw ir < <(bench_measure "$bin" run --lake "$lake" --full-refresh-above 1)
+  manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
+  mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
+  [ "$mode" = incremental ] || { echo "the run after one day of changes was $mode" >&2; exit 1; }
+  read -r changed periods < <(python3 -c 'import json,sys
+i = json.load(open(sys.argv[1]))["increment"]
+print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get("analytic.reporte_ventas_tienda", [])))' "$manifest")
+  echo "scale $scale, $what: full run" >&2
+  read -r fw fr < <(bench_measure "$bin" run --lake "$full" --full-refresh)
+  ventas=$("$bin" sql --lake "$lake" --format csv "SELECT (SELECT COUNT(*) FROM trusted.ventas) + (SELECT COUNT(*) FROM rejected.ventas) AS n" | tail -1)
+  same=no
+  [ "$(digest "$lake")" = "$(digest "$full")" ] && same=yes
+  awk -v scale="$scale" -v what="$what" -v ventas="$ventas" -v changed="$changed" -v periods="$periods" \
+    -v iw="$iw" -v ir="$ir" -v fw="$fw" -v fr="$fr" -v same="$same" \
+    'BEGIN { printf "| %s | %s | %s | %s | %s | %.1f | %d | %.1f | %d | %.0f%% | %s |\n",
+             scale, what, ventas, changed, periods, iw, ir / 1024, fw, fr / 1024, 100 * iw / fw, same }' >> "$out.tmp"
+}
+
 out="benches/results/incremental.md"
 {
-  echo "| scale | ventas in raw | changed tickets | periods rebuilt | incremental run (s) | peak RSS (MiB) | full run (s) | peak RSS (MiB) | incremental / full | same tables |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| scale | tickets voided or corrected | ventas in raw | changed tickets | periods rebuilt | incremental run (s) | peak RSS (MiB) | full run (s) | peak RSS (MiB) | incremental / full | same tables |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$out.tmp"
 for scale in ${scales//,/ }; do
   db="bench_inc_s${scale//./_}"
@@ -58,24 +89,11 @@ for scale in ${scales//,/ }; do
   "$bin" ingest --full --pg "$url" --lake "$lake" > /dev/null
   echo "scale $scale: the first run" >&2
   "$bin" run --lake "$lake" > /dev/null
-  "$bin" source apply-changes --pg "$url" --seed 1 > /dev/null
-  "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
-  cp -a "$lake" "$full"
-  echo "scale $scale: incremental run" >&2
-  read -r iw ir < <(bench_measure "$bin" run --lake "$lake" --full-refresh-above 1)
-  manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
-  mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
-  [ "$mode" = incremental ] || { echo "the run after one day of changes was $mode" >&2; exit 1; }
-  read -r changed periods < <(python3 -c 'import json,sys
-i = json.load(open(sys.argv[1]))["increment"]
-print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get("analytic.reporte_ventas_tienda", [])))' "$manifest")
-  echo "scale $scale: full run" >&2
-  read -r fw fr < <(bench_measure "$bin" run --lake "$full" --full-refresh)
-  ventas=$("$bin" sql --lake "$lake" --format csv "SELECT (SELECT COUNT(*) FROM trusted.ventas) + (SELECT COUNT(*) FROM rejected.ventas) AS n" | tail -1)
-  same=no
-  [ "$(digest "$lake")" = "$(digest "$full")" ] && same=yes
-  printf '| %s | %s | %s | %s | %.1f | %d | %.1f | %d | %.0f%% | %s |\n' "$scale" "$ventas" "$changed" "$periods" \
-    "$iw" "$((ir / 1024))" "$fw" "$((fr / 1024))" "$(echo "100 * $iw / $fw" | bc -l)" "$same" >> "$out.tmp"
+  # Night 1: changes spread over the whole history (voids and corrections
+  # of tickets of any month). Night 2: voids and corrections of the last
+  # week's tickets only, as stores mostly make them.
+  night "$scale" "any month" --seed 1
+  night "$scale" "last 7 days" --seed 2 --recent-days 7
 done
 {
   echo "Machine: $(bench_machine)"

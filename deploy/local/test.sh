@@ -31,6 +31,11 @@ bash docs/check.sh
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The smaller builds of the cargo features (README, "Building"): the library
+# and the CLI without the AWS SDKs, the SQL endpoint or the dashboard.
+cargo clippy -p dfstore-jobs --lib --bins --locked --no-default-features -- -D warnings
+cargo clippy -p dfstore-jobs --lib --bins --locked --no-default-features --features serve -- -D warnings
+cargo clippy -p dfstore-jobs --lib --bins --locked --no-default-features --features dashboard -- -D warnings
 
 # The S3 tests start moto's S3 server (PyPI) from this virtual environment.
 venv="${DFSTORE_VENV:-/var/tmp/dfstore-venv}"

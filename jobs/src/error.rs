@@ -128,6 +128,16 @@ pub enum Error {
         /// How to provide it.
         fix: String,
     },
+    /// A command or flag needs a part this `dfstore` was built without.
+    #[error(
+        "{what} needs the `{feature}` cargo feature, which this dfstore was built without; build it without `--no-default-features`, or with `--features {feature}`"
+    )]
+    NotBuilt {
+        /// The command or flag, e.g. `dfstore emr`.
+        what: String,
+        /// The cargo feature, e.g. `aws`.
+        feature: &'static str,
+    },
     // ---- the data: what the source or the lake holds ---------------------------
     /// An extraction lacks a table the pipeline needs.
     #[error(
@@ -401,9 +411,23 @@ impl Error {
                 | Error::LakeNotFound { .. }
                 | Error::LakeUrl(_)
                 | Error::MissingSecret { .. }
+                | Error::NotBuilt { .. }
                 | Error::Project { .. }
                 | Error::DataTest { .. }
         )
+    }
+
+    /// `Ok` where the build has `feature` (`built` is its `cfg!`), else
+    /// [`Error::NotBuilt`] naming `what` asked for it.
+    pub fn require_feature(built: bool, what: &str, feature: &'static str) -> Result<()> {
+        if built {
+            Ok(())
+        } else {
+            Err(Error::NotBuilt {
+                what: what.to_string(),
+                feature,
+            })
+        }
     }
 
     /// Wraps a DataFusion error with what was running.

@@ -51,6 +51,7 @@ pub mod project;
 /// `dfstore sql`: queries over the lake.
 pub mod query;
 /// `dfstore serve`: a PostgreSQL-protocol endpoint and a dashboard.
+#[cfg(feature = "serve")]
 pub mod serve;
 
 /// `dfstore load`: the report into PostgreSQL or Redshift, reconciled.

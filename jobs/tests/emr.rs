@@ -1,3 +1,4 @@
+#![cfg(feature = "aws")]
 //! `dfstore emr` against moto's EMR server: every call made, and each
 //! argument read back with boto3 (the cluster, its instance groups,
 //! bootstrap action and tags; the step's command line; moto keeps no

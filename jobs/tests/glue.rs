@@ -1,3 +1,4 @@
+#![cfg(feature = "aws")]
 //! The AWS side on moto: `dfstore catalog sync-glue` registers every
 //! published table in Glue with its columns, partition key and symlink
 //! manifests (read back with boto3), and a rerun after a new run updates in

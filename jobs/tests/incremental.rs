@@ -1,8 +1,9 @@
 //! Incremental runs against a real PostgreSQL (started by
 //! deploy/local/test.sh): several nights of changes to the source
 //! database, each followed by an incremental ingest and an incremental
-//! run, and every published table compared, cell for cell, with a
-//! `--full-refresh` of a copy of the same lake.
+//! run, embedded and on a real cluster, and every published table
+//! compared, cell for cell, with an embedded `--full-refresh` of a copy of
+//! the same lake.
 
 // Tests may unwrap; long tests read as one story.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
@@ -10,6 +11,7 @@
 mod common;
 
 use common::cli::{TestLake, stdout_lines};
+use common::cluster::TestCluster;
 use common::postgres::TestDb;
 
 /// Every published table of the retail project, ordered by its key.
@@ -123,12 +125,31 @@ fn odd_changes(db: &TestDb, night: i64) {
 
 #[test]
 fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
+    nights(&[]);
+}
+
+#[test]
+fn incremental_runs_on_a_cluster_equal_a_full_refresh_cell_for_cell() {
+    let cluster = TestCluster::start(2, &[]);
+    nights(&["--scheduler", &cluster.url()]);
+}
+
+/// `dfstore run ARGS… ENGINE…`.
+fn run(lake: &TestLake, args: &[&str], engine: &[&str]) -> assert_cmd::Command {
+    let mut cmd = lake.cmd(&[&["run"], args].concat());
+    cmd.args(engine);
+    cmd
+}
+
+/// The nights of changes, each run with `engine` (the `--scheduler` flag,
+/// or nothing for the embedded engine).
+fn nights(engine: &[&str]) {
     let db = TestDb::new();
     let lake = TestLake::new();
     db.source(&lake, &["init", "--scale", "0.01", "--seed", "11"]);
     db.grant_reader();
     ingest(&db, &lake, &["--full"]);
-    lake.cmd(&["run"]).assert().success();
+    run(&lake, &[], engine).assert().success();
     assert_eq!(mode(&lake), "full", "the first run rebuilds everything");
 
     for night in 1..=3 {
@@ -141,37 +162,40 @@ fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
             // next run consumes what this one did not.
             let report = "SELECT * FROM analytic.reporte_ventas_tienda ORDER BY fecha, id_tienda";
             let before = lake.csv(report);
-            lake.kill_run_when(&["run", "--full-refresh-above", "1"], "_merged");
+            lake.kill_run_when(
+                &[&["run", "--full-refresh-above", "1"], engine].concat(),
+                "_merged",
+            );
             assert_eq!(lake.csv(report), before);
         }
         // changes.sql voids tickets of every month: merged even so.
-        lake.cmd(&["run", "--full-refresh-above", "1"])
+        run(&lake, &["--full-refresh-above", "1"], engine)
             .assert()
             .success();
-        let run = last_run(&lake);
+        let last = last_run(&lake);
         assert_eq!(
-            run["increment"]["mode"], "incremental",
-            "night {night}: {run}"
+            last["increment"]["mode"], "incremental",
+            "night {night}: {last}"
         );
-        let periods = run["increment"]["periods"]["analytic.reporte_ventas_tienda"]
+        let periods = last["increment"]["periods"]["analytic.reporte_ventas_tienda"]
             .as_array()
             .map_or(0, Vec::len);
         assert!(
             periods > 0,
-            "night {night}: no period of the report rebuilt: {run}"
+            "night {night}: no period of the report rebuilt: {last}"
         );
         assert_equals_full_refresh(&lake, night);
     }
 
     // Nothing new to consume: nothing is rebuilt or published.
     ingest(&db, &lake, &["--incremental", "--overlap", "0"]);
-    lake.cmd(&["run"]).assert().success();
-    let run = last_run(&lake);
+    run(&lake, &[], engine).assert().success();
+    let last = last_run(&lake);
     assert!(
-        run["outputs"].as_array().is_none_or(Vec::is_empty),
-        "a run with nothing new published {run}"
+        last["outputs"].as_array().is_none_or(Vec::is_empty),
+        "a run with nothing new published {last}"
     );
-    assert_eq!(run["increment"]["mode"], "up to date", "{run}");
+    assert_eq!(last["increment"]["mode"], "up to date", "{last}");
 
     // A changed product's cost reaches every line (the unknown-product
     // rule) and every month of the report: those are rebuilt whole, the
@@ -187,12 +211,12 @@ fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
         })
     });
     ingest(&db, &lake, &["--incremental", "--overlap", "0"]);
-    lake.cmd(&["run", "--full-refresh-above", "1"])
+    run(&lake, &["--full-refresh-above", "1"], engine)
         .assert()
         .success();
-    let run = last_run(&lake);
-    assert_eq!(run["increment"]["mode"], "incremental", "{run}");
-    let whole: Vec<&str> = run["increment"]["whole"]
+    let last = last_run(&lake);
+    assert_eq!(last["increment"]["mode"], "incremental", "{last}");
+    let whole: Vec<&str> = last["increment"]["whole"]
         .as_array()
         .unwrap()
         .iter()
@@ -203,19 +227,19 @@ fn several_nights_of_incremental_runs_equal_a_full_refresh_cell_for_cell() {
         "trusted.detalle_ventas",
         "analytic.reporte_ventas_tienda",
     ] {
-        assert!(whole.contains(&table), "{table} not rebuilt whole: {run}");
+        assert!(whole.contains(&table), "{table} not rebuilt whole: {last}");
     }
-    assert!(!whole.contains(&"trusted.ventas"), "{run}");
+    assert!(!whole.contains(&"trusted.ventas"), "{last}");
     assert_equals_full_refresh(&lake, 4);
 
     // By default, changes spread over most months make the run full: it
     // would rewrite those months anyway.
     db.source(&lake, &["apply-changes", "--seed", "50"]);
     ingest(&db, &lake, &["--incremental"]);
-    lake.cmd(&["run"]).assert().success();
-    let run = last_run(&lake);
-    assert_eq!(run["increment"]["mode"], "full", "{run}");
-    let reason = run["increment"]["reason"].as_str().unwrap();
+    run(&lake, &[], engine).assert().success();
+    let last = last_run(&lake);
+    assert_eq!(last["increment"]["mode"], "full", "{last}");
+    let reason = last["increment"]["reason"].as_str().unwrap();
     assert!(reason.contains("periods of"), "{reason}");
     assert_equals_full_refresh(&lake, 5);
 }

@@ -161,6 +161,47 @@ fn an_incremental_ingest_gives_the_report_of_a_full_ingest_of_the_final_state() 
 }
 
 #[test]
+fn recent_days_void_and_correct_only_tickets_sold_in_those_days() {
+    let db = TestDb::new();
+    let lake = TestLake::new();
+    db.source(&lake, &["init", "--scale", "0.05", "--seed", "7"]);
+    db.source(
+        &lake,
+        &["apply-changes", "--seed", "3", "--recent-days", "30"],
+    );
+    // The day of the changes: every row it changed is stamped during it.
+    let day: String = db.owner(|c| {
+        Box::pin(async move {
+            c.query_one(
+                "SELECT ((max(actualizado_en) AT TIME ZONE 'UTC')::date)::text FROM retail.ventas",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+        })
+    });
+    // Voided or corrected tickets that existed before the day of changes,
+    // counted by whether they were sold in the 30 days before it.
+    let counts = format!(
+        "SELECT count(*) FILTER (WHERE v.fecha_venta >= DATE '{day}' - 30), \
+                count(*) FILTER (WHERE v.fecha_venta < DATE '{day}' - 30) \
+         FROM retail.ventas v \
+         WHERE v.actualizado_en >= DATE '{day}' AND v.fecha_venta < DATE '{day}' \
+            OR v.id_venta IN (SELECT id_venta FROM retail.detalle_ventas \
+                              WHERE actualizado_en >= DATE '{day}') AND v.fecha_venta < DATE '{day}'"
+    );
+    let (recent, older): (i64, i64) = db.owner(move |c| {
+        Box::pin(async move {
+            let row = c.query_one(counts.as_str(), &[]).await.unwrap();
+            (row.get(0), row.get(1))
+        })
+    });
+    assert!(recent > 0, "no ticket of the last 30 days changed");
+    assert_eq!(older, 0, "tickets sold before the last 30 days changed");
+}
+
+#[test]
 fn incremental_without_a_previous_extraction_is_refused() {
     let db = TestDb::new();
     let lake = TestLake::new();

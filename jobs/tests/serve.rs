@@ -1,3 +1,4 @@
+#![cfg(feature = "dashboard")]
 //! `dfstore serve` with real clients: psql and Python's psycopg through the
 //! PostgreSQL-protocol endpoint (answers equal `dfstore sql`'s, the
 //! catalog listed the way BI tools list it, every write and file read

@@ -8,13 +8,20 @@
 -- after setting its two parameters; by hand:
 --   SET dfstore.semilla = '7';
 --   SET dfstore.dia = '2026-01-04';   -- the day of the changes (UTC)
+--   SET dfstore.recientes = '7';       -- optional: void and correct only tickets
+--                                      -- sold in the 7 days before (default: any)
 --   \i sql/source/changes.sql
 -- Rows are picked by arithmetic on their keys and the seed, so the same
 -- database and seed always give the same changes.
 
 CREATE TEMP TABLE cambio ON COMMIT DROP AS
 SELECT current_setting('dfstore.semilla')::bigint AS semilla,
-       current_setting('dfstore.dia')::date::timestamptz AS dia;
+       current_setting('dfstore.dia')::date::timestamptz AS dia,
+       -- Tickets sold from this instant on may be voided or corrected.
+       current_setting('dfstore.dia')::date::timestamptz
+         - make_interval(days => coalesce(nullif(current_setting('dfstore.recientes', true), '')::int, 0))
+         AS desde,
+       coalesce(nullif(current_setting('dfstore.recientes', true), '')::int, 0) > 0 AS solo_recientes;
 
 -- Voided tickets: about 0.2% of the completed ones.
 UPDATE retail.ventas v
@@ -22,14 +29,16 @@ SET estado = 'ANULADA',
     actualizado_en = c.dia + make_interval(secs => (v.id_venta * 37 + c.semilla) % 86400)
 FROM cambio c
 WHERE v.estado = 'COMPLETADA'
-  AND (v.id_venta * 7919 + c.semilla * 104729) % 500 = 0;
+  AND (v.id_venta * 7919 + c.semilla * 104729) % 500 = 0
+  AND (NOT c.solo_recientes OR v.fecha_venta >= c.desde);
 
 -- Payment corrections: about 0.1% of the tickets.
 UPDATE retail.ventas v
 SET medio_pago = CASE WHEN v.medio_pago = 'TARJETA' THEN 'BILLETERA' ELSE 'TARJETA' END,
     actualizado_en = c.dia + make_interval(secs => (v.id_venta * 41 + c.semilla) % 86400)
 FROM cambio c
-WHERE (v.id_venta * 7919 + c.semilla * 104729) % 1000 = 1;
+WHERE (v.id_venta * 7919 + c.semilla * 104729) % 1000 = 1
+  AND (NOT c.solo_recientes OR v.fecha_venta >= c.desde);
 
 -- Corrected lines: one more unit on about 0.1% of the valid lines.
 UPDATE retail.detalle_ventas d
@@ -37,7 +46,9 @@ SET cantidad = d.cantidad + 1,
     actualizado_en = c.dia + make_interval(secs => (d.id_venta * 43 + d.linea + c.semilla) % 86400)
 FROM cambio c
 WHERE d.cantidad > 0
-  AND (d.id_venta * 7919 + d.linea * 31 + c.semilla * 104729) % 1000 = 2;
+  AND (d.id_venta * 7919 + d.linea * 31 + c.semilla * 104729) % 1000 = 2
+  AND (NOT c.solo_recientes
+       OR EXISTS (SELECT 1 FROM retail.ventas v WHERE v.id_venta = d.id_venta AND v.fecha_venta >= c.desde));
 
 -- Re-segmented customers: about 0.5%.
 UPDATE retail.clientes k

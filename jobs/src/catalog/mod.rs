@@ -10,6 +10,7 @@ pub mod diff;
 /// The crawl document and where crawls are kept.
 pub mod document;
 /// Registering the published tables in the AWS Glue Data Catalog.
+#[cfg(feature = "aws")]
 pub mod glue;
 
 pub use crawler::crawl;

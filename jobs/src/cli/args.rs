@@ -202,6 +202,9 @@ pub struct ApplyChangesArgs {
     /// The day of the changes, YYYY-MM-DD [default: the day after the latest change].
     #[arg(long, value_name = "DATE")]
     pub day: Option<chrono::NaiveDate>,
+    /// Void and correct only tickets sold in the N days before the day of the changes, as stores mostly do [default: tickets of any day].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub recent_days: Option<u32>,
 }
 
 /// `dfstore catalog …`.

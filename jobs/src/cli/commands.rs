@@ -69,7 +69,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         true => Some(args.warehouse.open("--load").await?),
         false => None,
     };
-    let sinks = args.metrics.sinks();
+    let sinks = args.metrics.sinks()?;
     let manifest = match pipeline::run(&lake, &options).await {
         Ok(manifest) => manifest,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
@@ -144,6 +144,9 @@ async fn emitted(
 
 /// `dfstore nightly`.
 pub async fn nightly(args: NightlyArgs) -> Result<()> {
+    if args.notify_sns.is_some() {
+        Error::require_feature(cfg!(feature = "aws"), "--notify-sns", "aws")?;
+    }
     let lake = args.lake.open()?;
     let project = Arc::new(args.project.open(lake.s3_settings()).await?);
     let pg = match args.pg.pg {
@@ -184,7 +187,7 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
             command: args.notify_command,
             sns_topic: args.notify_sns,
         },
-        metrics: args.metrics.sinks(),
+        metrics: args.metrics.sinks()?,
     };
     let manifest = crate::nightly::nightly(&lake, &options).await?;
     match args.format.format {
@@ -202,7 +205,7 @@ pub async fn load(args: LoadArgs) -> Result<()> {
         period: args.period,
         version: args.version,
     };
-    let sinks = args.metrics.sinks();
+    let sinks = args.metrics.sinks()?;
     let loaded = match warehouse::load(&lake, &warehouse, &options).await {
         Ok(loaded) => loaded,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
@@ -395,7 +398,12 @@ pub async fn source_init(args: SourceInitArgs) -> Result<()> {
 /// `dfstore source apply-changes`.
 pub async fn source_apply_changes(args: ApplyChangesArgs) -> Result<()> {
     let pg = args.pg.open("source apply-changes").await?;
-    let summary = source_db::apply_changes(&pg, args.seed, args.day).await?;
+    let changes = source_db::Changes {
+        seed: args.seed,
+        day: args.day,
+        recent_days: args.recent_days,
+    };
+    let summary = source_db::apply_changes(&pg, &changes).await?;
     let what = format!("applied one day of changes (seed {}) to {pg}", args.seed);
     render::say(&render::run::render_source(&summary, &what));
     Ok(())
@@ -410,10 +418,21 @@ pub async fn catalog_crawl(args: LakeArgs) -> Result<()> {
 
 /// `dfstore catalog sync-glue`.
 pub async fn catalog_sync_glue(args: SyncGlueArgs) -> Result<()> {
-    let lake = args.lake.open()?;
-    let synced = catalog::glue::sync(&lake, &args.database).await?;
-    render::say(&render::catalog::render_glue(&args.database, &synced));
-    Ok(())
+    #[cfg(feature = "aws")]
+    {
+        let lake = args.lake.open()?;
+        let synced = catalog::glue::sync(&lake, &args.database).await?;
+        render::say(&render::catalog::render_glue(&args.database, &synced));
+        Ok(())
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = args;
+        Err(Error::NotBuilt {
+            what: "dfstore catalog sync-glue".into(),
+            feature: "aws",
+        })
+    }
 }
 
 /// `dfstore catalog show`.

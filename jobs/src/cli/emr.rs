@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+#[cfg(feature = "aws")]
 use crate::cli::render::say;
-use crate::emr::spec::{ClusterSpec, SpecFlags};
+#[cfg(feature = "aws")]
+use crate::emr::spec::ClusterSpec;
+use crate::emr::spec::SpecFlags;
+#[cfg(feature = "aws")]
 use crate::emr::{self, Submitted};
 use crate::error::{Error, Result};
 
@@ -68,7 +72,18 @@ fn parse_wait(text: &str) -> std::result::Result<Duration, String> {
         .map_err(|_| format!("{text} is not a duration"))
 }
 
+/// Runs `dfstore emr …`: an error naming the feature in a build without `aws`.
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+pub async fn run(_command: EmrCommand) -> Result<()> {
+    Err(Error::NotBuilt {
+        what: "dfstore emr".into(),
+        feature: "aws",
+    })
+}
+
 /// Runs `dfstore emr …`.
+#[cfg(feature = "aws")]
 pub async fn run(command: EmrCommand) -> Result<()> {
     match command {
         EmrCommand::Up(args) => up(*args).await,
@@ -82,6 +97,7 @@ pub async fn run(command: EmrCommand) -> Result<()> {
     }
 }
 
+#[cfg(feature = "aws")]
 async fn up(args: UpArgs) -> Result<()> {
     let file = match &args.config {
         Some(path) => SpecFlags::from_file(path)?,
@@ -112,6 +128,7 @@ async fn up(args: UpArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "aws")]
 async fn submit(args: SubmitArgs) -> Result<()> {
     let follow = (!args.wait.is_zero()).then_some(args.wait);
     let cluster = args.cluster.cluster.clone();
@@ -126,6 +143,7 @@ async fn submit(args: SubmitArgs) -> Result<()> {
     outcome(&cluster, &step, follow)
 }
 
+#[cfg(feature = "aws")]
 /// The exit of `submit`: success only for a completed step (or one added
 /// without following it).
 fn outcome(cluster: &str, step: &Submitted, follow: Option<Duration>) -> Result<()> {
@@ -158,6 +176,7 @@ fn outcome(cluster: &str, step: &Submitted, follow: Option<Duration>) -> Result<
     }
 }
 
+#[cfg(feature = "aws")]
 async fn status(cluster: &str) -> Result<()> {
     let view = emr::status(cluster).await?;
     let mut text = format!("cluster {} ({}) is {}", view.id, view.name, view.state);

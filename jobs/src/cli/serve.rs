@@ -7,11 +7,16 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::args::{EngineArgs, LakeArgs};
+#[cfg(feature = "serve")]
 use crate::engine::EngineConfig;
 use crate::error::Result;
+#[cfg(feature = "serve")]
 use crate::postgres::connection::read_password_file;
+#[cfg(feature = "serve")]
 use crate::serve::limits::Limits;
+#[cfg(feature = "serve")]
 use crate::serve::sql::TlsFiles;
+#[cfg(feature = "serve")]
 use crate::serve::{Bound, ServeOptions, serve};
 
 /// `dfstore serve`.
@@ -88,6 +93,7 @@ fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
         .map_err(|_| format!("{text} is not a duration; use e.g. 30s, 5m or 0 for no limit"))
 }
 
+#[cfg(feature = "serve")]
 impl ServeArgs {
     fn password(&self) -> Result<Option<String>> {
         let Some(file) = &self.password_file else {
@@ -99,7 +105,18 @@ impl ServeArgs {
     }
 }
 
+/// `dfstore serve` in a build without the `serve` feature.
+#[cfg(not(feature = "serve"))]
+#[allow(clippy::unused_async)]
+pub async fn run(_args: ServeArgs) -> Result<()> {
+    Err(crate::error::Error::NotBuilt {
+        what: "dfstore serve".into(),
+        feature: "serve",
+    })
+}
+
 /// `dfstore serve`: serves until stopped.
+#[cfg(feature = "serve")]
 pub async fn run(args: ServeArgs) -> Result<()> {
     let lake = args.lake.open()?;
     let options = ServeOptions {
@@ -125,7 +142,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let user = options.user.clone();
     serve(lake, options, |bound: Bound| {
         // Printed whatever --quiet says: it is how a script finds the ports.
-        println!("dashboard  http://{}/", bound.http);
+        match bound.http {
+            Some(http) => println!("dashboard  http://{http}/"),
+            None => println!("dashboard  not in this build (the `dashboard` feature)"),
+        }
         println!(
             "sql        postgresql://{user}@{}/datafusion{}",
             bound.sql,

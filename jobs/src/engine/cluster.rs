@@ -218,6 +218,7 @@ impl QueryPlanner for ClusterPlanner {
         if local {
             return Ok(plan);
         }
+        let plan = empty_inputs::without_empty_union_inputs(plan)?;
         let (plan, config) = self.sized(plan, logical_plan, session_state).await?;
         let (plan, config) = if config.get_extension::<OneTask>().is_some() {
             (one_task(plan)?, one_task_config(config))
@@ -451,6 +452,7 @@ impl ExecutionPlan for ClusterExec {
     }
 }
 
+mod empty_inputs;
 mod failure;
 mod feed;
 mod one_task;

@@ -249,10 +249,21 @@ pub async fn emit(night: &Night<'_>, sinks: &Sinks) -> Result<()> {
 }
 
 /// Puts the metrics of `night` into the CloudWatch `namespace`.
+#[cfg(feature = "aws")]
 pub async fn to_cloudwatch(night: &Night<'_>, namespace: &str) -> Result<()> {
     let put = crate::nightly::cloudwatch::put(namespace, &families(night)).await?;
     tracing::info!(namespace = %namespace, data = put, "metrics put into CloudWatch");
     Ok(())
+}
+
+/// A build without the `aws` feature has no CloudWatch.
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+pub async fn to_cloudwatch(_night: &Night<'_>, _namespace: &str) -> Result<()> {
+    Err(Error::NotBuilt {
+        what: "--cloudwatch-namespace".into(),
+        feature: "aws",
+    })
 }
 
 /// Whether `error` is a reconciliation that did not hold (the run's, or a

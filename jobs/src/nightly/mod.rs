@@ -9,6 +9,7 @@
 //! manifests.
 
 /// The metrics put into CloudWatch.
+#[cfg(feature = "aws")]
 pub mod cloudwatch;
 /// The flow and its manifest.
 pub mod flow;

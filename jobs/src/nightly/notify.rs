@@ -64,7 +64,8 @@ impl Notifier {
     }
 }
 
-/// The subject of a notification: what an e-mail subscriber sees first.
+/// The subject of an SNS notification: what an e-mail subscriber sees first.
+#[cfg(any(feature = "aws", test))]
 fn subject(manifest: &NightlyManifest) -> String {
     format!(
         "dfstore nightly {} {}",
@@ -73,6 +74,7 @@ fn subject(manifest: &NightlyManifest) -> String {
     )
 }
 
+#[cfg(feature = "aws")]
 async fn publish(topic: &str, manifest: &NightlyManifest, body: &[u8]) -> Result<(), String> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_sns::Client::new(&config);
@@ -91,6 +93,14 @@ async fn publish(topic: &str, manifest: &NightlyManifest, body: &[u8]) -> Result
         .await
         .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(&e).to_string())?;
     Ok(())
+}
+
+/// A build without the `aws` feature has no SNS (`nightly` refuses
+/// `--notify-sns` before it starts).
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+async fn publish(_topic: &str, _manifest: &NightlyManifest, _body: &[u8]) -> Result<(), String> {
+    Err("this dfstore was built without the `aws` feature".into())
 }
 
 /// The host (and port) of a URL, never its path or query.

@@ -293,8 +293,6 @@ async fn decide(
 fn full_reason(options: &RunOptions, whole: bool) -> Option<String> {
     if options.full_refresh {
         Some("--full-refresh".into())
-    } else if options.engine.scheduler.is_some() {
-        Some("a run on a cluster rebuilds everything: incremental runs are embedded".into())
     } else if let Some(period) = &options.period {
         Some(format!("--period {period}"))
     } else if !whole {

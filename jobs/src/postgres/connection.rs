@@ -290,8 +290,19 @@ pub fn read_password_file(file: &Path, flag: &str) -> Result<String> {
     Ok(line.to_string())
 }
 
+/// A build without the `aws` feature reads no Secrets Manager secret.
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+async fn secret_password(_secret: &str, flag: &str) -> Result<String> {
+    Err(Error::NotBuilt {
+        what: flag.to_string(),
+        feature: "aws",
+    })
+}
+
 /// The password held by a Secrets Manager secret: the whole string, or the
 /// `password` field of a JSON secret (the shape RDS and Redshift use).
+#[cfg(feature = "aws")]
 async fn secret_password(secret: &str, flag: &str) -> Result<String> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_secretsmanager::Client::new(&config);
@@ -316,6 +327,7 @@ async fn secret_password(secret: &str, flag: &str) -> Result<String> {
     })
 }
 
+#[cfg(any(feature = "aws", test))]
 fn password_of_secret(text: &str) -> Option<String> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(fields)) => fields

@@ -200,13 +200,27 @@ async fn count(
     Ok(row.get::<_, i64>(0) as u64)
 }
 
+/// Which day of changes `apply_changes` makes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changes {
+    /// Picks the changed rows: the same seed on the same data gives the
+    /// same changes.
+    pub seed: u64,
+    /// The day of the changes; the one after the latest change if none.
+    pub day: Option<NaiveDate>,
+    /// Voids and corrections only of tickets sold in these many days
+    /// before `day`; of any ticket if none.
+    pub recent_days: Option<u32>,
+}
+
 /// Applies one day of changes (`sql/source/changes.sql`) in one
-/// transaction. The day is `day`, or the one after the latest change.
-pub async fn apply_changes(
-    pg: &Postgres,
-    seed: u64,
-    day: Option<NaiveDate>,
-) -> Result<SourceSummary> {
+/// transaction.
+pub async fn apply_changes(pg: &Postgres, changes: &Changes) -> Result<SourceSummary> {
+    let Changes {
+        seed,
+        day,
+        recent_days,
+    } = *changes;
     let started = Instant::now();
     let mut client = pg.connect().await?;
     let day = match day {
@@ -232,7 +246,9 @@ pub async fn apply_changes(
     };
     let tx = client.transaction().await.map_err(|e| pg.error(&e))?;
     tx.batch_execute(&format!(
-        "SET LOCAL dfstore.semilla = '{seed}'; SET LOCAL dfstore.dia = '{day}';"
+        "SET LOCAL dfstore.semilla = '{seed}'; SET LOCAL dfstore.dia = '{day}'; \
+         SET LOCAL dfstore.recientes = '{}';",
+        recent_days.unwrap_or(0)
     ))
     .await
     .map_err(|e| pg.error(&e))?;

@@ -7,8 +7,13 @@
 //! password.
 
 /// The dashboard's JSON API.
+#[cfg(feature = "dashboard")]
 pub mod api;
+/// The dashboard: its page, scripts and API behind one router.
+#[cfg(feature = "dashboard")]
+mod dashboard;
 /// The dashboard's filters, checked.
+#[cfg(feature = "dashboard")]
 pub mod filters;
 /// The SQL endpoint's read-only guard.
 pub mod guard;
@@ -23,10 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::engine::EngineConfig;
@@ -60,8 +61,8 @@ pub struct ServeOptions {
 /// Where the endpoints listen, once bound.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
-    /// The dashboard.
-    pub http: SocketAddr,
+    /// The dashboard; none in a build without the `dashboard` feature.
+    pub http: Option<SocketAddr>,
     /// The SQL endpoint.
     pub sql: SocketAddr,
 }
@@ -70,6 +71,7 @@ pub struct Bound {
 fn check_access(options: &ServeOptions) -> Result<Access> {
     let exposed: Vec<String> = [("--http", options.http), ("--sql", options.sql)]
         .iter()
+        .filter(|(flag, _)| cfg!(feature = "dashboard") || *flag != "--http")
         .filter(|(_, a)| !a.ip().is_loopback())
         .map(|(flag, a)| format!("{flag} {a}"))
         .collect();
@@ -103,12 +105,28 @@ pub async fn serve(lake: Lake, options: ServeOptions, ready: impl FnOnce(Bound))
     let tls = options.tls.as_ref().map(sql::tls_acceptor).transpose()?;
     let view = Arc::new(Lakeview::open(lake, options.engine.clone()).await?);
     let sql_listener = bind("--sql", options.sql).await?;
+    #[cfg(feature = "dashboard")]
     let http_listener = bind("--http", options.http).await?;
     let bound = Bound {
-        http: local(&http_listener)?,
+        #[cfg(feature = "dashboard")]
+        http: Some(local(&http_listener)?),
+        #[cfg(not(feature = "dashboard"))]
+        http: None,
         sql: local(&sql_listener)?,
     };
-    let app = router(Arc::clone(&view), options.password.clone());
+    #[cfg(feature = "dashboard")]
+    let http = {
+        let app = dashboard::router(Arc::clone(&view), options.password.clone());
+        async {
+            axum::serve(http_listener, app)
+                .await
+                .map_err(|e| Error::Internal {
+                    what: format!("the dashboard's server stopped: {e}"),
+                })
+        }
+    };
+    #[cfg(not(feature = "dashboard"))]
+    let http = std::future::pending::<Result<()>>();
     ready(bound);
     let refresher = {
         let view = Arc::clone(&view);
@@ -122,13 +140,6 @@ pub async fn serve(lake: Lake, options: ServeOptions, ready: impl FnOnce(Bound))
             }
         }
     };
-    let http = async {
-        axum::serve(http_listener, app)
-            .await
-            .map_err(|e| Error::Internal {
-                what: format!("the dashboard's server stopped: {e}"),
-            })
-    };
     tokio::select! {
         r = sql::accept(sql_listener, view, access, tls, options.limits) => r,
         r = http => r,
@@ -141,93 +152,4 @@ fn local(listener: &TcpListener) -> Result<SocketAddr> {
     listener.local_addr().map_err(|e| Error::Internal {
         what: format!("reading a bound address: {e}"),
     })
-}
-
-/// The dashboard: the page, its scripts, the API.
-fn router(view: Arc<Lakeview>, password: Option<String>) -> Router {
-    let page = |body: &'static str, kind: &'static str| {
-        move || async move { ([(header::CONTENT_TYPE, kind)], body).into_response() }
-    };
-    let router = Router::new()
-        .route(
-            "/",
-            get(page(
-                include_str!("web/index.html"),
-                "text/html; charset=utf-8",
-            )),
-        )
-        .route(
-            "/app.js",
-            get(page(
-                include_str!("web/app.js"),
-                "text/javascript; charset=utf-8",
-            )),
-        )
-        .route(
-            "/app.css",
-            get(page(include_str!("web/app.css"), "text/css; charset=utf-8")),
-        )
-        .route(
-            "/vendor/echarts.min.js",
-            get(page(
-                include_str!("web/vendor/echarts.min.js"),
-                "text/javascript; charset=utf-8",
-            )),
-        )
-        .route("/api/filters", get(api::filters))
-        .route("/api/kpis", get(api::kpis))
-        .route("/api/trend", get(api::trend))
-        .route("/api/stores", get(api::stores))
-        .route("/api/breakdown", get(api::breakdown))
-        .route("/api/quality", get(api::quality))
-        .route("/api/lineage", get(api::lineage))
-        .with_state(view)
-        .layer(axum::middleware::map_response(no_store));
-    match password {
-        None => router,
-        Some(password) => router.layer(axum::middleware::from_fn(move |request, next| {
-            let password = password.clone();
-            async move { basic_auth(&password, request, next).await }
-        })),
-    }
-}
-
-/// Answers are never cached by the browser: the next run may change them.
-async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
-/// HTTP Basic authentication of the dashboard, any user, the serve password.
-async fn basic_auth(
-    password: &str,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use base64::Engine as _;
-    use subtle::ConstantTimeEq as _;
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    let ok = given
-        .as_deref()
-        .and_then(|g| g.split_once(':'))
-        .is_some_and(|(_, p)| bool::from(p.as_bytes().ct_eq(password.as_bytes())));
-    if ok {
-        next.run(request).await
-    } else {
-        (
-            axum::http::StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"dfstore\"")],
-            "the dashboard needs the serve password",
-        )
-            .into_response()
-    }
 }

@@ -9,7 +9,7 @@ use dfstore_core::{LakeUrl, S3Settings};
 use crate::cli::args::parse_lake;
 use crate::engine::cluster::Scheduler;
 use crate::engine::{self, EngineConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::nightly::metrics::Sinks;
 
@@ -84,12 +84,15 @@ pub struct MetricsArgs {
 }
 
 impl MetricsArgs {
-    /// The sinks these flags ask for.
-    pub fn sinks(&self) -> Sinks {
-        Sinks {
+    /// The sinks these flags ask for; CloudWatch needs the `aws` feature.
+    pub fn sinks(&self) -> Result<Sinks> {
+        if self.cloudwatch_namespace.is_some() {
+            Error::require_feature(cfg!(feature = "aws"), "--cloudwatch-namespace", "aws")?;
+        }
+        Ok(Sinks {
             file: self.metrics_file.clone(),
             cloudwatch: self.cloudwatch_namespace.clone(),
-        }
+        })
     }
 }
 

@@ -168,6 +168,7 @@ fn instant(t: DateTime<Utc>) -> String {
 }
 
 /// What `catalog sync-glue` registered.
+#[cfg(feature = "aws")]
 pub fn render_glue(database: &str, synced: &[crate::catalog::glue::SyncedTable]) -> String {
     let mut out = String::new();
     let _ = writeln!(
