@@ -420,16 +420,21 @@ impl Error {
         )
     }
 
+    /// [`Error::NotBuilt`]: `what` needs `feature`, which this build lacks.
+    pub fn not_built(what: &str, feature: &'static str) -> Self {
+        Error::NotBuilt {
+            what: what.to_string(),
+            feature,
+        }
+    }
+
     /// `Ok` where the build has `feature` (`built` is its `cfg!`), else
-    /// [`Error::NotBuilt`] naming `what` asked for it.
+    /// [`Error::not_built`].
     pub fn require_feature(built: bool, what: &str, feature: &'static str) -> Result<()> {
         if built {
             Ok(())
         } else {
-            Err(Error::NotBuilt {
-                what: what.to_string(),
-                feature,
-            })
+            Err(Error::not_built(what, feature))
         }
     }
 

@@ -15,13 +15,13 @@
 -- database and seed always give the same changes.
 
 CREATE TEMP TABLE cambio ON COMMIT DROP AS
-SELECT current_setting('dfstore.semilla')::bigint AS semilla,
-       current_setting('dfstore.dia')::date::timestamptz AS dia,
-       -- Tickets sold from this instant on may be voided or corrected.
-       current_setting('dfstore.dia')::date::timestamptz
-         - make_interval(days => coalesce(nullif(current_setting('dfstore.recientes', true), '')::int, 0))
-         AS desde,
-       coalesce(nullif(current_setting('dfstore.recientes', true), '')::int, 0) > 0 AS solo_recientes;
+SELECT semilla, dia, recientes,
+       -- With recientes > 0, only tickets sold from this instant on may be
+       -- voided or corrected.
+       dia - make_interval(days => recientes) AS desde
+FROM (SELECT current_setting('dfstore.semilla')::bigint AS semilla,
+             current_setting('dfstore.dia')::date::timestamptz AS dia,
+             coalesce(nullif(current_setting('dfstore.recientes', true), '')::int, 0) AS recientes) p;
 
 -- Voided tickets: about 0.2% of the completed ones.
 UPDATE retail.ventas v
@@ -30,7 +30,7 @@ SET estado = 'ANULADA',
 FROM cambio c
 WHERE v.estado = 'COMPLETADA'
   AND (v.id_venta * 7919 + c.semilla * 104729) % 500 = 0
-  AND (NOT c.solo_recientes OR v.fecha_venta >= c.desde);
+  AND (c.recientes = 0 OR v.fecha_venta >= c.desde);
 
 -- Payment corrections: about 0.1% of the tickets.
 UPDATE retail.ventas v
@@ -38,7 +38,7 @@ SET medio_pago = CASE WHEN v.medio_pago = 'TARJETA' THEN 'BILLETERA' ELSE 'TARJE
     actualizado_en = c.dia + make_interval(secs => (v.id_venta * 41 + c.semilla) % 86400)
 FROM cambio c
 WHERE (v.id_venta * 7919 + c.semilla * 104729) % 1000 = 1
-  AND (NOT c.solo_recientes OR v.fecha_venta >= c.desde);
+  AND (c.recientes = 0 OR v.fecha_venta >= c.desde);
 
 -- Corrected lines: one more unit on about 0.1% of the valid lines.
 UPDATE retail.detalle_ventas d
@@ -47,7 +47,7 @@ SET cantidad = d.cantidad + 1,
 FROM cambio c
 WHERE d.cantidad > 0
   AND (d.id_venta * 7919 + d.linea * 31 + c.semilla * 104729) % 1000 = 2
-  AND (NOT c.solo_recientes
+  AND (c.recientes = 0
        OR EXISTS (SELECT 1 FROM retail.ventas v WHERE v.id_venta = d.id_venta AND v.fecha_venta >= c.desde));
 
 -- Re-segmented customers: about 0.5%.

@@ -428,10 +428,7 @@ pub async fn catalog_sync_glue(args: SyncGlueArgs) -> Result<()> {
     #[cfg(not(feature = "aws"))]
     {
         let _ = args;
-        Err(Error::NotBuilt {
-            what: "dfstore catalog sync-glue".into(),
-            feature: "aws",
-        })
+        Err(Error::not_built("dfstore catalog sync-glue", "aws"))
     }
 }
 

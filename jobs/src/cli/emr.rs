@@ -76,10 +76,7 @@ fn parse_wait(text: &str) -> std::result::Result<Duration, String> {
 #[cfg(not(feature = "aws"))]
 #[allow(clippy::unused_async)]
 pub async fn run(_command: EmrCommand) -> Result<()> {
-    Err(Error::NotBuilt {
-        what: "dfstore emr".into(),
-        feature: "aws",
-    })
+    Err(Error::not_built("dfstore emr", "aws"))
 }
 
 /// Runs `dfstore emr …`.

@@ -109,10 +109,7 @@ impl ServeArgs {
 #[cfg(not(feature = "serve"))]
 #[allow(clippy::unused_async)]
 pub async fn run(_args: ServeArgs) -> Result<()> {
-    Err(crate::error::Error::NotBuilt {
-        what: "dfstore serve".into(),
-        feature: "serve",
-    })
+    Err(crate::error::Error::not_built("dfstore serve", "serve"))
 }
 
 /// `dfstore serve`: serves until stopped.

@@ -260,10 +260,7 @@ pub async fn to_cloudwatch(night: &Night<'_>, namespace: &str) -> Result<()> {
 #[cfg(not(feature = "aws"))]
 #[allow(clippy::unused_async)]
 pub async fn to_cloudwatch(_night: &Night<'_>, _namespace: &str) -> Result<()> {
-    Err(Error::NotBuilt {
-        what: "--cloudwatch-namespace".into(),
-        feature: "aws",
-    })
+    Err(Error::not_built("--cloudwatch-namespace", "aws"))
 }
 
 /// Whether `error` is a reconciliation that did not hold (the run's, or a

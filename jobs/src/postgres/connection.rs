@@ -294,10 +294,7 @@ pub fn read_password_file(file: &Path, flag: &str) -> Result<String> {
 #[cfg(not(feature = "aws"))]
 #[allow(clippy::unused_async)]
 async fn secret_password(_secret: &str, flag: &str) -> Result<String> {
-    Err(Error::NotBuilt {
-        what: flag.to_string(),
-        feature: "aws",
-    })
+    Err(Error::not_built(flag, "aws"))
 }
 
 /// The password held by a Secrets Manager secret: the whole string, or the
