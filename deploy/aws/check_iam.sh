@@ -42,6 +42,8 @@ EXAMPLES = {
     "SecretsKmsKeyId": "5678abcd-12ab-34cd-56ef-1234567890ab",
     "ArtifactsBucket": "dmc-artifacts",
     "BinariesPrefix": "dfstore/0.1.0",
+    "ProjectBucket": "dmc-artifacts",
+    "ProjectPrefix": "projects/retail",
     "LogBucket": "dmc-logs",
     "LogPrefix": "emr",
     "PgSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:dfstore/source-AbCdEf",

@@ -38,6 +38,16 @@ fn moto_server() -> PathBuf {
     })
 }
 
+/// The Python of the environment `server` is installed in.
+fn python_beside(server: &std::path::Path) -> PathBuf {
+    let python = server.with_file_name("python3");
+    if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// A running moto server.
 pub struct S3Server {
     pub port: u16,
@@ -49,8 +59,25 @@ impl S3Server {
     /// Starts the server and waits until it answers.
     pub fn start() -> Self {
         let server = moto_server();
+        Self::launch(Command::new(&server), server)
+    }
+
+    /// Starts the server through `moto_iam.py`, which mends moto's check of
+    /// signed requests (see that file), for a test that turns IAM
+    /// enforcement on ([`Self::enforce_iam`]).
+    pub fn start_for_iam() -> Self {
+        let server = moto_server();
+        let mut python = Command::new(python_beside(&server));
+        python.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/moto_iam.py"
+        ));
+        Self::launch(python, server)
+    }
+
+    fn launch(mut command: Command, server: PathBuf) -> Self {
         let port = free_port();
-        let child = Command::new(&server)
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -185,6 +212,17 @@ impl S3Server {
         self.python_with_input(&script, body);
     }
 
+    /// Turns IAM enforcement on from the next request: every request must
+    /// then be signed by a known identity whose policies allow it.
+    pub fn enforce_iam(&self) {
+        let script = format!(
+            "import urllib.request\n\
+             urllib.request.urlopen(urllib.request.Request('{}/moto-api/reset-auth', data=b'0', headers={{'Content-Type': 'text/plain'}}, method='POST')).read()\n",
+            self.endpoint()
+        );
+        self.python_with_input(&script, "");
+    }
+
     /// Runs `script` with boto3 in moto's Python, where `client(name)` makes
     /// a boto3 client of this server; the lines it printed.
     pub fn boto3(&self, script: &str) -> Vec<String> {
@@ -207,24 +245,21 @@ impl S3Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write;
+        use std::io::Write as _;
         child
             .stdin
             .take()
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        stdout_lines(child.wait_with_output().unwrap())
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a boto3 script failed:\n{script}");
+        stdout_lines(out)
     }
 
     /// moto's own Python, which has boto3.
     fn python(&self) -> PathBuf {
-        let python = self.server.with_file_name("python3");
-        if python.exists() {
-            python
-        } else {
-            PathBuf::from("python3")
-        }
+        python_beside(&self.server)
     }
 
     /// An unsigned request (moto accepts them); the status code.
