@@ -256,6 +256,47 @@ fn losing_every_executor_or_the_scheduler_fails_in_bounded_time_and_keeps_the_la
 }
 
 #[test]
+fn a_job_that_makes_no_progress_fails_at_the_job_timeout_and_is_cancelled() {
+    // A scheduler that waits ten minutes for a silent executor: it would
+    // wait on the frozen one's tasks that long.
+    let cluster = TestCluster::start_with(1, &[], 600);
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.005", "--seed", "5"])
+        .assert()
+        .success();
+    lake.cmd(&["run", "--scheduler", &cluster.url()])
+        .assert()
+        .success();
+    let before = published(&lake);
+
+    cluster.freeze_executor(0);
+    let at = Instant::now();
+    let out = lake
+        .cmd(&["run", "--full-refresh", "--scheduler", &cluster.url()])
+        .args(["--job-timeout", "3s"])
+        .output()
+        .unwrap();
+    let took = at.elapsed();
+    cluster.thaw_executor(0);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("timed out: it ran longer than --job-timeout 3s and was cancelled"),
+        "{line}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}: {line}");
+    // The job is no longer running on the scheduler, and nothing was
+    // published.
+    let running: Vec<_> = cluster
+        .jobs()
+        .into_iter()
+        .filter(|j| j["status"] == "Running" || j["status"] == "Queued")
+        .collect();
+    assert!(running.is_empty(), "{running:?}");
+    assert_eq!(published(&lake), before);
+}
+
+#[test]
 fn an_unreachable_scheduler_is_a_one_line_error() {
     let lake = TestLake::new();
     lake.cmd(&["generate", "--scale", "0.001"])

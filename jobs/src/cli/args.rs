@@ -20,7 +20,9 @@ pub use crate::cli::project::ProjectArgs;
 use crate::pipeline::DEFAULT_CONCURRENT_MODELS;
 use crate::query::OutputFormat;
 use shared::parse_share;
-pub use shared::{EngineArgs, Format, FormatArgs, InventoryArgs, LakeArgs, MetricsArgs};
+pub use shared::{
+    EngineArgs, Format, FormatArgs, InventoryArgs, LakeArgs, MetricsArgs, parse_duration,
+};
 
 /// The flag groups several subcommands share.
 mod shared;

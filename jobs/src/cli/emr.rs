@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 #[cfg(feature = "aws")]
+use crate::cli::args::parse_duration;
 use crate::cli::render::say;
 #[cfg(feature = "aws")]
 use crate::emr::spec::ClusterSpec;
@@ -45,7 +46,7 @@ pub struct UpArgs {
     #[command(flatten)]
     pub spec: SpecFlags,
     /// How long to wait for the cluster to be ready, e.g. 20m; 0 returns at once [default: 30m].
-    #[arg(long, value_name = "DURATION", default_value = "30m", hide_default_value = true, value_parser = parse_wait)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", hide_default_value = true, value_parser = parse_duration)]
     pub wait: Duration,
 }
 
@@ -56,20 +57,11 @@ pub struct SubmitArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// How long to follow the step, e.g. 2h; 0 returns once it is added [default: 6h].
-    #[arg(long, value_name = "DURATION", default_value = "6h", hide_default_value = true, value_parser = parse_wait)]
+    #[arg(long, value_name = "DURATION", default_value = "6h", hide_default_value = true, value_parser = parse_duration)]
     pub wait: Duration,
     /// The dfstore command to run, after `--`.
     #[arg(last = true, required = true, value_name = "DFSTORE_ARGS")]
     pub args: Vec<String>,
-}
-
-fn parse_wait(text: &str) -> std::result::Result<Duration, String> {
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    crate::ingest::extraction::parse_overlap(text)?
-        .to_std()
-        .map_err(|_| format!("{text} is not a duration"))
 }
 
 /// Runs `dfstore emr …`: an error naming the feature in a build without `aws`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::args::{EngineArgs, LakeArgs};
+use crate::cli::args::{EngineArgs, LakeArgs, parse_duration};
 #[cfg(feature = "serve")]
 use crate::engine::EngineConfig;
 use crate::error::Result;
@@ -62,7 +62,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// The longest a SQL statement may run, e.g. 30s, 5m; 0 for no limit. A client's `SET statement_timeout` may only shorten it [default: 5m].
-    #[arg(long, value_name = "DURATION", env = "DFSTORE_SERVE_STATEMENT_TIMEOUT", default_value = "5m", hide_default_value = true, value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", env = "DFSTORE_SERVE_STATEMENT_TIMEOUT", default_value = "5m", hide_default_value = true, value_parser = parse_duration)]
     pub statement_timeout: Duration,
     /// SQL connections served at once; one more is refused with PostgreSQL's too_many_connections (53300) [default: 100].
     #[arg(long, value_name = "N", env = "DFSTORE_SERVE_MAX_CONNECTIONS", default_value_t = 100, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
@@ -82,15 +82,6 @@ fn parse_refresh(text: &str) -> std::result::Result<Duration, String> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{text} is not a positive duration"))
-}
-
-fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    crate::ingest::extraction::parse_overlap(text)?
-        .to_std()
-        .map_err(|_| format!("{text} is not a duration; use e.g. 30s, 5m or 0 for no limit"))
 }
 
 #[cfg(feature = "serve")]

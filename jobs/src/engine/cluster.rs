@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ballista_core::config::BallistaConfig;
@@ -111,17 +112,20 @@ pub struct ClusterPlanner {
     scheduler: Scheduler,
     session_id: String,
     partition_bytes: u64,
+    job_timeout: Option<Duration>,
 }
 
 impl ClusterPlanner {
     /// Plans for `scheduler`, all jobs in one Ballista session, with a
     /// partition for every `partition_bytes` of files a plan reads (and
-    /// never fewer than the session's target partitions).
-    pub fn new(scheduler: Scheduler, partition_bytes: u64) -> Self {
+    /// never fewer than the session's target partitions), each job
+    /// bounded by `job_timeout` (see [`watchdog`]).
+    pub fn new(scheduler: Scheduler, partition_bytes: u64, job_timeout: Option<Duration>) -> Self {
         ClusterPlanner {
             scheduler,
             session_id: uuid::Uuid::now_v7().to_string(),
             partition_bytes: partition_bytes.max(1),
+            job_timeout,
         }
     }
 
@@ -232,6 +236,7 @@ impl QueryPlanner for ClusterPlanner {
             self.scheduler.clone(),
             self.session_id.clone(),
             config,
+            self.job_timeout,
         )))
     }
 }
@@ -286,6 +291,7 @@ pub struct ClusterExec {
     scheduler: Scheduler,
     session_id: String,
     config: SessionConfig,
+    job_timeout: Option<Duration>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -296,6 +302,7 @@ impl ClusterExec {
         scheduler: Scheduler,
         session_id: String,
         config: SessionConfig,
+        job_timeout: Option<Duration>,
     ) -> Self {
         // A parallel write answers the statement's count, not its tasks'.
         let schema = if plan.is::<ParallelSinkExec>() {
@@ -314,6 +321,7 @@ impl ClusterExec {
             scheduler,
             session_id,
             config,
+            job_timeout,
             schema,
             properties,
         }
@@ -360,6 +368,7 @@ impl ExecutionPlan for ClusterExec {
                 self.scheduler.clone(),
                 self.session_id.clone(),
                 self.config.clone(),
+                self.job_timeout,
             ))),
             _ => Err(DataFusionError::Internal(
                 "ClusterExec has exactly one child".into(),
@@ -377,11 +386,12 @@ impl ExecutionPlan for ClusterExec {
                 "ClusterExec has one partition, not {partition}"
             )));
         }
+        let name = watchdog::job_name();
         let submit = {
             let plan = Arc::clone(&self.plan);
             let scheduler = self.scheduler.clone();
             let session_id = self.session_id.clone();
-            let config = self.config.clone();
+            let config = self.config.clone().set_str(watchdog::JOB_NAME, &name);
             move || {
                 let plan = Arc::clone(&plan);
                 let scheduler = scheduler.clone();
@@ -404,6 +414,7 @@ impl ExecutionPlan for ClusterExec {
         };
         // Errors of the submission and of the result stream alike.
         let scheduler = self.scheduler.clone();
+        let limit = self.job_timeout;
         let stream = match committed_sinks(&self.plan) {
             // A write job that lost an executor is submitted again: the
             // attempts of the failed job were never committed, so the files
@@ -412,11 +423,11 @@ impl ExecutionPlan for ClusterExec {
                 let plan = Arc::clone(&self.plan);
                 let scheduler = scheduler.clone();
                 futures::stream::once(async move {
-                    resubmitted(&scheduler, || async {
+                    let job = resubmitted(&scheduler, || async {
                         let answer = submit().await?;
                         commit(&plan, &sinks, answer, &context).await
-                    })
-                    .await
+                    });
+                    watchdog::bounded(&scheduler, &name, limit, job).await
                 })
                 .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
                 .try_flatten()
@@ -428,12 +439,12 @@ impl ExecutionPlan for ClusterExec {
             None => {
                 let scheduler = scheduler.clone();
                 futures::stream::once(async move {
-                    resubmitted(&scheduler, || async {
+                    let job = resubmitted(&scheduler, || async {
                         let mut answer = submit().await?;
                         let first = answer.next().await.transpose()?;
                         Ok(futures::stream::iter(first.map(Ok)).chain(answer))
-                    })
-                    .await
+                    });
+                    watchdog::bounded(&scheduler, &name, limit, job).await
                 })
                 .try_flatten()
                 .boxed()
@@ -458,6 +469,7 @@ mod feed;
 mod one_task;
 #[cfg(test)]
 mod tests;
+mod watchdog;
 
 use failure::{cluster_failure, resubmitted};
 pub use feed::{fed_write, feed};

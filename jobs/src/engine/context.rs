@@ -3,6 +3,7 @@
 //! schema per layer, so jobs name tables `raw.ventas`, `trusted.ventas`, …
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::execution::SessionStateBuilder;
@@ -32,6 +33,8 @@ pub struct EngineConfig {
     /// On a cluster, bytes of input files per partition: a plan that reads
     /// more gets more partitions than `target_partitions`.
     pub partition_bytes: u64,
+    /// On a cluster, the longest one job may run (`None`: no limit).
+    pub job_timeout: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +46,7 @@ impl Default for EngineConfig {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             scheduler: None,
             partition_bytes: DEFAULT_PARTITION_BYTES,
+            job_timeout: Some(DEFAULT_JOB_TIMEOUT),
         }
     }
 }
@@ -58,6 +62,11 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
 /// GiB); 32 MiB made more tasks and more open files in `staging.ventas`
 /// and peaked at 2.4 GiB.
 pub const DEFAULT_PARTITION_BYTES: u64 = 64 << 20;
+
+/// The longest one cluster job may run: 30 minutes, far above any job of a
+/// scale-100 run (the whole run takes minutes), and short enough that a
+/// stalled job and a retry of it fit in the EMR step's default 2 h.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Parses a size the way `bytesize` does: `2GiB` and `512MiB` are powers
 /// of 1024, `2GB`, `2G` and `512MB` powers of 1000, `1073741824` bytes.
@@ -157,6 +166,7 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
                 .with_query_planner(Arc::new(ClusterPlanner::new(
                     scheduler.clone(),
                     config.partition_bytes,
+                    config.job_timeout,
                 )))
                 .build();
             SessionContext::new_with_state(state)

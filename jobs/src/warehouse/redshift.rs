@@ -12,6 +12,7 @@
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::warehouse::lake_side::ReportVersion;
+use crate::warehouse::sums::literal;
 use crate::warehouse::table::{COLUMNS, REPORT, column_list};
 use crate::warehouse::target::Warehouse;
 
@@ -77,7 +78,7 @@ pub fn statements(wh: &Warehouse, manifest_url: &str, iam_role: Option<&str>) ->
         .map(|(name, kind)| format!("{name} {}", kind_ddl(*kind)))
         .collect();
     let role = match iam_role {
-        Some(arn) => format!("'{}'", arn.replace('\'', "''")),
+        Some(arn) => literal(arn),
         None => "default".into(),
     };
     let select: Vec<String> = COLUMNS
@@ -90,8 +91,8 @@ pub fn statements(wh: &Warehouse, manifest_url: &str, iam_role: Option<&str>) ->
     vec![
         format!("CREATE TEMP TABLE {STAGE} ({})", columns.join(", ")),
         format!(
-            "COPY {STAGE} FROM '{}' IAM_ROLE {role} FORMAT AS PARQUET MANIFEST",
-            manifest_url.replace('\'', "''")
+            "COPY {STAGE} FROM {} IAM_ROLE {role} FORMAT AS PARQUET MANIFEST",
+            literal(manifest_url)
         ),
         format!(
             "INSERT INTO {} ({}) SELECT {} FROM {STAGE}",

@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use crate::error::{Error, Result};
+use crate::warehouse::sums::literal;
 use crate::warehouse::target::{Dialect, Warehouse};
 
 /// The report's table, in the warehouse as in the lake.
@@ -125,16 +126,17 @@ pub fn create_statements(wh: &Warehouse) -> Vec<String> {
 
 /// Checks an existing report table against spec section 4: every column
 /// present with its type (extra columns are left alone). A table that does
-/// not exist yet passes; it is created afterwards.
+/// not exist yet passes; it is created afterwards. The names are literals,
+/// not bound parameters, as in every statement of a load: nothing is left
+/// for Redshift to infer a parameter's type from.
 pub async fn check(wh: &Warehouse, client: &Client) -> Result<()> {
-    let rows = client
-        .query(
-            "SELECT column_name::text, data_type::text, numeric_precision::int4, numeric_scale::int4 \
-             FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
-            &[&wh.schema, &REPORT],
-        )
-        .await
-        .map_err(|e| wh.db.error(&e))?;
+    let sql = format!(
+        "SELECT column_name::text, data_type::text, numeric_precision::int4, numeric_scale::int4 \
+         FROM information_schema.columns WHERE table_schema = {} AND table_name = {}",
+        literal(&wh.schema),
+        literal(REPORT)
+    );
+    let rows = client.query(&sql, &[]).await.map_err(|e| wh.db.error(&e))?;
     if rows.is_empty() {
         return Ok(());
     }

@@ -89,6 +89,13 @@ impl TestCluster {
     /// Starts a scheduler and `executors` executors with `env` (plus the test
     /// key), and waits until every executor has registered.
     pub fn start(executors: usize, env: &[(&str, &str)]) -> Self {
+        // A dead executor is noticed within seconds, not minutes.
+        Self::start_with(executors, env, 6)
+    }
+
+    /// [`Self::start`] with a scheduler that declares an executor dead
+    /// after `executor_timeout` seconds without a heartbeat.
+    pub fn start_with(executors: usize, env: &[(&str, &str)], executor_timeout: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let logs = dir.path().join("logs");
@@ -97,8 +104,7 @@ impl TestCluster {
             Command::new(bin("dfstore-scheduler"))
                 .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
                 .args(["--bind-port", &port.to_string()])
-                // A dead executor is noticed within seconds, not minutes.
-                .args(["--executor-timeout-seconds", "6"])
+                .args(["--executor-timeout-seconds", &executor_timeout.to_string()])
                 .args(["--expire-dead-executor-interval-seconds", "1"]),
             &logs.join("scheduler.log"),
             env,
@@ -241,6 +247,23 @@ impl TestCluster {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// Freezes executor `i` (SIGSTOP): its process and connections stay,
+    /// nothing it was given progresses, it sends no heartbeat.
+    pub fn freeze_executor(&self, i: usize) {
+        self.signal_executor(i, "-STOP");
+    }
+
+    /// Lets executor `i` run again after [`Self::freeze_executor`] (SIGCONT).
+    pub fn thaw_executor(&self, i: usize) {
+        self.signal_executor(i, "-CONT");
+    }
+
+    fn signal_executor(&self, i: usize, signal: &str) {
+        let pid = self.executors[i].as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Kills every executor at once (SIGKILL).

@@ -2,6 +2,7 @@
 //! metrics, the output format.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use dfstore_core::{LakeUrl, S3Settings};
@@ -53,6 +54,9 @@ pub struct EngineArgs {
     /// Run on a dfstore cluster instead of in-process: the scheduler's address, df://HOST:PORT [default: the embedded engine].
     #[arg(long, value_name = "URL", env = "DFSTORE_SCHEDULER")]
     pub scheduler: Option<Scheduler>,
+    /// On a cluster: the longest one job (a model's build, a write, a query) may run before it is cancelled and the command fails, e.g. 10m, 2h; 0 for no limit [default: 30m].
+    #[arg(long, value_name = "DURATION", env = "DFSTORE_JOB_TIMEOUT", value_parser = parse_duration)]
+    pub job_timeout: Option<Duration>,
 }
 
 impl From<&EngineArgs> for EngineConfig {
@@ -68,8 +72,18 @@ impl From<&EngineArgs> for EngineConfig {
             config.partition_bytes = bytes;
         }
         config.scheduler = args.scheduler.clone();
+        if let Some(limit) = args.job_timeout {
+            config.job_timeout = (!limit.is_zero()).then_some(limit);
+        }
         config
     }
+}
+
+/// Parses a duration such as `500ms`, `30s`, `1h30m` or `0`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    crate::ingest::extraction::parse_overlap(text)?
+        .to_std()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 5m or 0"))
 }
 
 /// Where a command's metrics go.

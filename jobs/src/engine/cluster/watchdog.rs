@@ -1,0 +1,112 @@
+//! The client's bound on a cluster job (`--job-timeout`).
+//!
+//! Ballista's client waits on a job's status for as long as the scheduler
+//! says it runs. A job can stay Running with nothing making progress: a
+//! frozen executor that still holds its TCP connections, or a task status
+//! the scheduler dropped (see `empty_inputs.rs`). So every job a statement
+//! submits (with its resubmissions after a lost executor) must finish within
+//! the engine's job timeout. Past it, the statement fails with an error
+//! naming the timeout and the flag, and the job is cancelled on the
+//! scheduler, found by the name the client gave it
+//! (`ballista.job.name`), so that its tasks stop taking executors' slots.
+//! A write that timed out committed nothing, like any failed write.
+
+use std::future::Future;
+use std::time::Duration;
+
+use datafusion::error::{DataFusionError, Result as DfResult};
+use tracing::{info, warn};
+
+use super::Scheduler;
+
+/// The session setting that names a job on the scheduler.
+pub(super) const JOB_NAME: &str = "ballista.job.name";
+
+/// A fresh job name, unique to one statement's job.
+pub(super) fn job_name() -> String {
+    format!("dfstore-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Runs `job` (named `name` on `scheduler`) within `limit`, if there is one;
+/// past it, cancels the job and fails.
+pub(super) async fn bounded<T>(
+    scheduler: &Scheduler,
+    name: &str,
+    limit: Option<Duration>,
+    job: impl Future<Output = DfResult<T>>,
+) -> DfResult<T> {
+    let Some(limit) = limit else {
+        return job.await;
+    };
+    match tokio::time::timeout(limit, job).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            let cancelled = cancel(scheduler, name).await;
+            let shown = humantime::format_duration(limit);
+            Err(DataFusionError::External(
+                format!(
+                    "job {name} timed out: it ran longer than --job-timeout {shown} and {}; raise --job-timeout (DFSTORE_JOB_TIMEOUT) for longer jobs, or check the executors (GET /api/executors on the scheduler)",
+                    if cancelled {
+                        "was cancelled"
+                    } else {
+                        "could not be cancelled"
+                    }
+                )
+                .into(),
+            ))
+        }
+    }
+}
+
+/// How long the client waits for the scheduler's REST API when it cancels.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Cancels every job named `name` that is still queued or running; whether
+/// the scheduler took every cancellation.
+async fn cancel(scheduler: &Scheduler, name: &str) -> bool {
+    let base = format!("http://{}:{}", scheduler.host, scheduler.port);
+    let attempt = async {
+        let client = reqwest::Client::builder()
+            .timeout(CANCEL_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let text = client
+            .get(format!("{base}/api/jobs"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let jobs: Vec<serde_json::Value> =
+            serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let mut ids = Vec::new();
+        for job in &jobs {
+            let running = matches!(job["status"].as_str(), Some("Queued" | "Running"));
+            if job["job_name"] == name
+                && running
+                && let Some(id) = job["job_id"].as_str()
+            {
+                client
+                    .patch(format!("{base}/api/job/{id}"))
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map_err(|e| e.to_string())?;
+                ids.push(id.to_string());
+            }
+        }
+        Ok::<_, String>(ids)
+    };
+    match attempt.await {
+        Ok(ids) => {
+            info!(job = name, ?ids, "cancelled a job past --job-timeout");
+            true
+        }
+        Err(e) => {
+            warn!(job = name, error = %e, "could not cancel a job past --job-timeout");
+            false
+        }
+    }
+}
