@@ -2,7 +2,7 @@
 """Draws an Amazon States Language definition as a Graphviz dot graph.
 
     python3 deploy/aws/asl_to_dot.py deploy/aws/nightly.asl.json > deploy/aws/nightly.dot
-    dot -Tpng deploy/aws/nightly.dot -o deploy/aws/nightly.png
+    dot -Tpng -Gdpi=80 deploy/aws/nightly.dot -o deploy/aws/nightly.png
 
 States are nodes (shaped by type); edges are Next (solid), Choice rules and
 Default (labelled), and Catch (dashed red, labelled with the errors caught), so

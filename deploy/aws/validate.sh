@@ -3,7 +3,8 @@
 #   1. cfn-lint on the CloudFormation template,
 #   2. asl-validator on the state machine definition,
 #   3. the template's inlined definition equals nightly.asl.json,
-#   4. nightly.dot is what asl_to_dot.py draws from the definition,
+#   4. nightly.dot is what asl_to_dot.py draws from the definition, and
+#      nightly.png what Graphviz renders from nightly.dot,
 #   5. check_template.py --self-test: the template's own rules (region in every
 #      step, idle timeout above the steps' budget, history limit, security
 #      groups, TLS, disk encryption, tags, the state machine's IAM actions,
@@ -20,7 +21,7 @@
 #   ${DFSTORE_AWS_VENV:-/var/tmp/dfstore-aws-venv}  cfn-lint==1.58.0
 #   ${DFSTORE_NPM_DIR:-/var/tmp/dfstore-npm}        asl-validator@4.0.0
 #   ${DFSTORE_VENV:-/var/tmp/dfstore-venv}          moto[server]==5.2.1 (+ boto3), shared with the Rust tests
-#   (Debian's shellcheck package, installed with apt-get when missing)
+#   (Debian's shellcheck and graphviz packages, installed with apt-get when missing)
 # Needs python3, node 20 and npm, and the PyPI, npm and Debian registries the first time.
 set -euo pipefail
 
@@ -68,6 +69,10 @@ if ! command -v shellcheck >/dev/null; then
     echo "installing shellcheck (Debian)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 fi
+if ! command -v dot >/dev/null; then
+    echo "installing graphviz (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+fi
 
 # ---- static checks
 check "cfn-lint $cfn_lint_version: nightly.yaml (no errors, no warnings)" \
@@ -81,6 +86,11 @@ dot_is_current() {
         || { echo "regenerate: python3 deploy/aws/asl_to_dot.py deploy/aws/nightly.asl.json > deploy/aws/nightly.dot"; return 1; }
 }
 check "nightly.dot is drawn from nightly.asl.json" dot_is_current
+png_is_current() {
+    dot -Tpng -Gdpi=80 "$here/nightly.dot" | cmp - "$here/nightly.png" \
+        || { echo "regenerate: dot -Tpng -Gdpi=80 deploy/aws/nightly.dot -o deploy/aws/nightly.png"; return 1; }
+}
+check "nightly.png is rendered from nightly.dot ($(dot -V 2>&1))" png_is_current
 check "check_template.py: the template's rules hold, and each fails on its defect" \
     "$aws_venv/bin/python" "$here/check_template.py" --self-test
 # Every script under deploy/, as bash (deploy/local/postgres.sh is sourced and
