@@ -17,6 +17,7 @@ use ballista_executor::health::spawn_health_server;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
+use dfstore_core::node::bounded_endpoint;
 use dfstore_core::registry::LakeOptions;
 use dfstore_core::{LakeCodec, LakeStoreRegistry, key_count, pii};
 
@@ -28,9 +29,14 @@ pub async fn start(
 ) -> ballista_core::error::Result<()> {
     // Jobs carry the client's lake options (`dfstore.*`); each session's
     // stores are built with them, credentials from this process.
+    // Shuffle fetches from other executors, and the scheduler's connection,
+    // give up on a node that stopped answering.
     config.override_config_producer = Some(Arc::new(|| {
-        SessionConfig::new_with_ballista().with_option_extension(LakeOptions::default())
+        SessionConfig::new_with_ballista()
+            .with_option_extension(LakeOptions::default())
+            .with_ballista_override_create_grpc_client_endpoint(bounded_endpoint())
     }));
+    config.override_create_grpc_client_endpoint = Some(bounded_endpoint());
     let spill_dir = config.work_dir.clone();
     config.override_runtime_producer = Some(Arc::new(move |session: &SessionConfig| {
         let registry = LakeStoreRegistry::new(LakeOptions::settings_of(session));

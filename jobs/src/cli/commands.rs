@@ -278,7 +278,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     if render::is_quiet() {
         return Ok(());
     }
-    println!("\nanalytic.reporte_ventas_tienda, best five store-days by venta_neta:");
+    render::say("\nanalytic.reporte_ventas_tienda, best five store-days by venta_neta:\n");
     query::query(
         &lake,
         &EngineConfig::default(),
@@ -291,10 +291,10 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         },
     )
     .await?;
-    println!(
-        "\nnext: dfstore sql --lake {} \"SELECT periodo, SUM(venta_neta) FROM analytic.reporte_ventas_tienda GROUP BY periodo ORDER BY periodo\"",
+    render::say(&format!(
+        "\nnext: dfstore sql --lake {} \"SELECT periodo, SUM(venta_neta) FROM analytic.reporte_ventas_tienda GROUP BY periodo ORDER BY periodo\"\n",
         args.lake.lake
-    );
+    ));
     Ok(())
 }
 

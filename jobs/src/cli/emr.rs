@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-#[cfg(feature = "aws")]
 use crate::cli::args::parse_duration;
-use crate::cli::render::say;
+#[cfg(feature = "aws")]
+use crate::cli::render::{print, say};
 #[cfg(feature = "aws")]
 use crate::emr::spec::ClusterSpec;
 use crate::emr::spec::SpecFlags;
@@ -96,7 +96,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let wait = (!args.wait.is_zero()).then_some(args.wait);
     let started = emr::up(&spec, wait).await?;
     // Printed whatever --quiet says: scripts read the id from it.
-    println!("{}", started.cluster_id);
+    print(&format!("{}\n", started.cluster_id))?;
     say(&format!(
         "cluster {} ({}) is {}: {} × {} core node(s) on {}, logs in {}\n",
         started.cluster_id,
@@ -125,7 +125,7 @@ async fn submit(args: SubmitArgs) -> Result<()> {
         say(&format!("step {state}\n"));
     })
     .await?;
-    println!("{}", step.step_id);
+    print(&format!("{}\n", step.step_id))?;
     if let Some(logs) = &step.logs {
         say(&format!("logs: {logs}\n"));
     }
@@ -182,6 +182,5 @@ async fn status(cluster: &str) -> Result<()> {
     for (id, name, state) in &view.steps {
         text.push_str(&format!("{id}  {state:<11} {name}\n"));
     }
-    print!("{text}");
-    Ok(())
+    print(&text)
 }

@@ -8,6 +8,8 @@ use clap::Args;
 
 use crate::cli::args::{EngineArgs, LakeArgs, parse_duration};
 #[cfg(feature = "serve")]
+use crate::cli::render::print;
+#[cfg(feature = "serve")]
 use crate::engine::EngineConfig;
 use crate::error::Result;
 #[cfg(feature = "serve")]
@@ -130,16 +132,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let user = options.user.clone();
     serve(lake, options, |bound: Bound| {
         // Printed whatever --quiet says: it is how a script finds the ports.
-        match bound.http {
-            Some(http) => println!("dashboard  http://{http}/"),
-            None => println!("dashboard  not in this build (the `dashboard` feature)"),
-        }
-        println!(
-            "sql        postgresql://{user}@{}/datafusion{}",
+        let dashboard = match bound.http {
+            Some(http) => format!("http://{http}/"),
+            None => "not in this build (the `dashboard` feature)".into(),
+        };
+        let _ = print(&format!(
+            "dashboard  {dashboard}\nsql        postgresql://{user}@{}/datafusion{}\nserving the lake until stopped (Ctrl-C)\n",
             bound.sql,
             if tls { "?sslmode=require" } else { "" }
-        );
-        println!("serving the lake until stopped (Ctrl-C)");
+        ));
     })
     .await
 }

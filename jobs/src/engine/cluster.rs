@@ -103,6 +103,7 @@ pub fn cluster_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
         .with_ballista_physical_extension_codec(Arc::new(LakeCodec::default()))
+        .with_ballista_override_create_grpc_client_endpoint(dfstore_core::node::bounded_endpoint())
         .set_bool("datafusion.optimizer.prefer_hash_join", true)
 }
 

@@ -57,6 +57,8 @@ pub(super) fn lost_executor(scheduler: &Scheduler, text: &str) -> Option<String>
         "tcp connect error",
         "connection error",
         "broken pipe",
+        "error connecting to ballista scheduler or executor",
+        "keep-alive timed out",
     ]
     .iter()
     .any(|needle| text.to_lowercase().contains(&needle.to_lowercase()));

@@ -10,6 +10,10 @@
 //! scheduler, found by the name the client gave it
 //! (`ballista.job.name`), so that its tasks stop taking executors' slots.
 //! A write that timed out committed nothing, like any failed write.
+//!
+//! Below the job, each connection the client opens (to the scheduler, and
+//! to the executors it fetches a job's answer from) is bounded too
+//! ([`dfstore_core::node::bounded_endpoint`]).
 
 use std::future::Future;
 use std::time::Duration;
