@@ -36,8 +36,10 @@ impl Default for RetryPolicy {
 /// configuration. Messages are compared without case: the operating
 /// system says "Connection reset by peer", drivers "connection reset".
 pub fn is_transient(error: &Error) -> bool {
-    const PASSING: [&str; 13] = [
+    const PASSING: [&str; 15] = [
         "refused",
+        "lost executor",
+        "lost the executor",
         "early eof",
         "connection closed",
         "terminating connection",
@@ -120,6 +122,18 @@ mod tests {
             "error communicating with the server: Connection reset by peer (os error 104)"
         )));
         assert!(is_transient(&source("ThrottlingException: Rate exceeded")));
+        let engine = |message: &str| {
+            Error::engine(
+                "staging.ventas",
+                datafusion::error::DataFusionError::External(message.into()),
+            )
+        };
+        assert!(is_transient(&engine(
+            "lost the executor at 10.0.0.7:50051 (the scheduler at df://10.0.0.1:50050 answers); the job failed: …"
+        )));
+        assert!(is_transient(&engine(
+            "job dfstore-0193 timed out: it ran longer than --job-timeout 30m and was cancelled; …"
+        )));
         assert!(!is_transient(&source(
             "password authentication failed for user"
         )));
