@@ -8,7 +8,7 @@ use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
 
 mod hints;
-use hints::{engine_text, mismatch_text, partition_text, storage_hint};
+use hints::{engine_text, mismatch_text, partition_text, storage_hint, storage_text};
 
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -323,7 +323,11 @@ pub enum Error {
         fix: String,
     },
     /// The object store failed.
-    #[error("storage error at {location}: {source}{}", storage_hint(source))]
+    #[error(
+        "storage error at {location}: {}{}",
+        storage_text(source),
+        storage_hint(source)
+    )]
     Storage {
         /// The object's URL.
         location: String,
@@ -332,7 +336,7 @@ pub enum Error {
         source: object_store::Error,
     },
     /// Writing Parquet failed.
-    #[error("cannot write Parquet {location}: {source}")]
+    #[error("cannot write Parquet {location}: {}", storage_text(source))]
     Parquet {
         /// The file.
         location: String,
