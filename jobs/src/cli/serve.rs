@@ -78,9 +78,7 @@ pub struct ServeArgs {
 }
 
 fn parse_refresh(text: &str) -> std::result::Result<Duration, String> {
-    let delta = crate::ingest::extraction::parse_overlap(text)?;
-    delta
-        .to_std()
+    parse_duration(text)
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{text} is not a positive duration"))

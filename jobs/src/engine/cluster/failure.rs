@@ -80,29 +80,24 @@ pub(super) fn lost_executor(scheduler: &Scheduler, text: &str) -> Option<String>
         .map(|address| format!("the executor at {address}"))
 }
 
-/// How long the client waits to connect to the scheduler when it checks,
-/// after a failure, whether the scheduler still answers.
+/// How long the client waits for the scheduler when it checks, after a
+/// failure, whether the scheduler still answers.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether the scheduler answers now: its REST API, served on the same
 /// port as its gRPC service, answers a request for its state.
 async fn answers(scheduler: &Scheduler) -> bool {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let probe = async {
-        let mut stream =
-            tokio::net::TcpStream::connect((scheduler.host.as_str(), scheduler.port)).await?;
-        let request = format!(
-            "GET /api/state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            scheduler.host
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await?;
-        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
+        let (client, api) = scheduler.rest(PROBE_TIMEOUT)?;
+        client
+            .get(format!("{api}/state"))
+            .send()
+            .await?
+            .error_for_status()
     };
-    let answer = tokio::time::timeout(PROBE_TIMEOUT, probe).await;
+    let answer = probe.await;
     tracing::debug!(%scheduler, ?answer, "probed the scheduler after a failure");
-    matches!(answer, Ok(Ok(true)))
+    answer.is_ok()
 }
 
 /// A cluster failure naming the node that failed: the scheduler when it no

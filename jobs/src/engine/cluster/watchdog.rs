@@ -68,23 +68,16 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cancels every job named `name` that is still queued or running; whether
 /// the scheduler took every cancellation.
 async fn cancel(scheduler: &Scheduler, name: &str) -> bool {
-    let base = format!("http://{}:{}", scheduler.host, scheduler.port);
     let attempt = async {
-        let client = reqwest::Client::builder()
-            .timeout(CANCEL_TIMEOUT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let (client, api) = scheduler.rest(CANCEL_TIMEOUT)?;
         let text = client
-            .get(format!("{base}/api/jobs"))
+            .get(format!("{api}/jobs"))
             .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?
+            .await?
+            .error_for_status()?
             .text()
-            .await
-            .map_err(|e| e.to_string())?;
-        let jobs: Vec<serde_json::Value> =
-            serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            .await?;
+        let jobs: Vec<serde_json::Value> = serde_json::from_str(&text)?;
         let mut ids = Vec::new();
         for job in &jobs {
             let running = matches!(job["status"].as_str(), Some("Queued" | "Running"));
@@ -93,15 +86,14 @@ async fn cancel(scheduler: &Scheduler, name: &str) -> bool {
                 && let Some(id) = job["job_id"].as_str()
             {
                 client
-                    .patch(format!("{base}/api/job/{id}"))
+                    .patch(format!("{api}/job/{id}"))
                     .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| e.to_string())?;
+                    .await?
+                    .error_for_status()?;
                 ids.push(id.to_string());
             }
         }
-        Ok::<_, String>(ids)
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(ids)
     };
     match attempt.await {
         Ok(ids) => {
