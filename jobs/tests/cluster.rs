@@ -211,12 +211,7 @@ fn losing_every_executor_or_the_scheduler_fails_in_bounded_time_and_keeps_the_la
     for lost in ["every executor", "the scheduler"] {
         let mut cluster = TestCluster::start(2, &[]);
         let lake = TestLake::new();
-        lake.cmd(&["generate", "--scale", "0.02", "--seed", "5"])
-            .assert()
-            .success();
-        lake.cmd(&["run", "--scheduler", &cluster.url()])
-            .assert()
-            .success();
+        lake.generate_and_run_with("0.02", "5", &["--scheduler", &cluster.url()]);
         let before = published(&lake);
         let jobs = cluster.jobs().len();
 
@@ -261,12 +256,7 @@ fn a_job_that_makes_no_progress_fails_at_the_job_timeout_and_is_cancelled() {
     // wait on the frozen one's tasks that long.
     let cluster = TestCluster::start_with(1, &[], 600);
     let lake = TestLake::new();
-    lake.cmd(&["generate", "--scale", "0.005", "--seed", "5"])
-        .assert()
-        .success();
-    lake.cmd(&["run", "--scheduler", &cluster.url()])
-        .assert()
-        .success();
+    lake.generate_and_run_with("0.005", "5", &["--scheduler", &cluster.url()]);
     let before = published(&lake);
 
     cluster.freeze_executor(0);

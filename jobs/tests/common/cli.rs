@@ -87,10 +87,16 @@ impl TestLake {
 
     /// Generates data and runs the pipeline, asserting both succeed.
     pub fn generate_and_run(&self, scale: &str, seed: &str) {
+        self.generate_and_run_with(scale, seed, &[]);
+    }
+
+    /// [`Self::generate_and_run`], the run with `run_args` too (e.g.
+    /// `--scheduler URL`).
+    pub fn generate_and_run_with(&self, scale: &str, seed: &str, run_args: &[&str]) {
         self.cmd(&["generate", "--scale", scale, "--seed", seed])
             .assert()
             .success();
-        self.cmd(&["run"]).assert().success();
+        self.cmd(&["run"]).args(run_args).assert().success();
     }
 }
 
