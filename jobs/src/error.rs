@@ -73,11 +73,13 @@ pub enum Error {
         /// The lake URL.
         lake: String,
     },
-    /// The lake has no published report to load.
+    /// The lake has no published version of the table to load.
     #[error(
-        "lake `{lake}` has no published analytic.reporte_ventas_tienda to load; run `dfstore run --lake {lake}` first"
+        "lake `{lake}` has no published {table} to load; run `dfstore run --lake {lake}` first"
     )]
     NothingToLoad {
+        /// `layer.name`.
+        table: String,
         /// The lake URL.
         lake: String,
     },
@@ -260,7 +262,7 @@ pub enum Error {
         /// Rejected rows.
         rejected: u64,
     },
-    /// An existing warehouse table does not have the spec's columns.
+    /// An existing warehouse table does not have the loaded model's columns.
     #[error(
         "warehouse table {table} column {column}: expected {expected}, found {found}; nothing was loaded: alter the column to {expected} (or drop the table and let `dfstore load` create it)"
     )]
@@ -269,7 +271,7 @@ pub enum Error {
         table: String,
         /// The column.
         column: String,
-        /// The type spec section 4 gives it.
+        /// The type the model's contract gives it.
         expected: String,
         /// What the table has (`missing` when it has no such column).
         found: String,

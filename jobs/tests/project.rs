@@ -14,36 +14,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::cli::{TestLake, dfstore, one_line, stdout_lines};
+use common::cli::{TestLake, dfstore, example_project, one_line, stdout_lines};
 use common::cluster::TestCluster;
 use common::serve::python_script;
-
-/// The example project's files, added to a fresh `dfstore init`.
-fn example_project(dir: &Path) -> PathBuf {
-    let project = dir.join("insights");
-    let init = dfstore(dir)
-        .args(["init", project.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let said = stdout_lines(init).join("\n");
-    assert!(said.contains("dfstore_project.toml"), "{said}");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/retail_insights");
-    copy_tree(&example, &project);
-    project
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
 
 /// `table` of `lake` in a stable order, as CSV lines without the header.
 fn rows(lake: &TestLake, table: &str, order: &str) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! `dfstore load` into a real PostgreSQL (started by deploy/local/test.sh):
 //! the warehouse table equals the lake's report cell for cell, a reload of
-//! the same version changes nothing, a month is replaced alone, a load
+//! the same version changes nothing, a user's model loads into a table
+//! drawn from its contract, a month is replaced alone, a load
 //! killed mid-`COPY` or racing another leaves the warehouse at one whole
 //! version, and a wrong table, password, host or URL is one line. The
 //! Redshift path's statements are checked in `src/warehouse/redshift.rs`;
@@ -15,7 +16,7 @@ mod common;
 use std::process::Stdio;
 
 use assert_cmd::Command;
-use common::cli::{TestLake, one_line, stdout_lines};
+use common::cli::{TestLake, example_project, one_line, stdout_lines};
 use common::postgres::TestDb;
 
 /// Every column of a report row as text, `|`-separated, in both engines.
@@ -144,6 +145,88 @@ fn a_load_equals_the_lake_cell_for_cell_and_a_reload_changes_nothing() {
     let replaced = "SELECT string_agg(DISTINCT periodo, ',') FROM analytic.dfstore_cargas WHERE version_lago = 1";
     assert_eq!(warehouse_value(&db, replaced), "2025-03");
     assert_eq!(warehouse_rows(&db, "true"), lake_rows(&lake, "true"));
+}
+
+#[test]
+fn a_user_model_loads_into_a_table_drawn_from_its_contract() {
+    let db = TestDb::new();
+    let work = tempfile::tempdir().unwrap();
+    let project = example_project(work.path());
+    let project = project.to_str().unwrap();
+    let lake = TestLake::new();
+    lake.cmd(&["generate", "--scale", "0.005", "--seed", "5"])
+        .assert()
+        .success();
+    lake.cmd(&["run", "--project", project]).assert().success();
+    let table = "analytic.ventas_categoria_mes";
+    let args = ["load", "--project", project, "--table", table];
+    let out = load(&lake, &db, &args[1..]);
+    assert!(
+        out[0].starts_with(&format!("loaded {table} v0 (run ")),
+        "{out:?}"
+    );
+    assert!(out.iter().skip(3).all(|l| l.ends_with(" ok")), "{out:?}");
+
+    // Cell for cell, as text in both.
+    let columns = "periodo, categoria, num_ventas, unidades, venta_neta";
+    let want: Vec<String> = lake
+        .csv(&format!(
+            "SELECT {columns} FROM {table} ORDER BY periodo, categoria"
+        ))
+        .into_iter()
+        .skip(1)
+        .collect();
+    assert!(want.len() > 3, "{want:?}");
+    let sql = format!(
+        "SELECT string_agg(concat_ws(',', {columns}), E'\\n' ORDER BY periodo, categoria) FROM {table}"
+    );
+    assert_eq!(warehouse_value(&db, &sql), want.join("\n"));
+
+    // The table's columns, NOT NULLs and primary key are the model's.
+    let ddl = warehouse_value(
+        &db,
+        "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable, ', ' ORDER BY ordinal_position) \
+         FROM information_schema.columns WHERE table_schema = 'analytic' AND table_name = 'ventas_categoria_mes'",
+    );
+    assert_eq!(
+        ddl,
+        "periodo text NO, categoria text NO, num_ventas bigint NO, unidades bigint NO, venta_neta numeric NO"
+    );
+    let key = warehouse_value(
+        &db,
+        "SELECT string_agg(a.attname, ', ' ORDER BY array_position(i.indkey, a.attnum)) \
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+         WHERE i.indrelid = 'analytic.ventas_categoria_mes'::regclass AND i.indisprimary",
+    );
+    assert_eq!(key, "periodo, categoria");
+    let audit = warehouse_value(
+        &db,
+        "SELECT min(tabla) || ' ' || count(*)::text || ' ' || min(sumas) FROM analytic.dfstore_cargas",
+    );
+    let periods = lake.csv(&format!("SELECT COUNT(DISTINCT periodo) AS n FROM {table}"));
+    assert!(
+        audit.starts_with(&format!("{table} {} num_ventas=", periods[1])),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(", unidades=") && audit.contains(", venta_neta="),
+        "{audit}"
+    );
+    let again = load(&lake, &db, &args[1..]);
+    assert!(again[0].starts_with("already loaded"), "{again:?}");
+
+    // A model a load cannot carry is refused by name, before any connection.
+    for (bad, why) in [
+        ("analytic.segmentos_rfm", "is not partitioned by periodo"),
+        ("trusted.nada", "publishes no model trusted.nada"),
+    ] {
+        let out = with_warehouse(&lake, &db, &["load", "--project", project, "--table", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let line = one_line(&out.stderr);
+        assert!(line.contains("--table") && line.contains(why), "{line}");
+    }
 }
 
 #[test]

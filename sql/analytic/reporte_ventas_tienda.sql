@@ -10,10 +10,27 @@ day_column = "fecha"
 unique_key = ["fecha", "id_tienda"]
 
 [[tests]]
-not_null = ["fecha", "id_tienda", "periodo"]
-
-[[tests]]
 unique = ["fecha", "id_tienda"]
+
+# Spec section 4's columns: also the warehouse table's (`dfstore load`).
+[contract.columns]
+fecha = "DATE NOT NULL"
+periodo = "VARCHAR NOT NULL"
+id_tienda = "INT NOT NULL"
+codigo_tienda = "VARCHAR NOT NULL"
+nombre_tienda = "VARCHAR NOT NULL"
+ciudad = "VARCHAR NOT NULL"
+region = "VARCHAR NOT NULL"
+formato = "VARCHAR NOT NULL"
+num_ventas = "BIGINT NOT NULL"
+num_clientes = "BIGINT NOT NULL"
+unidades = "BIGINT NOT NULL"
+venta_bruta = "DECIMAL(18, 2) NOT NULL"
+descuento_total = "DECIMAL(18, 2) NOT NULL"
+venta_neta = "DECIMAL(18, 2) NOT NULL"
+costo_total = "DECIMAL(18, 2) NOT NULL"
+margen_bruto = "DECIMAL(18, 2) NOT NULL"
+ticket_promedio = "DECIMAL(18, 2) NOT NULL"
 */
 -- analytic.reporte_ventas_tienda (spec section 4): one row per business date
 -- and store with at least one counted line. A line counts when it is in

@@ -48,7 +48,13 @@ pub struct LoadArgs {
     /// Load only this business month (YYYY-MM) [default: every month of the version; months the version lacks are removed].
     #[arg(long, value_name = "YYYY-MM")]
     pub period: Option<Period>,
-    /// The Delta version of analytic.reporte_ventas_tienda to load [default: the newest].
+    /// The published model to load, as LAYER.NAME; it must declare a unique_key, a contract and partition_by = "periodo" [default: analytic.reporte_ventas_tienda].
+    #[arg(long, value_name = "LAYER.NAME")]
+    pub table: Option<TableRef>,
+    /// The project that declares the model.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The Delta version of the model to load [default: the newest].
     #[arg(long, value_name = "N")]
     pub version: Option<u64>,
     /// Where the load's metrics go.

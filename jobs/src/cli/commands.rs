@@ -27,7 +27,7 @@ use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
 use crate::postgres::source_db;
 use crate::project::{Project, builtin};
 use crate::query::{self, Output, OutputFormat};
-use crate::warehouse::lake_side::report;
+use crate::warehouse::table::report;
 use crate::warehouse::{self, LoadOptions, LoadSummary};
 
 /// `dfstore generate`.
@@ -66,7 +66,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     // The warehouse is checked before the run, not after an hour's work.
     let warehouse = match args.load {
-        true => Some(args.warehouse.open("--load").await?),
+        true => {
+            warehouse::model_to_load(&options.project, None, "--load")?;
+            Some(args.warehouse.open("--load").await?)
+        }
         false => None,
     };
     let sinks = args.metrics.sinks()?;
@@ -81,11 +84,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let loaded = match warehouse {
         None => None,
         Some(warehouse) => {
+            let model = warehouse::model_to_load(&options.project, None, "--load")?;
             let options = LoadOptions {
                 period: args.period,
                 version: manifest.version_of(&report().to_string()),
             };
-            match warehouse::load(&lake, &warehouse, &options).await {
+            match warehouse::load(&lake, model, &warehouse, &options).await {
                 Ok(loaded) => Some(loaded),
                 Err(e) => return Err(emitted(&lake, &sinks, Some(&manifest), None, e).await),
             }
@@ -200,13 +204,15 @@ pub async fn nightly(args: NightlyArgs) -> Result<()> {
 /// `dfstore load`.
 pub async fn load(args: LoadArgs) -> Result<()> {
     let lake = args.lake.open()?;
+    let project = args.project.open(lake.s3_settings()).await?;
+    let model = warehouse::model_to_load(&project, args.table.as_ref(), "--table")?;
     let warehouse = args.warehouse.open("load").await?;
     let options = LoadOptions {
         period: args.period,
         version: args.version,
     };
     let sinks = args.metrics.sinks()?;
-    let loaded = match warehouse::load(&lake, &warehouse, &options).await {
+    let loaded = match warehouse::load(&lake, model, &warehouse, &options).await {
         Ok(loaded) => loaded,
         Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
     };

@@ -17,7 +17,7 @@ use crate::nightly::notify::Notifier;
 use crate::nightly::retry::{RetryPolicy, with_retries};
 use crate::pipeline::{self, RunOptions};
 use crate::postgres::Postgres;
-use crate::warehouse::lake_side::report;
+use crate::warehouse::table::report;
 use crate::warehouse::{self, LoadOptions, LoadSummary, Warehouse};
 
 /// Folder of the nightly manifests, relative to the lake root.
@@ -240,8 +240,9 @@ async fn steps(
             period: options.run.period.clone(),
             version: run.version_of(&report().to_string()),
         };
+        let model = warehouse::model_to_load(&options.run.project, None, "--warehouse")?;
         let (result, attempts) = with_retries("load", policy, || {
-            warehouse::load(lake, warehouse, &load_options)
+            warehouse::load(lake, model, warehouse, &load_options)
         })
         .await;
         record(manifest, "load", &result, attempts, started, |load| {

@@ -1,5 +1,6 @@
-//! The lake's side of a load: one published version of the report, its
-//! rows and sums per period, and the run that published it.
+//! The lake's side of a load: one published version of the loaded model,
+//! its warehouse table, its rows and sums per period, and the run that
+//! published it.
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
@@ -7,19 +8,21 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
-use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::PERIOD_COLUMN;
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta;
 use crate::lake::runs::list_runs;
-use crate::warehouse::redshift::ReportFile;
-use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, periods_filter, sums_sql};
-use crate::warehouse::table::{REPORT, column_list};
+use crate::project::Model;
+use crate::warehouse::redshift::LakeFile;
+use crate::warehouse::sums::{PeriodSums, Sums, periods_filter, sums_sql};
+use crate::warehouse::table::LoadedTable;
 
-/// One published version of `analytic.reporte_ventas_tienda`.
-pub struct ReportVersion {
+/// One published version of a loaded model.
+pub struct TableVersion {
+    /// The model's warehouse table.
+    pub table: LoadedTable,
     /// The Delta version.
     pub version: u64,
     /// The run that published it, when its manifest is in the lake.
@@ -31,31 +34,27 @@ pub struct ReportVersion {
     ctx: SessionContext,
 }
 
-impl std::fmt::Debug for ReportVersion {
+impl std::fmt::Debug for TableVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReportVersion")
+        f.debug_struct("TableVersion")
+            .field("table", &self.table.lake)
             .field("version", &self.version)
             .field("run_id", &self.run_id)
             .finish()
     }
 }
 
-/// The report as a lake table.
-pub fn report() -> TableRef {
-    TableRef::new(Layer::Analytic, REPORT)
-}
-
-impl ReportVersion {
-    /// Opens `version` of the report (the newest when `None`) and sums it.
-    pub async fn open(lake: &Lake, version: Option<u64>) -> Result<Self> {
+impl TableVersion {
+    /// Opens `version` of `model`'s published table (the newest when
+    /// `None`), checks that it can be loaded and sums it.
+    pub async fn open(lake: &Lake, model: &Model, version: Option<u64>) -> Result<Self> {
         lake.require().await?;
-        let table = report();
-        let newest =
-            delta::open(lake, &table, None)
-                .await?
-                .ok_or_else(|| Error::NothingToLoad {
-                    lake: lake.url().to_string(),
-                })?;
+        let table = model.table();
+        let nothing = || Error::NothingToLoad {
+            table: table.to_string(),
+            lake: lake.url().to_string(),
+        };
+        let newest = delta::open(lake, &table, None).await?.ok_or_else(nothing)?;
         let newest_version = newest.version().unwrap_or(0);
         let version = version.unwrap_or(newest_version);
         if version > newest_version {
@@ -68,18 +67,26 @@ impl ReportVersion {
         }
         let delta = delta::open(lake, &table, Some(version))
             .await?
-            .ok_or_else(|| Error::NothingToLoad {
-                lake: lake.url().to_string(),
-            })?;
+            .ok_or_else(nothing)?;
         let ctx = engine::session(lake, &EngineConfig::default(), None)?;
         tables::register_published(&ctx, lake, &table, Some(version)).await?;
-        let sums = lake_sums(&ctx, &table).await?;
+        let what = format!("reading the schema of {table}");
+        let schema = ctx
+            .table(table.to_string())
+            .await
+            .map_err(|e| Error::engine(&what, e))?
+            .schema()
+            .as_arrow()
+            .clone();
+        let loaded = LoadedTable::of(model, &schema)?;
+        let sums = lake_sums(&ctx, &loaded).await?;
         let run_id = list_runs(lake)
             .await?
             .into_iter()
             .find(|run| run.version_of(&table.to_string()) == Some(version))
             .map(|run| run.run_id.to_string());
-        Ok(ReportVersion {
+        Ok(TableVersion {
+            table: loaded,
             version,
             run_id,
             sums,
@@ -89,8 +96,8 @@ impl ReportVersion {
     }
 
     /// The files of `periods` in this version, as `s3://` URLs with sizes.
-    pub fn files(&self, lake: &Lake, periods: &[String]) -> Result<Vec<ReportFile>> {
-        let table = report();
+    pub fn files(&self, lake: &Lake, periods: &[String]) -> Result<Vec<LakeFile>> {
+        let table = &self.table.lake;
         let snapshot = self
             .delta
             .snapshot()
@@ -104,7 +111,7 @@ impl ReportVersion {
                 .flatten();
             if period.is_some_and(|p| periods.contains(&p)) {
                 let relative = format!("{}{}", table.folder(), file.object_store_path());
-                out.push(ReportFile {
+                out.push(LakeFile {
                     url: lake.url().join(&relative).to_string(),
                     bytes: file.size().max(0) as u64,
                 });
@@ -117,11 +124,11 @@ impl ReportVersion {
     pub async fn rows(&self, periods: &[String]) -> Result<SendableRecordBatchStream> {
         let sql = format!(
             "SELECT {} FROM {} WHERE {}",
-            column_list(),
-            report(),
+            self.table.column_list(),
+            self.table.lake,
             periods_filter(periods)
         );
-        let what = format!("reading {} v{}", report(), self.version);
+        let what = format!("reading {} v{}", self.table.lake, self.version);
         self.ctx
             .sql(&sql)
             .await
@@ -132,10 +139,11 @@ impl ReportVersion {
     }
 }
 
-/// Rows and sums per period of the report registered in `ctx`.
-async fn lake_sums(ctx: &SessionContext, table: &TableRef) -> Result<PeriodSums> {
-    let what = format!("summing {table} per periodo");
-    let sql = sums_sql(&table.to_string(), "true", "VARCHAR");
+/// Rows and sums per period of the table registered in `ctx`.
+async fn lake_sums(ctx: &SessionContext, table: &LoadedTable) -> Result<PeriodSums> {
+    let what = format!("summing {} per periodo", table.lake);
+    let measures = &table.measures;
+    let sql = sums_sql(&table.lake.to_string(), measures, "true", "VARCHAR");
     let batches = engine::collect(ctx, &sql, &what).await?;
     let mut out = PeriodSums::new();
     for batch in &batches {
@@ -147,22 +155,24 @@ async fn lake_sums(ctx: &SessionContext, table: &TableRef) -> Result<PeriodSums>
         let rows = arrow::compute::cast(batch.column(1), &DataType::Int64)
             .map_err(|e| Error::engine(&what, e.into()))?;
         let rows = rows.as_primitive::<arrow::datatypes::Int64Type>();
-        let measures = (2..2 + MEASURES.len())
+        let sums = (2..2 + measures.len())
             .map(text)
             .collect::<Result<Vec<_>>>()?;
         for row in 0..batch.num_rows() {
             let period = periods.as_string::<i32>().value(row).to_string();
-            let values: Vec<Option<String>> = measures
+            let values: Vec<Option<String>> = sums
                 .iter()
                 .map(|m| {
                     let m = m.as_string::<i32>();
                     m.is_valid(row).then(|| m.value(row).to_string())
                 })
                 .collect();
-            let sums = Sums::parse(rows.value(row), &values).map_err(|reason| Error::Internal {
-                what: format!("{what}: {reason}"),
+            let parsed = Sums::parse(rows.value(row), &values, measures).map_err(|reason| {
+                Error::Internal {
+                    what: format!("{what}: {reason}"),
+                }
             })?;
-            out.insert(period, sums);
+            out.insert(period, parsed);
         }
     }
     Ok(out)

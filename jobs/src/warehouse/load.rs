@@ -1,5 +1,5 @@
 //! The load: one transaction that replaces the periods whose warehouse rows
-//! differ from the lake's, reconciles every period in scope and records the
+//! differ from the lake's version of a model, reconciles every period in scope and records the
 //! load in the audit table (see the protocol in [`crate::warehouse`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,14 +11,16 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tracing::{Instrument as _, Span, info, info_span};
 use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
+use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::postgres::copy_in::copy_batch;
-use crate::warehouse::lake_side::{ReportVersion, report};
+use crate::project::{Model, Project};
+use crate::warehouse::lake_side::TableVersion;
 use crate::warehouse::redshift;
-use crate::warehouse::sums::{MEASURES, PeriodSums, Sums, literal, periods_filter, sums_sql};
-use crate::warehouse::table::{self, AUDIT, COLUMNS, REPORT, column_list};
+use crate::warehouse::sums::{PeriodSums, Sums, literal, periods_filter, sums_sql};
+use crate::warehouse::table::{AUDIT, report};
 use crate::warehouse::target::{Dialect, Warehouse};
 
 /// What to load.
@@ -59,8 +61,12 @@ pub struct PeriodLoad {
 pub struct LoadSummary {
     /// The warehouse, without password.
     pub warehouse: String,
-    /// `schema.reporte_ventas_tienda`.
+    /// The model loaded, `layer.name`.
+    pub model: String,
+    /// `schema.name` in the warehouse.
     pub table: String,
+    /// The measures summed per period, in the order of each period's sums.
+    pub measures: Vec<String>,
     /// The lake version loaded.
     pub version: u64,
     /// The run that published it.
@@ -80,10 +86,37 @@ impl LoadSummary {
     }
 }
 
-/// Loads a version of the report from `lake` into `wh`.
-pub async fn load(lake: &Lake, wh: &Warehouse, options: &LoadOptions) -> Result<LoadSummary> {
+/// The model of `project` that a load of `table` (the report when `None`)
+/// reads; `flag` is the flag that asked for the load.
+pub fn model_to_load<'p>(
+    project: &'p Project,
+    table: Option<&TableRef>,
+    flag: &str,
+) -> Result<&'p Model> {
+    let table = table.cloned().unwrap_or_else(report);
+    let published: Vec<String> = project.published().map(|m| m.table().to_string()).collect();
+    match project.model(&table) {
+        Some(model) if model.is_published() => Ok(model),
+        _ => Err(Error::InvalidArgument {
+            flag: flag.into(),
+            reason: format!(
+                "project `{}` publishes no model {table}; name one of its published models with --table ({})",
+                project.name,
+                published.join(", ")
+            ),
+        }),
+    }
+}
+
+/// Loads a version of `model`'s published table from `lake` into `wh`.
+pub async fn load(
+    lake: &Lake,
+    model: &Model,
+    wh: &Warehouse,
+    options: &LoadOptions,
+) -> Result<LoadSummary> {
     let started = Instant::now();
-    let version = ReportVersion::open(lake, options.version).await?;
+    let version = TableVersion::open(lake, model, options.version).await?;
     if let Some(period) = &options.period
         && !version.sums.contains_key(period.as_str())
     {
@@ -91,7 +124,7 @@ pub async fn load(lake: &Lake, wh: &Warehouse, options: &LoadOptions) -> Result<
             flag: "--period".into(),
             reason: format!(
                 "{} v{} has no rows for {period}; it holds {}",
-                report(),
+                version.table.lake,
                 version.version,
                 range_of(version.sums.keys())
             ),
@@ -101,8 +134,8 @@ pub async fn load(lake: &Lake, wh: &Warehouse, options: &LoadOptions) -> Result<
         redshift::require_s3(lake)?;
     }
     let client = wh.db.connect().await?;
-    table::check(wh, &client).await?;
-    for statement in table::create_statements(wh) {
+    version.table.check(wh, &client).await?;
+    for statement in version.table.create_statements(wh) {
         client
             .batch_execute(&statement)
             .await
@@ -128,7 +161,9 @@ pub async fn load(lake: &Lake, wh: &Warehouse, options: &LoadOptions) -> Result<
                 .map_err(|e| wh.db.error(&e))?;
             let summary = LoadSummary {
                 warehouse: wh.to_string(),
-                table: wh.qualified(REPORT),
+                model: version.table.lake.to_string(),
+                table: wh.qualified(version.table.name()),
+                measures: version.table.measures.clone(),
                 version: version.version,
                 run_id: version.run_id.clone(),
                 load_id,
@@ -161,7 +196,7 @@ struct Job<'a> {
     lake: &'a Lake,
     wh: &'a Warehouse,
     client: &'a Client,
-    version: &'a ReportVersion,
+    version: &'a TableVersion,
     load_id: &'a str,
 }
 
@@ -180,8 +215,8 @@ impl Job<'_> {
         let loaded = self.last_versions(&scope).await?;
         let mut actions = BTreeMap::new();
         for p in &scope {
-            let lake = self.version.sums.get(p).cloned().unwrap_or_default();
-            let current = before.get(p).cloned().unwrap_or_default();
+            let lake = self.lake_sums(p);
+            let current = before.get(p).cloned().unwrap_or_else(|| self.no_rows());
             let action = if lake == current && loaded.get(p) == Some(&self.version.version) {
                 Action::Unchanged
             } else if lake.rows == 0 {
@@ -201,12 +236,15 @@ impl Job<'_> {
         }
         let after = self.warehouse_sums(&scope).await?;
         let mut out = Vec::new();
+        let measures = &self.version.table.measures;
         for (p, action) in actions {
-            let lake = self.version.sums.get(&p).cloned().unwrap_or_default();
-            let warehouse = after.get(&p).cloned().unwrap_or_default();
-            if let Some((column, lake_value, warehouse_value)) = lake.difference(&warehouse) {
+            let lake = self.lake_sums(&p);
+            let warehouse = after.get(&p).cloned().unwrap_or_else(|| self.no_rows());
+            if let Some((column, lake_value, warehouse_value)) =
+                lake.difference(&warehouse, measures)
+            {
                 return Err(Error::WarehouseMismatch {
-                    table: self.wh.qualified(REPORT),
+                    table: self.table(),
                     period: p,
                     column: column.to_string(),
                     lake: lake_value,
@@ -222,6 +260,25 @@ impl Job<'_> {
         }
         self.audit(&out).await?;
         Ok(out)
+    }
+
+    /// `schema.name` of the table in the warehouse.
+    fn table(&self) -> String {
+        self.wh.qualified(self.version.table.name())
+    }
+
+    /// The sums of no rows.
+    fn no_rows(&self) -> Sums {
+        Sums::empty(&self.version.table.measures)
+    }
+
+    /// The lake version's rows and sums of period `p`.
+    fn lake_sums(&self, p: &str) -> Sums {
+        self.version
+            .sums
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| self.no_rows())
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {
@@ -241,10 +298,7 @@ impl Job<'_> {
         let rows = self
             .client
             .query(
-                &format!(
-                    "SELECT DISTINCT periodo::text FROM {}",
-                    self.wh.qualified(REPORT)
-                ),
+                &format!("SELECT DISTINCT periodo::text FROM {}", self.table()),
                 &[],
             )
             .await
@@ -255,11 +309,8 @@ impl Job<'_> {
 
     /// Rows and sums per period of the warehouse table.
     async fn warehouse_sums(&self, scope: &[String]) -> Result<PeriodSums> {
-        let sql = sums_sql(
-            &self.wh.qualified(REPORT),
-            &periods_filter(scope),
-            "varchar",
-        );
+        let measures = &self.version.table.measures;
+        let sql = sums_sql(&self.table(), measures, &periods_filter(scope), "varchar");
         let rows = self
             .client
             .query(&sql, &[])
@@ -267,10 +318,11 @@ impl Job<'_> {
             .map_err(|e| self.wh.db.error(&e))?;
         let mut out = PeriodSums::new();
         for row in rows {
-            let values: Vec<Option<String>> = (0..MEASURES.len()).map(|i| row.get(2 + i)).collect();
-            let sums = Sums::parse(row.get(1), &values).map_err(|reason| Error::Internal {
-                what: format!("summing {}: {reason}", self.wh.qualified(REPORT)),
-            })?;
+            let values: Vec<Option<String>> = (0..measures.len()).map(|i| row.get(2 + i)).collect();
+            let sums =
+                Sums::parse(row.get(1), &values, measures).map_err(|reason| Error::Internal {
+                    what: format!("summing {}: {reason}", self.table()),
+                })?;
             out.insert(row.get(0), sums);
         }
         Ok(out)
@@ -279,8 +331,9 @@ impl Job<'_> {
     /// The lake version of the latest load of each period, from the audit.
     async fn last_versions(&self, scope: &[String]) -> Result<BTreeMap<String, u64>> {
         let sql = format!(
-            "SELECT periodo, version_lago FROM {} WHERE {} ORDER BY cargado_en, id_carga",
+            "SELECT periodo, version_lago FROM {} WHERE tabla = {} AND {} ORDER BY cargado_en, id_carga",
             self.wh.qualified(AUDIT),
+            literal(&self.version.table.lake.to_string()),
             periods_filter(scope)
         );
         let rows = self
@@ -299,7 +352,7 @@ impl Job<'_> {
     async fn replace(&self, changed: &[String], actions: &BTreeMap<String, Action>) -> Result<()> {
         self.execute(&format!(
             "DELETE FROM {} WHERE {}",
-            self.wh.qualified(REPORT),
+            self.table(),
             periods_filter(changed)
         ))
         .await?;
@@ -333,18 +386,20 @@ impl Job<'_> {
 
     /// Streams the rows of `periods` into the table with binary `COPY`.
     async fn copy_in(&self, periods: &[String]) -> Result<()> {
-        let progress = info_span!("load", table = REPORT, indicatif.pb_show = true);
+        let name = self.version.table.name();
+        let progress = info_span!("load", table = name, indicatif.pb_show = true);
         self.copy_rows(periods).instrument(progress).await
     }
 
     async fn copy_rows(&self, periods: &[String]) -> Result<()> {
-        let types: Vec<_> = COLUMNS.iter().map(|(_, kind)| kind.wire()).collect();
+        let table = &self.version.table;
+        let types: Vec<_> = table.columns.iter().map(|c| c.kind.wire()).collect();
         let sink = self
             .client
             .copy_in(&format!(
                 "COPY {} ({}) FROM STDIN (FORMAT binary)",
-                self.wh.qualified(REPORT),
-                column_list()
+                self.table(),
+                table.column_list()
             ))
             .await
             .map_err(|e| self.wh.db.error(&e))?;
@@ -354,7 +409,7 @@ impl Job<'_> {
         while let Some(batch) = batches
             .try_next()
             .await
-            .map_err(|e| Error::engine(format!("reading {}", report()), e))?
+            .map_err(|e| Error::engine(format!("reading {}", table.lake), e))?
         {
             copy_batch(&self.wh.db, writer.as_mut(), &batch).await?;
             Span::current().pb_inc(batch.num_rows() as u64);
@@ -363,7 +418,8 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// One audit row per period written: the lineage lake version → rows.
+    /// One audit row per period written: the lineage lake version → rows,
+    /// with the sums reconciled.
     async fn audit(&self, periods: &[PeriodLoad]) -> Result<()> {
         let run_id = self
             .version
@@ -373,18 +429,18 @@ impl Job<'_> {
         // The instant as a literal: Redshift's now() runs on its leader
         // node only, and PostgreSQL has no GETDATE().
         let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f+00");
+        let table = &self.version.table;
         for p in periods.iter().filter(|p| p.action != Action::Unchanged) {
-            let sums: Vec<String> = p.lake.sums.iter().map(ToString::to_string).collect();
             self.execute(&format!(
-                "INSERT INTO {} (id_carga, cargado_en, version_lago, run_id, periodo, filas, {}) \
-                 VALUES ({}, CAST('{at}' AS TIMESTAMPTZ), {}, {run_id}, {}, {}, {})",
+                "INSERT INTO {} (id_carga, cargado_en, tabla, version_lago, run_id, periodo, filas, sumas) \
+                 VALUES ({}, CAST('{at}' AS TIMESTAMPTZ), {}, {}, {run_id}, {}, {}, {})",
                 self.wh.qualified(AUDIT),
-                MEASURES.join(", "),
                 literal(self.load_id),
+                literal(&table.lake.to_string()),
                 self.version.version,
                 literal(&p.period),
                 p.lake.rows,
-                sums.join(", ")
+                literal(&p.lake.audited(&table.measures))
             ))
             .await?;
         }

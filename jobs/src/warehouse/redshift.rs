@@ -1,20 +1,20 @@
 //! Loading Amazon Redshift from the lake's own Parquet files.
 //!
 //! Redshift speaks PostgreSQL's protocol but has no `COPY FROM STDIN`; its
-//! bulk load reads S3. The load writes a manifest naming exactly the files
-//! of the report's Delta version for the periods it replaces (never a
-//! prefix, which could pick up files of other versions), then, inside the
-//! load's transaction: `COPY` into a temporary table shaped like the files
-//! (`FORMAT AS PARQUET`, columns by position; `periodo` is a folder, not a
-//! column of the files), and `INSERT … SELECT` into the report with
-//! `periodo` derived from `fecha`, as the report defines it.
+//! bulk load reads S3. For each period it replaces, the load writes a
+//! manifest naming exactly that period's files of the model's Delta version
+//! (never a prefix, which could pick up files of other versions), then,
+//! inside the load's transaction: `COPY` into a temporary table shaped like
+//! the files (`FORMAT AS PARQUET`, columns by position; `periodo` is a
+//! folder, not a column of the files), and `INSERT … SELECT` into the table
+//! with that period as `periodo`.
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::warehouse::lake_side::ReportVersion;
+use crate::warehouse::lake_side::TableVersion;
 use crate::warehouse::sums::literal;
-use crate::warehouse::table::{COLUMNS, REPORT, column_list};
-use crate::warehouse::target::Warehouse;
+use crate::warehouse::table::LoadedTable;
+use crate::warehouse::target::{Dialect, Warehouse};
 
 /// The folder of the load manifests, relative to the lake root.
 pub const MANIFEST_DIR: &str = "_warehouse/redshift";
@@ -27,7 +27,7 @@ pub fn require_s3(lake: &Lake) -> Result<()> {
         return Err(Error::InvalidArgument {
             flag: "--warehouse".into(),
             reason: format!(
-                "a Redshift warehouse loads the report's Parquet files straight from S3, and the lake `{}` is a local folder; run the pipeline on an s3:// lake (or load a PostgreSQL warehouse)",
+                "a Redshift warehouse loads the model's Parquet files straight from S3, and the lake `{}` is a local folder; run the pipeline on an s3:// lake (or load a PostgreSQL warehouse)",
                 lake.url()
             ),
         });
@@ -35,9 +35,9 @@ pub fn require_s3(lake: &Lake) -> Result<()> {
     Ok(())
 }
 
-/// One file of the report's version.
+/// One file of a published version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportFile {
+pub struct LakeFile {
     /// Its `s3://` URL.
     pub url: String,
     /// Its size in bytes (Redshift needs it for Parquet).
@@ -45,7 +45,7 @@ pub struct ReportFile {
 }
 
 /// A Redshift `COPY` manifest of `files`.
-pub fn manifest(files: &[ReportFile]) -> serde_json::Value {
+pub fn manifest(files: &[LakeFile]) -> serde_json::Value {
     let entries: Vec<serde_json::Value> = files
         .iter()
         .map(|f| {
@@ -59,77 +59,80 @@ pub fn manifest(files: &[ReportFile]) -> serde_json::Value {
     serde_json::json!({ "entries": entries })
 }
 
-/// The columns of the report's files, in file order: the table's, less
-/// `periodo`.
-pub fn file_columns() -> Vec<&'static str> {
-    COLUMNS
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|name| *name != "periodo")
-        .collect()
-}
-
-/// The statements that load `manifest_url` into the report, to run inside
-/// the load's transaction after the periods' rows were deleted.
-pub fn statements(wh: &Warehouse, manifest_url: &str, iam_role: Option<&str>) -> Vec<String> {
-    let columns: Vec<String> = COLUMNS
-        .iter()
-        .filter(|(name, _)| *name != "periodo")
-        .map(|(name, kind)| format!("{name} {}", kind_ddl(*kind)))
+/// The statements that load the periods' manifests (`(period, URL)`)
+/// into `table`, to run inside the load's transaction after the periods'
+/// rows were deleted.
+pub fn statements(
+    wh: &Warehouse,
+    table: &LoadedTable,
+    manifests: &[(String, String)],
+    iam_role: Option<&str>,
+) -> Vec<String> {
+    let in_files = || table.columns.iter().filter(|c| c.name != "periodo");
+    let columns: Vec<String> = in_files()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.name,
+                c.kind.ddl(&Dialect::Redshift { iam_role: None })
+            )
+        })
         .collect();
     let role = match iam_role {
         Some(arn) => literal(arn),
         None => "default".into(),
     };
-    let select: Vec<String> = COLUMNS
-        .iter()
-        .map(|(name, _)| match *name {
-            "periodo" => "TO_CHAR(fecha, 'YYYY-MM')".to_string(),
-            other => other.to_string(),
-        })
-        .collect();
-    vec![
-        format!("CREATE TEMP TABLE {STAGE} ({})", columns.join(", ")),
-        format!(
+    let mut out = vec![format!(
+        "CREATE TEMP TABLE {STAGE} ({})",
+        columns.join(", ")
+    )];
+    for (period, url) in manifests {
+        let select: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "periodo" => literal(period),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push(format!(
             "COPY {STAGE} FROM {} IAM_ROLE {role} FORMAT AS PARQUET MANIFEST",
-            literal(manifest_url)
-        ),
-        format!(
+            literal(url)
+        ));
+        out.push(format!(
             "INSERT INTO {} ({}) SELECT {} FROM {STAGE}",
-            wh.qualified(REPORT),
-            column_list(),
+            wh.qualified(table.name()),
+            table.column_list(),
             select.join(", ")
-        ),
-        format!("DROP TABLE {STAGE}"),
-    ]
-}
-
-fn kind_ddl(kind: crate::warehouse::table::Kind) -> &'static str {
-    use crate::warehouse::table::Kind;
-    match kind {
-        Kind::Date => "date",
-        Kind::Text => "varchar(256)",
-        Kind::Integer => "integer",
-        Kind::Bigint => "bigint",
-        Kind::Money => "numeric(18,2)",
+        ));
+        // DELETE, not TRUNCATE, which would commit the load's transaction.
+        out.push(format!("DELETE FROM {STAGE}"));
     }
+    out.push(format!("DROP TABLE {STAGE}"));
+    out
 }
 
-/// Writes the manifest of `periods`' files of the version into the lake
+/// Writes a manifest of each period's files of the version into the lake
 /// and returns the statements that copy them.
 pub async fn copy_statements(
     lake: &Lake,
     wh: &Warehouse,
-    version: &ReportVersion,
+    version: &TableVersion,
     periods: &[String],
     iam_role: Option<&str>,
     load_id: &str,
 ) -> Result<Vec<String>> {
-    let files = version.files(lake, periods)?;
-    let relative = format!("{MANIFEST_DIR}/{load_id}.manifest");
-    lake.put_json(&relative, &manifest(&files)).await?;
-    let url = lake.url().join(&relative).to_string();
-    Ok(statements(wh, &url, iam_role))
+    let mut manifests = Vec::new();
+    for period in periods {
+        let files = version.files(lake, std::slice::from_ref(period))?;
+        let relative = format!(
+            "{MANIFEST_DIR}/{load_id}/{}/{period}.manifest",
+            version.table.lake
+        );
+        lake.put_json(&relative, &manifest(&files)).await?;
+        manifests.push((period.clone(), lake.url().join(&relative).to_string()));
+    }
+    Ok(statements(wh, &version.table, &manifests, iam_role))
 }
 
 #[cfg(test)]
@@ -137,11 +140,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_statements_copy_the_manifest_s_files_into_the_report() {
+    fn the_statements_copy_each_period_s_manifest_into_the_table() {
         let wh = Warehouse::parse("redshift://loader@cluster.example/dev", None).unwrap();
+        let table = crate::warehouse::table::tests::report_table();
+        let manifests = [
+            (
+                "2025-01".to_string(),
+                "s3://bucket/lake/_warehouse/redshift/l1/a.manifest".to_string(),
+            ),
+            (
+                "2025-02".to_string(),
+                "s3://bucket/lake/_warehouse/redshift/l1/b.manifest".to_string(),
+            ),
+        ];
         let sql = statements(
             &wh,
-            "s3://bucket/lake/_warehouse/redshift/l1.manifest",
+            &table,
+            &manifests,
             Some("arn:aws:iam::123456789012:role/dfstore-redshift"),
         );
         assert_eq!(
@@ -150,21 +165,24 @@ mod tests {
         );
         assert_eq!(
             sql[1],
-            "COPY dfstore_stage FROM 's3://bucket/lake/_warehouse/redshift/l1.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/dfstore-redshift' FORMAT AS PARQUET MANIFEST"
+            "COPY dfstore_stage FROM 's3://bucket/lake/_warehouse/redshift/l1/a.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/dfstore-redshift' FORMAT AS PARQUET MANIFEST"
         );
         assert!(sql[2].starts_with(
             "INSERT INTO analytic.reporte_ventas_tienda (fecha, periodo, id_tienda, "
         ));
-        assert!(sql[2].contains("SELECT fecha, TO_CHAR(fecha, 'YYYY-MM'), id_tienda, "));
+        assert!(sql[2].contains("SELECT fecha, '2025-01', id_tienda, "));
         assert!(sql[2].ends_with(" FROM dfstore_stage"));
-        assert_eq!(sql[3], "DROP TABLE dfstore_stage");
-        let default_role = statements(&wh, "s3://b/m", None);
+        assert_eq!(sql[3], "DELETE FROM dfstore_stage");
+        assert!(sql[5].contains("SELECT fecha, '2025-02', id_tienda, "));
+        assert_eq!(sql.len(), 8);
+        assert_eq!(sql[7], "DROP TABLE dfstore_stage");
+        let default_role = statements(&wh, &table, &manifests[..1], None);
         assert!(default_role[1].contains("IAM_ROLE default"));
     }
 
     #[test]
     fn manifests_list_every_file_with_its_length() {
-        let m = manifest(&[ReportFile {
+        let m = manifest(&[LakeFile {
             url: "s3://b/analytic/reporte_ventas_tienda/periodo=2025-01/part-r-00000.parquet"
                 .into(),
             bytes: 1234,

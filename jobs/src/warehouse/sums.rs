@@ -1,72 +1,93 @@
 //! What the load reconciles, per period: the row count and the sums of the
-//! report's additive measures, exact (decimals, never floats).
+//! loaded table's measures (its integer and decimal columns outside its
+//! key), exact (decimals, never floats).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-/// The measures summed per period, in the order they are compared.
-pub const MEASURES: [&str; 5] = [
-    "num_ventas",
-    "unidades",
-    "venta_neta",
-    "costo_total",
-    "margen_bruto",
-];
-
 /// Rows and sums of one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sums {
     /// Rows.
     pub rows: u64,
-    /// Sums of [`MEASURES`], in that order.
-    pub sums: [Decimal; 5],
+    /// Sums of the table's measures, in their order.
+    pub sums: Vec<Decimal>,
 }
 
 impl Sums {
-    /// From the row count and the sums as text, in [`MEASURES`] order.
-    pub fn parse(rows: i64, sums: &[Option<String>]) -> Result<Self, String> {
+    /// From the row count and the sums of `measures` as text, in order (a
+    /// NULL sum, of no rows, is zero).
+    pub fn parse(rows: i64, sums: &[Option<String>], measures: &[String]) -> Result<Self, String> {
         let mut out = Sums {
             rows: rows.max(0) as u64,
-            sums: [Decimal::ZERO; 5],
+            sums: vec![Decimal::ZERO; measures.len()],
         };
-        for (i, text) in sums.iter().enumerate().take(MEASURES.len()) {
+        for (i, text) in sums.iter().enumerate().take(measures.len()) {
             if let Some(text) = text {
                 out.sums[i] = Decimal::from_str(text)
-                    .map_err(|e| format!("sum of {} `{text}`: {e}", MEASURES[i]))?;
+                    .map_err(|e| format!("sum of {} `{text}`: {e}", measures[i]))?;
             }
         }
         Ok(out)
     }
 
+    /// The sums of `measures` of no rows.
+    pub fn empty(measures: &[String]) -> Self {
+        Sums {
+            rows: 0,
+            sums: vec![Decimal::ZERO; measures.len()],
+        }
+    }
+
     /// The first difference from `other`: (column, ours, theirs).
-    pub fn difference(&self, other: &Sums) -> Option<(&'static str, String, String)> {
+    pub fn difference<'m>(
+        &self,
+        other: &Sums,
+        measures: &'m [String],
+    ) -> Option<(&'m str, String, String)> {
         if self.rows != other.rows {
             return Some(("rows", self.rows.to_string(), other.rows.to_string()));
         }
-        MEASURES
+        measures
             .iter()
             .zip(self.sums.iter().zip(&other.sums))
             .find(|(_, (a, b))| a != b)
-            .map(|(name, (a, b))| (*name, a.normalize().to_string(), b.normalize().to_string()))
+            .map(|(name, (a, b))| {
+                (
+                    name.as_str(),
+                    a.normalize().to_string(),
+                    b.normalize().to_string(),
+                )
+            })
+    }
+
+    /// `measure=sum` pairs, as the audit records them.
+    pub fn audited(&self, measures: &[String]) -> String {
+        let pairs: Vec<String> = measures
+            .iter()
+            .zip(&self.sums)
+            .map(|(m, s)| format!("{m}={}", s.normalize()))
+            .collect();
+        pairs.join(", ")
     }
 }
 
 /// Rows and sums per period.
 pub type PeriodSums = BTreeMap<String, Sums>;
 
-/// The aggregate that computes [`Sums`] per `periodo` over `table`, its
-/// sums as text so that both sides compare exactly; `filter` is an SQL
-/// condition.
-pub fn sums_sql(table: &str, filter: &str, text_type: &str) -> String {
-    let sums: Vec<String> = MEASURES
+/// The aggregate that computes [`Sums`] of `measures` per `periodo` over
+/// `table`, its sums as text so that both sides compare exactly; `filter`
+/// is an SQL condition.
+pub fn sums_sql(table: &str, measures: &[String], filter: &str, text_type: &str) -> String {
+    let sums: Vec<String> = measures
         .iter()
-        .map(|m| format!("CAST(SUM({m}) AS {text_type}) AS {m}"))
+        .map(|m| format!(", CAST(SUM({m}) AS {text_type}) AS {m}"))
         .collect();
     format!(
-        "SELECT periodo, COUNT(*) AS filas, {} FROM {table} WHERE {filter} GROUP BY periodo",
-        sums.join(", ")
+        "SELECT periodo, COUNT(*) AS filas{} FROM {table} WHERE {filter} GROUP BY periodo",
+        sums.concat()
     )
 }
 
@@ -92,17 +113,39 @@ mod tests {
     #[test]
     fn differences_name_the_column_exactly() {
         let text = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
-        let lake = Sums::parse(3, &text(&["4", "10", "100.10", "60.05", "40.05"])).unwrap();
-        let same = Sums::parse(3, &text(&["4", "10", "100.1", "60.05", "40.05"])).unwrap();
-        assert_eq!(lake.difference(&same), None, "100.10 = 100.1");
-        let off = Sums::parse(3, &text(&["4", "10", "100.11", "60.05", "40.06"])).unwrap();
+        let measures: Vec<String> = [
+            "num_ventas",
+            "unidades",
+            "venta_neta",
+            "costo_total",
+            "margen_bruto",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parse = |rows, v: &[&str]| Sums::parse(rows, &text(v), &measures);
+        let lake = parse(3, &["4", "10", "100.10", "60.05", "40.05"]).unwrap();
+        let same = parse(3, &["4", "10", "100.1", "60.05", "40.05"]).unwrap();
+        assert_eq!(lake.difference(&same, &measures), None, "100.10 = 100.1");
+        let off = parse(3, &["4", "10", "100.11", "60.05", "40.06"]).unwrap();
         assert_eq!(
-            lake.difference(&off),
+            lake.difference(&off, &measures),
             Some(("venta_neta", "100.1".into(), "100.11".into()))
         );
-        let fewer = Sums::parse(2, &text(&["4", "10", "100.10", "60.05", "40.05"])).unwrap();
-        assert_eq!(lake.difference(&fewer).unwrap().0, "rows");
-        assert!(Sums::parse(1, &text(&["x"])).is_err());
+        let fewer = parse(2, &["4", "10", "100.10", "60.05", "40.05"]).unwrap();
+        assert_eq!(lake.difference(&fewer, &measures).unwrap().0, "rows");
+        assert!(parse(1, &["x"]).is_err());
+        assert_eq!(
+            lake.audited(&measures),
+            "num_ventas=4, unidades=10, venta_neta=100.1, costo_total=60.05, margen_bruto=40.05"
+        );
+        assert_eq!(
+            Sums::empty(&measures).difference(&parse(0, &[]).unwrap(), &measures),
+            None
+        );
+        assert_eq!(
+            sums_sql("t", &measures[..1], "true", "text"),
+            "SELECT periodo, COUNT(*) AS filas, CAST(SUM(num_ventas) AS text) AS num_ventas FROM t WHERE true GROUP BY periodo"
+        );
         assert_eq!(
             periods_filter(&["2025-01".into(), "2025-02".into()]),
             "periodo IN ('2025-01', '2025-02')"

@@ -100,6 +100,35 @@ impl TestLake {
     }
 }
 
+/// The example project's files (examples/retail_insights), added to a
+/// fresh `dfstore init` in `dir`.
+pub fn example_project(dir: &Path) -> PathBuf {
+    let project = dir.join("insights");
+    let init = dfstore(dir)
+        .args(["init", project.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = stdout_lines(init).join("\n");
+    assert!(said.contains("dfstore_project.toml"), "{said}");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/retail_insights");
+    copy_tree(&example, &project);
+    project
+}
+
+/// Copies the files under `from` into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 /// The binary with a clean environment, run in `cwd`.
 pub fn dfstore(cwd: &Path) -> Command {
     let mut cmd = Command::cargo_bin("dfstore").unwrap();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::warehouse::load::Action;
-use crate::warehouse::sums::{MEASURES, Sums};
+use crate::warehouse::sums::Sums;
 use crate::warehouse::{LoadSummary, PeriodLoad};
 
 /// Renders a load for a terminal.
@@ -25,29 +25,55 @@ pub fn render_load(load: &LoadSummary) -> String {
     };
     let _ = writeln!(
         out,
-        "{verb} analytic.reporte_ventas_tienda v{}{run} into {} {} in {:.2} s (load {})",
-        load.version, load.warehouse, load.table, load.seconds, load.load_id
+        "{verb} {} v{}{run} into {} {} in {:.2} s (load {})",
+        load.model, load.version, load.warehouse, load.table, load.seconds, load.load_id
     );
+    // One measure is shown (the report's net sales, or the table's first);
+    // the reconciliation covers them all.
+    let shown = load
+        .measures
+        .iter()
+        .position(|m| m == SHOWN_MEASURE)
+        .unwrap_or(0);
+    let name = load.measures.get(shown).map_or("", String::as_str);
     let _ = writeln!(
         out,
         "\n  {:8}  {:9}  {:>10}  {:>10}  {:>16}  {:>16}  reconciliation",
-        "periodo", "action", "rows lake", "warehouse", "venta_neta lake", "warehouse"
+        "periodo",
+        "action",
+        "rows lake",
+        "warehouse",
+        format!("{name} lake"),
+        "warehouse"
     );
     for p in &load.periods {
-        let _ = writeln!(out, "{}", period_line(p));
+        let _ = writeln!(out, "{}", period_line(p, &load.measures, shown));
     }
     out
 }
 
-fn period_line(p: &PeriodLoad) -> String {
+/// The measure a terminal shows when the table has it.
+const SHOWN_MEASURE: &str = "venta_neta";
+
+fn period_line(p: &PeriodLoad, measures: &[String], shown: usize) -> String {
     let action = action_name(p.action);
-    let status = match p.lake.difference(&p.warehouse) {
+    let status = match p.lake.difference(&p.warehouse, measures) {
         None => "ok".to_string(),
         Some((column, lake, warehouse)) => format!("{column}: lake {lake}, warehouse {warehouse}"),
     };
+    let sum = |s: &Sums| {
+        s.sums
+            .get(shown)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
     format!(
         "  {:8}  {action:9}  {:>10}  {:>10}  {:>16}  {:>16}  {status}",
-        p.period, p.lake.rows, p.warehouse.rows, p.lake.sums[2], p.warehouse.sums[2]
+        p.period,
+        p.lake.rows,
+        p.warehouse.rows,
+        sum(&p.lake),
+        sum(&p.warehouse)
     )
 }
 
@@ -56,8 +82,8 @@ pub fn load_json(load: &LoadSummary) -> Value {
     let sums = |s: &Sums| {
         let mut object = serde_json::Map::new();
         object.insert("rows".into(), json!(s.rows));
-        for (name, sum) in MEASURES.iter().zip(&s.sums) {
-            object.insert((*name).into(), json!(sum.to_string()));
+        for (name, sum) in load.measures.iter().zip(&s.sums) {
+            object.insert(name.clone(), json!(sum.to_string()));
         }
         Value::Object(object)
     };
@@ -70,12 +96,13 @@ pub fn load_json(load: &LoadSummary) -> Value {
                 "action": action_name(p.action),
                 "lake": sums(&p.lake),
                 "warehouse": sums(&p.warehouse),
-                "reconciled": p.lake.difference(&p.warehouse).is_none(),
+                "reconciled": p.lake.difference(&p.warehouse, &load.measures).is_none(),
             })
         })
         .collect();
     json!({
         "warehouse": load.warehouse,
+        "model": load.model,
         "table": load.table,
         "version": load.version,
         "run_id": load.run_id,
