@@ -361,15 +361,38 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
     let report = rows(&lake, "analytic.reporte_ventas_tienda", "fecha, id_tienda");
     let completed = rows(&lake, CATEGORIA.0, CATEGORIA.1);
 
-    // The voided tickets' categories, by a variable: one model rebuilt.
+    let segments = rows(&lake, RFM.0, RFM.1);
+
+    // The voided tickets' categories, by a variable: the SQL test that
+    // reads the rebuilt model runs, finds the months that no longer add up
+    // to the store report, and the run publishes nothing.
+    let out = lake
+        .cmd(&[
+            "run",
+            "--project",
+            project,
+            "--select",
+            "analytic.ventas_categoria_mes",
+            "--var",
+            "estado_contado=ANULADA",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out.stderr);
+    assert!(line.contains("tests/categorias_suman_el_reporte"), "{line}");
+    assert_eq!(rows(&lake, CATEGORIA.0, CATEGORIA.1), completed);
+
+    // No customer buys often enough to be VIP: one model rebuilt, and the
+    // SQL test, which reads neither it nor anything it changes, is not run.
     lake.cmd(&[
         "run",
         "--project",
         project,
         "--select",
-        "analytic.ventas_categoria_mes",
+        "analytic.segmentos_rfm",
         "--var",
-        "estado_contado=ANULADA",
+        "compras_vip=100000",
     ])
     .assert()
     .success();
@@ -387,20 +410,32 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
             )
         })
         .collect();
-    assert_eq!(outputs, ["analytic.ventas_categoria_mes"]);
+    assert_eq!(outputs, ["analytic.segmentos_rfm"]);
     let kept = manifest["kept"].as_array().unwrap();
     assert_eq!(kept.len(), 9, "{kept:?}");
-    assert_eq!(manifest["vars"]["estado_contado"], "ANULADA");
-    let voided = rows(&lake, CATEGORIA.0, CATEGORIA.1);
-    assert_ne!(voided, completed);
-    assert!(!voided.is_empty());
+    assert_eq!(manifest["vars"]["compras_vip"], "100000");
+    let tests: Vec<&str> = manifest["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !tests.contains(&"tests/categorias_suman_el_reporte") && !tests.is_empty(),
+        "{tests:?}"
+    );
+    let vip = rows(&lake, RFM.0, RFM.1);
+    assert_ne!(vip, segments);
+    assert!(segments.iter().any(|r| r.ends_with(",VIP")), "{segments:?}");
+    assert!(!vip.iter().any(|r| r.ends_with(",VIP")), "{vip:?}");
     // Every other table reads as before.
     assert_eq!(
         rows(&lake, "analytic.reporte_ventas_tienda", "fecha, id_tienda"),
         report
     );
+    assert_eq!(rows(&lake, CATEGORIA.0, CATEGORIA.1), completed);
     let tables = stdout_lines(lake.cmd(&["tables"]).output().unwrap()).join("\n");
-    assert!(tables.contains("analytic.segmentos_rfm"), "{tables}");
+    assert!(tables.contains("analytic.ventas_categoria_mes"), "{tables}");
 
     // A selector that names nothing is a usage error.
     let out = lake

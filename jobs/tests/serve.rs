@@ -534,6 +534,40 @@ with psycopg.connect(dsn) as conn:
     assert_eq!(lines[1], "after one closed 1");
 }
 
+/// A statement that holds its whole answer in one aggregate, which cannot
+/// spill: about 160 MiB of integers.
+const HUNGRY: &str = "SELECT cardinality(array_agg(x)) FROM generate_series(1, 20000000) AS t(x)";
+
+#[test]
+fn a_statement_beyond_its_memory_share_fails_alone() {
+    let lake = lake("0.01");
+    let served = Served::start(
+        &lake,
+        &["--memory-limit", "1GiB", "--query-memory", "64MiB"],
+        &[],
+    );
+    let out = served.psql("", HUNGRY);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the statement held more than 64 MiB");
+    assert!(
+        err.contains("its share of the server's memory (64 MiB, --query-memory)"),
+        "{err}"
+    );
+    // A statement within its share answers, and so does the dashboard.
+    let smaller = HUNGRY.replace("20000000", "1000000");
+    assert_eq!(served.psql_lines(&smaller), ["1000000"]);
+    let (status, _) = served.get("/api/filters");
+    assert_eq!(status, 200);
+
+    // The same statement within a larger share answers.
+    let generous = Served::start(
+        &lake,
+        &["--memory-limit", "1GiB", "--query-memory", "768MiB"],
+        &[],
+    );
+    assert_eq!(generous.psql_lines(HUNGRY), ["20000000"]);
+}
+
 fn stdout_lines_of(out: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -339,7 +339,8 @@ pub async fn test(args: TestArgs) -> Result<()> {
         .filter(|m| m.layer != crate::contract::layer::Layer::Staging && known.contains(&m.table()))
         .map(AsRef::as_ref)
         .collect();
-    let outcomes = pipeline::quality::run_tests(&ctx, &project, &models, true).await?;
+    let singular: Vec<_> = project.tests.iter().collect();
+    let outcomes = pipeline::quality::run_tests(&ctx, &models, &singular).await?;
     render::say(&render::project::render_tests(&outcomes));
     match pipeline::quality::first_error(&outcomes) {
         Some(e) => Err(e),

@@ -11,6 +11,7 @@ use crate::cli::args::{EngineArgs, LakeArgs, parse_duration};
 use crate::cli::render::print;
 #[cfg(feature = "serve")]
 use crate::engine::EngineConfig;
+use crate::engine::parse_memory;
 use crate::error::Result;
 #[cfg(feature = "serve")]
 use crate::postgres::connection::read_password_file;
@@ -69,6 +70,9 @@ pub struct ServeArgs {
     /// SQL connections served at once; one more is refused with PostgreSQL's too_many_connections (53300) [default: 100].
     #[arg(long, value_name = "N", env = "DFSTORE_SERVE_MAX_CONNECTIONS", default_value_t = 100, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// The most memory one SQL statement may hold, drawn from the engine's pool (--memory-limit), e.g. 512MiB; past it the statement spills or fails alone [default: a quarter of --memory-limit].
+    #[arg(long, value_name = "SIZE", env = "DFSTORE_SERVE_QUERY_MEMORY", value_parser = parse_memory)]
+    pub query_memory: Option<u64>,
     /// How often to look for a newly published run, e.g. 2s, 1m [default: 2s].
     #[arg(long, value_name = "DURATION", default_value = "2s", hide_default_value = true, value_parser = parse_refresh)]
     pub refresh: Duration,
@@ -107,6 +111,7 @@ pub async fn run(_args: ServeArgs) -> Result<()> {
 #[cfg(feature = "serve")]
 pub async fn run(args: ServeArgs) -> Result<()> {
     let lake = args.lake.open()?;
+    let engine = EngineConfig::from(&args.engine);
     let options = ServeOptions {
         http: args.http,
         sql: args.sql,
@@ -120,10 +125,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             _ => None,
         },
         refresh: args.refresh,
-        engine: EngineConfig::from(&args.engine),
+        engine: engine.clone(),
         limits: Limits {
             statement_timeout: Some(args.statement_timeout).filter(|d| !d.is_zero()),
             max_connections: args.max_connections as usize,
+            statement_memory: args
+                .query_memory
+                .unwrap_or(engine.memory_limit / 4)
+                .min(engine.memory_limit) as usize,
         },
     };
     let tls = options.tls.is_some();

@@ -3,10 +3,14 @@
 //! published ones for `dfstore test`), counted, with the first failing rows
 //! kept for the manifest. A contract's NOT NULL columns are tests too.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
+use crate::contract::layer::{Layer, TableRef};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::lake::runs::TestOutcome;
@@ -17,13 +21,12 @@ use crate::project::{Model, Project};
 /// Failing rows kept per test.
 const FIRST_FAILURES: usize = 5;
 
-/// Every test of `models` (declared, and each contract's NOT NULLs) and,
-/// with `singular`, the project's SQL tests, run against `ctx`.
+/// Every test of `models` (declared, and each contract's NOT NULLs) and
+/// the SQL tests `singular`, run against `ctx`.
 pub async fn run_tests(
     ctx: &SessionContext,
-    project: &Project,
     models: &[&Model],
-    singular: bool,
+    singular: &[&DataTest],
 ) -> Result<Vec<TestOutcome>> {
     let mut out = Vec::new();
     for model in models {
@@ -33,14 +36,49 @@ pub async fn run_tests(
             out.push(run_one(ctx, &test, &failing).await?);
         }
     }
-    if singular {
-        for test in &project.tests {
-            if let Some(failing) = test.standalone() {
-                out.push(run_one(ctx, test, &failing).await?);
-            }
+    for test in singular {
+        if let Some(failing) = test.standalone() {
+            out.push(run_one(ctx, test, &failing).await?);
         }
     }
     Ok(out)
+}
+
+/// The SQL tests of `project` a run that builds `built` runs: every one
+/// when it builds every model from all of its inputs (`all`), else those
+/// that read a table it builds, as dbt runs the tests of the models it
+/// selects.
+pub fn singular_tests<'p>(
+    project: &'p Project,
+    built: &[Arc<Model>],
+    all: bool,
+) -> Vec<&'p DataTest> {
+    let built: BTreeSet<TableRef> = built.iter().map(|m| m.table()).collect();
+    project
+        .tests
+        .iter()
+        .filter(|t| all || t.other_tables().iter().any(|read| built.contains(read)))
+        .collect()
+}
+
+/// The tables the tests of the models `built` and the SQL tests
+/// `singular` read that the run neither builds nor reads for its models
+/// (`inputs`), raw tables aside: the run reads them at their published
+/// version.
+pub fn unread_by_models(
+    built: &[Arc<Model>],
+    singular: &[&DataTest],
+    inputs: &[TableRef],
+) -> BTreeSet<TableRef> {
+    let tables: BTreeSet<TableRef> = built.iter().map(|m| m.table()).collect();
+    let declared = built.iter().flat_map(|m| m.tests.iter());
+    singular
+        .iter()
+        .copied()
+        .chain(declared)
+        .flat_map(DataTest::other_tables)
+        .filter(|t| t.layer != Layer::Raw && !tables.contains(t) && !inputs.contains(t))
+        .collect()
 }
 
 /// A model's declared tests and its contract's NOT NULLs.

@@ -40,6 +40,7 @@ use crate::pipeline::increment::{self, Decision};
 use crate::pipeline::plan::PlannedModel;
 use crate::pipeline::{plan, quality, reconcile};
 use crate::project::header::Materialized;
+use crate::project::quality::DataTest;
 use crate::project::{Project, select};
 
 /// Folder of the runs' work files, relative to the lake root.
@@ -213,8 +214,11 @@ async fn run_steps(
     }
     manifest.time("build", phase);
 
-    let singular = whole && changes.is_none();
-    run_tests(&ctx, (project, &to_build), singular, manifest).await?;
+    let singular = quality::singular_tests(project, &to_build, whole && changes.is_none());
+    for table in quality::unread_by_models(&to_build, &singular, &published_inputs) {
+        read_published(&ctx, lake, pinned.as_ref(), &table).await?;
+    }
+    run_tests(&ctx, &to_build, &singular, manifest).await?;
 
     let phase = Instant::now();
     manifest.rejected = reconcile::rejected_by_rule(&ctx, &staged).await?;
@@ -246,17 +250,17 @@ async fn run_steps(
     Ok(())
 }
 
-/// The data tests of the models `built` (and the singular tests with
-/// `singular`), recorded in `manifest`; the first failing error test.
+/// The data tests of the models `built` and the SQL tests `singular`,
+/// recorded in `manifest`; the first failing error test.
 async fn run_tests(
     ctx: &SessionContext,
-    (project, built): (&Project, &[Arc<crate::project::Model>]),
-    singular: bool,
+    built: &[Arc<crate::project::Model>],
+    singular: &[&DataTest],
     manifest: &mut RunManifest,
 ) -> Result<()> {
     let phase = Instant::now();
     let built: Vec<&crate::project::Model> = built.iter().map(AsRef::as_ref).collect();
-    manifest.tests = quality::run_tests(ctx, project, &built, singular).await?;
+    manifest.tests = quality::run_tests(ctx, &built, singular).await?;
     for failed in manifest.tests.iter().filter(|t| !t.passed()) {
         warn!(test = %failed.name, rows = failed.failing_rows, severity = %failed.severity, "data test failed");
     }
@@ -344,7 +348,7 @@ async fn read_published(
         Err(Error::InvalidArgument {
             flag: "--select".into(),
             reason: format!(
-                "the selected models read {table}, which no successful run has published; select it too (e.g. --select +{}) or run without --select",
+                "the selected models or their tests read {table}, which no successful run has published; select it too (e.g. --select +{}) or run without --select",
                 table.name
             ),
         })

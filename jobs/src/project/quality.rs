@@ -30,7 +30,12 @@ pub enum Check {
         field: String,
     },
     /// A query of the user's, returning the failing rows.
-    Sql(String),
+    Sql {
+        /// The query.
+        sql: String,
+        /// The tables it reads.
+        reads: Vec<TableRef>,
+    },
 }
 
 /// One data test.
@@ -78,7 +83,7 @@ impl DataTest {
                 f = quoted(field),
                 col = quoted(column),
             ),
-            Check::Sql(_) => self.standalone().unwrap_or_default(),
+            Check::Sql { .. } => self.standalone().unwrap_or_default(),
         }
     }
 
@@ -86,15 +91,17 @@ impl DataTest {
     /// (`None` for a test of a model's rows).
     pub fn standalone(&self) -> Option<String> {
         match &self.check {
-            Check::Sql(sql) => Some(sql.trim().trim_end_matches(';').to_string()),
+            Check::Sql { sql, .. } => Some(sql.trim().trim_end_matches(';').to_string()),
             _ => None,
         }
     }
 
-    /// The tables the test reads besides its model's.
+    /// The tables the test reads besides its model's (every table, for a
+    /// SQL test).
     pub fn other_tables(&self) -> Vec<TableRef> {
         match &self.check {
             Check::Relationships { to, .. } => vec![to.clone()],
+            Check::Sql { reads, .. } => reads.clone(),
             _ => Vec::new(),
         }
     }

@@ -186,7 +186,7 @@ fn model(
 /// A SQL test under `tests/`: a query returning failing rows.
 fn sql_test(file: &str, name: &str, sql: &str, vars: &Vars) -> Result<DataTest> {
     let parsed: Parsed<TestHeader> = header::parse(file, sql)?;
-    tables_read(file, sql)?;
+    let reads = tables_read(file, sql)?;
     if let Some((var, line)) = placeholders(sql)
         .into_iter()
         .find(|(v, _)| !vars.contains(v))
@@ -201,7 +201,10 @@ fn sql_test(file: &str, name: &str, sql: &str, vars: &Vars) -> Result<DataTest> 
     }
     Ok(DataTest {
         name: format!("{TESTS_DIR}/{name}"),
-        check: Check::Sql(sql.to_string()),
+        check: Check::Sql {
+            sql: sql.to_string(),
+            reads,
+        },
         severity: parsed.header.severity,
         location: format!("{file}:1"),
     })
@@ -291,11 +294,11 @@ fn check_references(models: &[Model], tests: &[DataTest]) -> Result<()> {
         }
     }
     for test in tests {
-        let Check::Sql(sql) = &test.check else {
+        let Check::Sql { sql, reads } = &test.check else {
             continue;
         };
         let file = test.location.trim_end_matches(":1");
-        if let Some(t) = tables_read(file, sql)?.iter().find(|t| !exists(t)) {
+        if let Some(t) = reads.iter().find(|t| !exists(t)) {
             return Err(missing(file, sql, t));
         }
     }

@@ -1,6 +1,7 @@
 //! What one client of the SQL endpoint may use: how long a statement runs
 //! (the server's `--statement-timeout`, or the client's `SET
-//! statement_timeout` when shorter), and when a running statement stops
+//! statement_timeout` when shorter), how much memory it holds
+//! (`--query-memory`, see [`crate::serve::pool`]), and when a running statement stops
 //! early: a CancelRequest, or its client gone. A stopped statement's rows
 //! end with SQLSTATE 57014 and its plan is dropped, which stops the
 //! engine's work.
@@ -24,6 +25,9 @@ pub struct Limits {
     pub statement_timeout: Option<Duration>,
     /// Connections served at once; one more is refused.
     pub max_connections: usize,
+    /// The most memory one statement may hold, in bytes, drawn from the
+    /// server's pool (`--memory-limit`).
+    pub statement_memory: usize,
 }
 
 /// SQLSTATE `query_canceled`.

@@ -19,6 +19,8 @@ pub mod filters;
 pub mod guard;
 /// What one client of the SQL endpoint may use.
 pub mod limits;
+/// One statement's share of the server's memory pool.
+pub mod pool;
 /// The lake as served: snapshots, refreshed when a run publishes.
 pub mod snapshot;
 /// The PostgreSQL wire-protocol endpoint.

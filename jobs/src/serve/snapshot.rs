@@ -13,12 +13,15 @@ use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray}
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::TableReference;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_postgres::hooks::{
     cursor::CursorStatementHook, set_show::SetShowHook, transactions::TransactionStatementHook,
 };
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::{DfSessionService, QueryHook};
 
 use crate::contract::layer::TableRef;
@@ -29,6 +32,7 @@ use crate::lake::runs::{Outcome, RUNS_DIR, RunManifest, list_runs};
 use crate::project::vars::Vars;
 use crate::query::session::{register_published, register_views};
 use crate::serve::guard::ReadOnly;
+use crate::serve::pool::StatementPool;
 
 /// The schema of the listings: `dfstore.runs`, `dfstore.tables`.
 pub const LISTINGS: &str = "dfstore";
@@ -52,6 +56,23 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The SQL endpoint's handler for one statement: over this snapshot's
+    /// session, with a memory pool of at most `limit` bytes drawn from the
+    /// session's.
+    pub fn statement_sql(&self, limit: usize) -> PgWireResult<DfSessionService> {
+        let shared = self.ctx.runtime_env();
+        let pool = StatementPool::new(Arc::clone(&shared.memory_pool), limit);
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&shared)
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_runtime_env(runtime)
+            .build();
+        let ctx = Arc::new(SessionContext::new_with_state(state));
+        Ok(DfSessionService::new_with_hooks(ctx, hooks()))
+    }
+
     /// The cached answer for `key`, if any.
     pub fn cached(&self, key: &str) -> Option<Arc<serde_json::Value>> {
         self.cache.lock().ok()?.get(key).cloned()
@@ -151,13 +172,7 @@ async fn build(lake: &Lake, config: &EngineConfig, manifests: Vec<String>) -> Re
         .map_err(|e| Error::engine("setting up pg_catalog for dfstore serve", *e))?;
     datafusion_postgres::datafusion_pg_functions::register_all(&mut ctx);
     let ctx = Arc::new(ctx);
-    let hooks: Vec<Arc<dyn QueryHook>> = vec![
-        Arc::new(ReadOnly),
-        Arc::new(CursorStatementHook),
-        Arc::new(SetShowHook),
-        Arc::new(TransactionStatementHook),
-    ];
-    let sql = Arc::new(DfSessionService::new_with_hooks(Arc::clone(&ctx), hooks));
+    let sql = Arc::new(DfSessionService::new_with_hooks(Arc::clone(&ctx), hooks()));
     Ok(Snapshot {
         run,
         runs,
@@ -167,6 +182,18 @@ async fn build(lake: &Lake, config: &EngineConfig, manifests: Vec<String>) -> Re
         manifests,
         cache: Mutex::new(HashMap::new()),
     })
+}
+
+/// What the SQL endpoint does with a statement before DataFusion plans it:
+/// refuse writes, then datafusion-postgres's cursors, `SET`/`SHOW` and
+/// transactions.
+fn hooks() -> Vec<Arc<dyn QueryHook>> {
+    vec![
+        Arc::new(ReadOnly),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ]
 }
 
 /// `dfstore.runs` (one row per run) and `dfstore.tables` (one row per table

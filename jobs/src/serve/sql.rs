@@ -8,7 +8,8 @@
 //!
 //! One client cannot take the server down ([`Limits`]): a statement runs
 //! for at most the server's `--statement-timeout` (or the client's
-//! `SET statement_timeout`, when shorter), and stops as soon as its client
+//! `SET statement_timeout`, when shorter), holds at most `--query-memory`
+//! of the server's memory pool, and stops as soon as its client
 //! sends a CancelRequest (psql's Ctrl-C) or goes away; its plan is dropped,
 //! which stops the engine's work. Past `--max-connections`, a client is
 //! refused with PostgreSQL's `too_many_connections` (53300).
@@ -79,8 +80,11 @@ impl SimpleQueryHandler for ConnectionSql {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = Arc::clone(&self.view.current().sql);
-        let responses = SimpleQueryHandler::do_query(&*sql, client, query).await?;
+        let sql = self
+            .view
+            .current()
+            .statement_sql(self.limits.statement_memory)?;
+        let responses = SimpleQueryHandler::do_query(&sql, client, query).await?;
         Ok(self.guarded(client, responses).await)
     }
 }
@@ -106,8 +110,11 @@ impl ExtendedQueryHandler for ConnectionSql {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = Arc::clone(&self.view.current().sql);
-        let response = ExtendedQueryHandler::do_query(&*sql, client, portal, max_rows).await?;
+        let sql = self
+            .view
+            .current()
+            .statement_sql(self.limits.statement_memory)?;
+        let response = ExtendedQueryHandler::do_query(&sql, client, portal, max_rows).await?;
         let mut guarded = self.guarded(client, vec![response]).await;
         guarded
             .pop()
