@@ -13,8 +13,11 @@
 //! attempt, is never read: Ballista reruns a task whose executor was lost
 //! (and resubmits the stages whose shuffle files died with it), each rerun
 //! writes under a new id, and only the attempt whose answer reached the
-//! client is committed. A job that fails commits nothing; the client may
-//! submit it again, and only the new job's attempts are recorded. The
+//! client is committed. A job that fails commits nothing, and neither does
+//! one that lost an executor while it ran (its answer may name a task twice:
+//! the client checks its executors before and after, see `dfstore-jobs`'s
+//! `engine/cluster/executors.rs`); the client may submit it again, and only
+//! the new job's attempts are recorded. The
 //! folders of uncommitted attempts are left for the run's cleanup, which
 //! deletes its whole staging folder.
 

@@ -278,10 +278,9 @@ fn committed_sinks(plan: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn Executio
 async fn commit(
     plan: &Arc<dyn ExecutionPlan>,
     sinks: &[Arc<dyn ExecutionPlan>],
-    answer: SendableRecordBatchStream,
+    batches: Vec<RecordBatch>,
     context: &TaskContext,
 ) -> DfResult<Vec<RecordBatch>> {
-    let batches: Vec<RecordBatch> = answer.try_collect().await?;
     let attempts = attempt::answered(&batches);
     for sink in sinks {
         attempt::record(sink, &attempts, context).await?;
@@ -428,16 +427,20 @@ impl ExecutionPlan for ClusterExec {
         let scheduler = self.scheduler.clone();
         let limit = self.job_timeout;
         let stream = match committed_sinks(&self.plan) {
-            // A write job that lost an executor is submitted again: the
-            // attempts of the failed job were never committed, so the files
-            // they wrote are never read.
+            // A write job that lost an executor, failing or not, is
+            // submitted again: the attempts of its answer are never
+            // committed, so the files they wrote are never read.
             Some(sinks) => {
                 let plan = Arc::clone(&self.plan);
                 let scheduler = scheduler.clone();
                 futures::stream::once(async move {
                     let job = resubmitted(&scheduler, || async {
-                        let answer = submit().await?;
-                        commit(&plan, &sinks, answer, &context).await
+                        let up = executors::up(&scheduler).await?;
+                        let answer: Vec<RecordBatch> = submit().await?.try_collect().await?;
+                        match executors::lost_since(&scheduler, &up).await? {
+                            Some(lost) => Err(lost),
+                            None => commit(&plan, &sinks, answer, &context).await,
+                        }
                     });
                     watchdog::bounded(&scheduler, &name, limit, job).await
                 })
@@ -476,6 +479,7 @@ impl ExecutionPlan for ClusterExec {
 }
 
 mod empty_inputs;
+mod executors;
 mod failure;
 mod feed;
 mod one_task;

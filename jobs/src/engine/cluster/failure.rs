@@ -10,6 +10,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use tracing::warn;
 
 use super::Scheduler;
+use super::executors::LOST_WHILE_RUNNING;
 
 /// Times a job that lost an executor is submitted again.
 const LOST_EXECUTOR_RETRIES: usize = 2;
@@ -41,6 +42,13 @@ where
 /// is not the scheduler: an executor, lost while the job ran or before the
 /// client fetched what it computed.
 pub(super) fn lost_executor(scheduler: &Scheduler, text: &str) -> Option<String> {
+    // A job whose cluster lost an executor while it ran (see `executors`).
+    if let Some(at) = text.find(LOST_WHILE_RUNNING) {
+        let named = &text[..at];
+        return named
+            .rfind("executor ")
+            .map(|start| named[start..].to_string());
+    }
     // Ballista's own report of a fetch that failed: the executor's id.
     if let Some((_, rest)) = text.split_once("fetch partition error from Executor ") {
         let id: String = rest

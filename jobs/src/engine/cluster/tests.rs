@@ -40,6 +40,11 @@ fn a_failure_names_the_lost_executor_not_the_scheduler() {
     );
     let sql = "Error during planning: table 'raw.x' not found";
     assert_eq!(lost_executor(&scheduler, sql), None);
+    let during = "External error: executor 5f1e-9a at 127.0.0.1:40345 lost while the job ran: its answer may name a task's rows twice, so none of it was committed";
+    assert_eq!(
+        lost_executor(&scheduler, during).as_deref(),
+        Some("executor 5f1e-9a at 127.0.0.1:40345")
+    );
     let executor = DataFusionError::Execution(refused(40345));
     let named = cluster_error(&scheduler, &executor, true).to_string();
     assert!(
