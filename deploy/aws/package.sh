@@ -3,7 +3,9 @@
 # (Amazon Linux 2023: glibc 2.34), for each architecture asked for, checks
 # that no symbol needs a newer glibc, strips them and uploads them to an S3
 # prefix, which `dfstore emr up --binaries` and the template's BinariesUri
-# take. One folder per architecture, which the bootstrap picks by `uname -m`
+# take, once each binary has been started (check_start.sh: under qemu-user
+# for the other architecture, which needs Debian's qemu-user and
+# libc6-arm64-cross). One folder per architecture, which the bootstrap picks by `uname -m`
 # (aarch64 for the default Graviton m7g nodes, x86_64 for m5/m6i/m7i):
 #
 #   PREFIX/bootstrap.sh
@@ -93,6 +95,8 @@ for arch in "${arches[@]}"; do
   done
   echo "== checking that no symbol needs glibc newer than $glibc ($arch)"
   bash deploy/aws/check_glibc.sh --max "$glibc" "$dir/dfstore" "$dir/dfstore-scheduler" "$dir/dfstore-executor"
+  echo "== checking that each binary starts ($arch; another architecture under qemu-user)"
+  bash deploy/aws/check_start.sh "$dir/dfstore" "$dir/dfstore-scheduler" "$dir/dfstore-executor"
   if [ -n "$ca_bundle" ]; then
     cp "$ca_bundle" "$dir/db-ca.pem"
     files+=(db-ca.pem)

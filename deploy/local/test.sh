@@ -72,7 +72,8 @@ DFSTORE_VENV="$venv" bash deploy/aws/validate.sh
 # and survive a killed executor; then the IAM policy documents (parliament),
 # and the glibc check package.sh applies, on a binary it must refuse (a
 # build on this Debian needs glibc 2.35; EMR's Amazon Linux 2023 has 2.34)
-# and on one it must accept.
+# and on one it must accept; and the start check package.sh applies, on
+# aarch64 binaries under qemu-user (test_start.sh).
 echo "== deploy/aws: EMR bootstrap, IAM policies, glibc check"
 DFSTORE_VENV="$venv" DFSTORE_BIN_DIR="$CARGO_TARGET_DIR/release" bash deploy/aws/test_bootstrap.sh
 bash deploy/aws/check_iam.sh
@@ -81,6 +82,7 @@ if bash deploy/aws/check_glibc.sh --max 2.34 "$CARGO_TARGET_DIR/release/dfstore"
   exit 1
 fi
 bash deploy/aws/check_glibc.sh --max 2.35 "$CARGO_TARGET_DIR/release/dfstore"
+bash deploy/aws/test_start.sh "$CARGO_TARGET_DIR/release/dfstore"
 
 # The benchmark's answer check (never its timings): the report of dfstore
 # equals DuckDB's, and PySpark's where it is installed, at a tiny scale.

@@ -1,6 +1,7 @@
 //! The load: one transaction that replaces the periods whose warehouse rows
-//! differ from the lake's version of a model, reconciles every period in scope and records the
-//! load in the audit table (see the protocol in [`crate::warehouse`]).
+//! differ from the lake's version of a model, reconciles every period in
+//! scope and records the load in the audit table (see the protocol in
+//! [`crate::warehouse`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
