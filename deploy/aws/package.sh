@@ -89,9 +89,13 @@ for arch in "${arches[@]}"; do
   built="$CARGO_TARGET_DIR/$target/release"
   files=(dfstore dfstore-scheduler dfstore-executor)
   for binary in "${files[@]}"; do
-    cp "$built/$binary" "$dir/$binary"
-    # zig's objcopy strips either architecture; the host's strip only its own.
-    python3 -m ziglang objcopy --strip-all "$dir/$binary" "$dir/$binary" 2>/dev/null || strip "$dir/$binary"
+    # zig's objcopy strips either architecture; the host's strip only its
+    # own. Its input and output must be two files: in place, it truncates.
+    rm -f "$dir/$binary"
+    if ! python3 -m ziglang objcopy --strip-all "$built/$binary" "$dir/$binary"; then
+      cp "$built/$binary" "$dir/$binary"
+      strip "$dir/$binary"
+    fi
   done
   echo "== checking that no symbol needs glibc newer than $glibc ($arch)"
   bash deploy/aws/check_glibc.sh --max "$glibc" "$dir/dfstore" "$dir/dfstore-scheduler" "$dir/dfstore-executor"
