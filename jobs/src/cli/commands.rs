@@ -65,11 +65,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         full_refresh_above: args.full_refresh_above,
     };
     // The warehouse is checked before the run, not after an hour's work.
-    let warehouse = match args.load {
-        true => {
-            warehouse::model_to_load(&options.project, None, "--load")?;
-            Some(args.warehouse.open("--load").await?)
-        }
+    let load = match args.load {
+        true => Some((
+            warehouse::model_to_load(&options.project, None, "--load")?,
+            args.warehouse.open("--load").await?,
+        )),
         false => None,
     };
     let sinks = args.metrics.sinks()?;
@@ -81,10 +81,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     if !json {
         render::say(&render::run::render(&manifest));
     }
-    let loaded = match warehouse {
+    let loaded = match load {
         None => None,
-        Some(warehouse) => {
-            let model = warehouse::model_to_load(&options.project, None, "--load")?;
+        Some((model, warehouse)) => {
             let options = LoadOptions {
                 period: args.period,
                 version: manifest.version_of(&report().to_string()),

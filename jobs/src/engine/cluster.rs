@@ -61,17 +61,6 @@ impl Scheduler {
     pub fn endpoint(&self) -> String {
         format!("http://{}:{}", self.host, self.port)
     }
-
-    /// A client of the scheduler's REST API (served on its gRPC port, never
-    /// through a proxy), each request bounded by `timeout`, and the API's
-    /// base URL.
-    fn rest(&self, timeout: Duration) -> reqwest::Result<(reqwest::Client, String)> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .no_proxy()
-            .build()?;
-        Ok((client, format!("{}/api", self.endpoint())))
-    }
 }
 
 impl fmt::Display for Scheduler {
@@ -483,6 +472,7 @@ mod executors;
 mod failure;
 mod feed;
 mod one_task;
+mod rest;
 #[cfg(test)]
 mod tests;
 mod watchdog;

@@ -74,21 +74,14 @@ pub(super) async fn lost_since(
 
 /// Every executor registered with `scheduler`.
 async fn registered(scheduler: &Scheduler) -> DfResult<Vec<Executor>> {
-    let listed = async {
-        let (client, api) = scheduler.rest(PROBE_TIMEOUT)?;
-        client
-            .get(format!("{api}/executors"))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await
-    };
-    let text = listed.await.map_err(|e| {
-        DataFusionError::External(
-            format!("listing the executors of the scheduler at {scheduler}: {e}").into(),
-        )
-    })?;
+    let text = scheduler
+        .get("executors", PROBE_TIMEOUT)
+        .await
+        .map_err(|e| {
+            DataFusionError::External(
+                format!("listing the executors of the scheduler at {scheduler}: {e}").into(),
+            )
+        })?;
     serde_json::from_str(&text).map_err(|e| {
         DataFusionError::External(
             format!("the executors listed by the scheduler at {scheduler}: {e}").into(),

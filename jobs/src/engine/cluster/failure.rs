@@ -95,15 +95,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Whether the scheduler answers now: its REST API, served on the same
 /// port as its gRPC service, answers a request for its state.
 async fn answers(scheduler: &Scheduler) -> bool {
-    let probe = async {
-        let (client, api) = scheduler.rest(PROBE_TIMEOUT)?;
-        client
-            .get(format!("{api}/state"))
-            .send()
-            .await?
-            .error_for_status()
-    };
-    let answer = probe.await;
+    let answer = scheduler.get("state", PROBE_TIMEOUT).await.map(drop);
     tracing::debug!(%scheduler, ?answer, "probed the scheduler after a failure");
     answer.is_ok()
 }

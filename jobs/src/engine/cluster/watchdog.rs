@@ -69,14 +69,8 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// the scheduler took every cancellation.
 async fn cancel(scheduler: &Scheduler, name: &str) -> bool {
     let attempt = async {
+        let text = scheduler.get("jobs", CANCEL_TIMEOUT).await?;
         let (client, api) = scheduler.rest(CANCEL_TIMEOUT)?;
-        let text = client
-            .get(format!("{api}/jobs"))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
         let jobs: Vec<serde_json::Value> = serde_json::from_str(&text)?;
         let mut ids = Vec::new();
         for job in &jobs {
