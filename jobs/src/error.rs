@@ -5,7 +5,6 @@ use dfstore_core::LakeUrlError;
 use dfstore_core::pii::SecretError;
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::source::SourceTable;
 
 mod hints;
 use hints::{engine_text, mismatch_text, partition_text, storage_hint, storage_text};
@@ -157,12 +156,12 @@ pub enum Error {
     /// A raw extraction lacks a column the job SQL reads, or has it with
     /// another type (breaking schema drift).
     #[error(
-        "raw.{table} column {column}: {} in extraction {extraction} ({file}); nothing was written: restore the column in the source and extract again (deleting raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json), or change the reference schema in jobs/src/contract/source.rs and the SQL that reads it",
+        "raw.{table} column {column}: {} in extraction {extraction} ({file}); nothing was written: restore the column in the source and extract again (deleting raw/{table}/extraido={extraction}/ and raw/_extracciones/{extraction}.json), or change the source's `columns` in dfstore_project.toml and the SQL that reads it",
         mismatch_text(expected, found.as_deref())
     )]
     SchemaMismatch {
         /// The source table.
-        table: SourceTable,
+        table: String,
         /// The column.
         column: String,
         /// The type the SQL expects.
@@ -194,7 +193,7 @@ pub enum Error {
         /// The file's URL.
         file: String,
         /// Its table.
-        table: SourceTable,
+        table: String,
         /// Its extraction.
         extraction: ExtractionId,
         /// The digest in the manifest.

@@ -19,7 +19,6 @@ use arrow::datatypes::{DataType, Field, Schema};
 use common::cli::{TestLake, one_line, stdout_lines};
 use dfstore_core::{LakeUrl, S3Settings};
 use dfstore_jobs::contract::extraction::ExtractionId;
-use dfstore_jobs::contract::source::SourceTable;
 use dfstore_jobs::lake::Lake;
 use dfstore_jobs::lake::raw::{ExtractionManifest, RawFileWriter, RawTable};
 
@@ -92,7 +91,7 @@ fn publish_drifted_ventas(
         let store = Lake::open(url, &S3Settings::default()).unwrap();
         let id: ExtractionId = DRIFTED.parse().unwrap();
         let mut writer =
-            RawFileWriter::create_with_schema(&store, id, SourceTable::Ventas, 0, batch.schema())
+            RawFileWriter::create_with_schema(&store, id, "ventas", 0, batch.schema())
                 .unwrap();
         writer.write(&batch).await.unwrap();
         let file = writer.finish().await.unwrap();
@@ -101,7 +100,7 @@ fn publish_drifted_ventas(
             source: "test".into(),
             details: BTreeMap::new(),
             tables: BTreeMap::from([(
-                SourceTable::Ventas,
+                "ventas".to_string(),
                 RawTable {
                     rows: file.rows,
                     files: vec![file],

@@ -15,7 +15,6 @@ use crate::catalog::document::{
 };
 use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
-use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta;
@@ -54,7 +53,12 @@ pub async fn crawl(lake: &Lake) -> Result<Crawl> {
 pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
     let mut out = Vec::new();
     let extractions = published_extractions(lake).await?;
-    for table in SourceTable::ALL {
+    // Every table some extraction holds, whichever project extracted it.
+    let names: std::collections::BTreeSet<&str> = extractions
+        .iter()
+        .flat_map(|m| m.tables.keys().map(String::as_str))
+        .collect();
+    for table in names {
         if let Some(t) = raw_table(lake, table, &extractions).await? {
             out.push(t);
         }
@@ -73,12 +77,12 @@ pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
 /// from the footers of the newest extraction that has the table.
 async fn raw_table(
     lake: &Lake,
-    table: SourceTable,
+    table: &str,
     extractions: &[ExtractionManifest],
 ) -> Result<Option<CatalogTable>> {
     let with_table: Vec<&ExtractionManifest> = extractions
         .iter()
-        .filter(|m| m.tables.contains_key(&table))
+        .filter(|m| m.tables.contains_key(table))
         .collect();
     let Some(newest) = with_table.last() else {
         return Ok(None);
@@ -98,7 +102,7 @@ async fn raw_table(
     let partitions: Vec<Partition> = with_table
         .iter()
         .filter_map(|m| {
-            m.tables.get(&table).map(|t| Partition {
+            m.tables.get(table).map(|t| Partition {
                 value: m.extraido.to_string(),
                 rows: t.rows,
                 files: t.files.len(),
@@ -107,7 +111,7 @@ async fn raw_table(
         })
         .collect();
     Ok(Some(CatalogTable {
-        table: TableRef::new(Layer::Raw, table.name()),
+        table: TableRef::new(Layer::Raw, table),
         format: TableFormat::Parquet,
         location: format!("raw/{table}/"),
         version: None,

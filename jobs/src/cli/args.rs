@@ -10,7 +10,8 @@ use dfstore_core::LakeUrl;
 use crate::contract::extraction::ExtractionId;
 use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
-use crate::contract::source::SourceTable;
+use crate::contract::source::Sources;
+use crate::error::{Error, Result};
 use crate::ingest::{
     DEFAULT_CHUNK_ROWS, DEFAULT_OVERLAP, DEFAULT_PARALLEL, IngestOptions, LoadKind, parse_overlap,
 };
@@ -132,9 +133,12 @@ pub struct IngestArgs {
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,
-    /// Tables to extract, comma-separated [default: tiendas,productos,clientes,ventas,detalle_ventas].
+    /// The project whose sources (`[[sources]]` in its dfstore_project.toml) are extracted.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Sources to extract, comma-separated [default: every source the project declares].
     #[arg(long, value_name = "TABLES", value_delimiter = ',')]
-    pub tables: Vec<SourceTable>,
+    pub tables: Vec<String>,
     /// Extract every row [default: incremental for tables extracted before, full for the others].
     #[arg(long, conflicts_with = "incremental")]
     pub full: bool,
@@ -159,14 +163,21 @@ pub struct IngestArgs {
 }
 
 impl IngestArgs {
-    /// The extraction these flags ask for.
-    pub fn options(&self) -> IngestOptions {
-        IngestOptions {
-            tables: if self.tables.is_empty() {
-                SourceTable::ALL.to_vec()
-            } else {
-                self.tables.clone()
-            },
+    /// The extraction these flags ask for, of the sources `sources` declares.
+    pub fn options(&self, sources: &Sources) -> Result<IngestOptions> {
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for name in &self.tables {
+            let table = sources.find(name).map_err(|reason| Error::InvalidArgument {
+                flag: "--tables".into(),
+                reason,
+            })?;
+            tables.push(table.clone());
+        }
+        if tables.is_empty() {
+            tables = sources.all().to_vec();
+        }
+        Ok(IngestOptions {
+            tables,
             load: match (self.full, self.incremental) {
                 (true, _) => LoadKind::Full,
                 (_, true) => LoadKind::Incremental,
@@ -175,7 +186,7 @@ impl IngestArgs {
             overlap: self.overlap,
             parallel: usize::from(self.parallel),
             chunk_rows: self.chunk_rows,
-        }
+        })
     }
 }
 

@@ -49,7 +49,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let project = Arc::new(args.project.open(lake.s3_settings()).await?);
     if args.ingest {
         let pg = args.pg.open("--ingest").await?;
-        let published = ingest::ingest(&pg, &lake, &IngestOptions::default()).await?;
+        let published = ingest::ingest(&pg, &lake, &IngestOptions::every(&project.sources)).await?;
         render::say(&render::run::render_ingest(&published));
         render::say("\n");
     }
@@ -314,7 +314,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
 pub async fn check(args: CheckArgs) -> Result<()> {
     let lake = args.lake.open()?;
     let project = args.project.open(lake.s3_settings()).await?;
-    let raw = pipeline::plan::lake_raw_schemas(&lake).await?;
+    let raw = pipeline::plan::lake_raw_schemas(&lake, &project.sources).await?;
     let (planned, seconds) = pipeline::plan::plan_all(&project, &raw).await?;
     render::say(&render::project::render_check(
         &project,
@@ -378,8 +378,10 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
         let verified = ingest::verify(&lake, args.extraction).await?;
         render::say(&render::run::render_verified(&verified));
     } else {
+        let project = args.project.open(lake.s3_settings()).await?;
+        let options = args.options(&project.sources)?;
         let pg = args.pg.open("ingest").await?;
-        let published = ingest::ingest(&pg, &lake, &args.options()).await?;
+        let published = ingest::ingest(&pg, &lake, &options).await?;
         render::say(&render::run::render_ingest(&published));
     }
     Ok(())

@@ -6,7 +6,6 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contract::source::SourceTable;
 
 /// Folder (under `raw/`) holding one manifest per published extraction.
 pub const MANIFEST_DIR: &str = "raw/_extracciones";
@@ -31,8 +30,8 @@ impl ExtractionId {
     }
 
     /// The folder of `table` for this extraction, relative to the lake root.
-    pub fn folder(self, table: SourceTable) -> String {
-        format!("raw/{}/extraido={self}/", table.name())
+    pub fn folder(self, table: &str) -> String {
+        format!("raw/{table}/extraido={self}/")
     }
 
     /// The manifest's path, relative to the lake root.
@@ -81,7 +80,7 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string(), "20260102T060000Z");
         assert_eq!(
-            a.folder(SourceTable::Ventas),
+            a.folder("ventas"),
             "raw/ventas/extraido=20260102T060000Z/"
         );
         assert!("2026-01-02".parse::<ExtractionId>().is_err());

@@ -1,8 +1,12 @@
-//! The source model: the five tables of the on-premise `retail` schema
-//! (spec section 1), their primary keys and their Arrow types in the lake.
+//! The source model: the PostgreSQL tables a project extracts into raw,
+//! each with its key, its watermark column, its personal-data columns and
+//! the columns (with their Arrow types in the lake) its models were written
+//! for. A project declares them (`[[sources]]` in `dfstore_project.toml`);
+//! the built-in project declares the five tables of spec section 1.
 
+use std::cmp::Ordering;
 use std::fmt;
-use std::str::FromStr;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -12,120 +16,238 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Arrow type of `numeric(12,2)` money columns.
-pub const MONEY: DataType = DataType::Decimal128(12, 2);
-/// Arrow type of `numeric(12,4)` unit costs.
-pub const UNIT_COST: DataType = DataType::Decimal128(12, 4);
+/// The Arrow type the lake holds a PostgreSQL column of type `sql` in, for
+/// the types an extraction reads (`bigint`, `integer`, `smallint`, `text`,
+/// `varchar`, `char`, `boolean`, `date`, `numeric(p,s)`, `timestamptz`,
+/// `timestamp`, and their catalog names such as `int8`).
+pub fn arrow_type(sql: &str) -> Option<DataType> {
+    let lower = sql.trim().to_ascii_lowercase();
+    let (base, args) = match lower.split_once('(') {
+        Some((base, rest)) => (base.trim(), Some(rest.trim_end_matches(')'))),
+        None => (lower.as_str(), None),
+    };
+    let plain = |t: DataType| args.is_none().then_some(t);
+    match base {
+        "smallint" | "int2" => plain(DataType::Int16),
+        "integer" | "int" | "int4" => plain(DataType::Int32),
+        "bigint" | "int8" => plain(DataType::Int64),
+        "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" => {
+            Some(DataType::Utf8)
+        }
+        "boolean" | "bool" => plain(DataType::Boolean),
+        "date" => plain(DataType::Date32),
+        "timestamptz" | "timestamp with time zone" => plain(timestamp_type()),
+        "timestamp" | "timestamp without time zone" => {
+            plain(DataType::Timestamp(TimeUnit::Microsecond, None))
+        }
+        "numeric" | "decimal" => {
+            let (p, s) = args?.split_once(',')?;
+            let precision: u8 = p.trim().parse().ok()?;
+            let scale: i8 = s.trim().parse().ok()?;
+            ((1..=38).contains(&precision) && (0..=precision as i8).contains(&scale))
+                .then_some(DataType::Decimal128(precision, scale))
+        }
+        _ => None,
+    }
+}
 
-/// A table of the source database, in dependency order (dimensions first).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceTable {
-    /// Stores.
-    Tiendas,
-    /// Products.
-    Productos,
-    /// Customers (personal data).
-    Clientes,
-    /// Sales tickets (headers).
-    Ventas,
-    /// Sales lines.
-    DetalleVentas,
+/// A source table as a project declares it, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceDeclaration {
+    /// The table's name in the lake (`raw.<name>`).
+    pub name: String,
+    /// The PostgreSQL schema holding it.
+    pub schema: String,
+    /// Its name in PostgreSQL (the lake name when not given).
+    pub table: Option<String>,
+    /// Its primary key columns.
+    pub primary_key: Vec<String>,
+    /// The `timestamptz` column holding each row's last change.
+    pub watermark: String,
+    /// Columns holding personal data, hashed before they leave staging.
+    pub personal_data: Vec<String>,
+    /// Its columns, in order: `name TYPE [NOT NULL]`.
+    pub columns: Vec<String>,
+}
+
+/// A source table: cheap to clone, compared by its name.
+#[derive(Clone)]
+pub struct SourceTable(Arc<Source>);
+
+#[derive(Debug)]
+struct Source {
+    name: String,
+    schema_name: String,
+    table_name: String,
+    primary_key: Vec<String>,
+    watermark: String,
+    personal_data: Vec<String>,
+    schema: SchemaRef,
 }
 
 impl SourceTable {
-    /// Every source table, dimensions before facts.
-    pub const ALL: [SourceTable; 5] = [
-        SourceTable::Tiendas,
-        SourceTable::Productos,
-        SourceTable::Clientes,
-        SourceTable::Ventas,
-        SourceTable::DetalleVentas,
-    ];
-
-    /// The table's name in the source and in the lake.
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceTable::Tiendas => "tiendas",
-            SourceTable::Productos => "productos",
-            SourceTable::Clientes => "clientes",
-            SourceTable::Ventas => "ventas",
-            SourceTable::DetalleVentas => "detalle_ventas",
+    /// Checks `declared`: its name and columns parse, and its key, watermark
+    /// and personal-data columns are among its columns. The error says what
+    /// to change.
+    pub fn new(declared: SourceDeclaration) -> Result<Self, String> {
+        let name = declared.name;
+        if !is_identifier(&name) {
+            return Err(format!(
+                "source name `{name}` is no plain identifier; use lowercase letters, digits and _"
+            ));
         }
+        let mut fields = Vec::with_capacity(declared.columns.len());
+        for text in &declared.columns {
+            let field = column(text).map_err(|e| format!("source `{name}`: {e}"))?;
+            if fields.iter().any(|f: &Field| f.name() == field.name()) {
+                return Err(format!(
+                    "source `{name}` declares column `{}` twice",
+                    field.name()
+                ));
+            }
+            fields.push(field);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let missing = |what: &str, column: &str| {
+            format!(
+                "source `{name}`: {what} `{column}` is not among its columns; declare it in `columns` or fix the name"
+            )
+        };
+        if declared.primary_key.is_empty() {
+            return Err(format!(
+                "source `{name}` has no primary key; add primary_key = [\"…\"]"
+            ));
+        }
+        for key in &declared.primary_key {
+            let field = schema
+                .field_with_name(key)
+                .map_err(|_| missing("primary key column", key))?;
+            if field.is_nullable() {
+                return Err(format!(
+                    "source `{name}`: primary key column `{key}` must be declared NOT NULL"
+                ));
+            }
+        }
+        match schema.field_with_name(&declared.watermark) {
+            Err(_) => return Err(missing("watermark", &declared.watermark)),
+            Ok(f) if f.data_type() != &timestamp_type() => {
+                return Err(format!(
+                    "source `{name}`: watermark `{}` must be a timestamptz column",
+                    declared.watermark
+                ));
+            }
+            Ok(_) => {}
+        }
+        for column in &declared.personal_data {
+            if schema.field_with_name(column).is_err() {
+                return Err(missing("personal-data column", column));
+            }
+        }
+        Ok(SourceTable(Arc::new(Source {
+            table_name: declared.table.unwrap_or_else(|| name.clone()),
+            name,
+            schema_name: declared.schema,
+            primary_key: declared.primary_key,
+            watermark: declared.watermark,
+            personal_data: declared.personal_data,
+            schema,
+        })))
+    }
+
+    /// The table's name in the lake (`raw.<name>`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The PostgreSQL schema holding it.
+    pub fn schema_name(&self) -> &str {
+        &self.0.schema_name
+    }
+
+    /// Its name in PostgreSQL.
+    pub fn table_name(&self) -> &str {
+        &self.0.table_name
+    }
+
+    /// `schema.table` in PostgreSQL, each part quoted when it needs to be.
+    pub fn qualified(&self) -> String {
+        format!(
+            "{}.{}",
+            quote(&self.0.schema_name),
+            quote(&self.0.table_name)
+        )
     }
 
     /// Primary key columns.
-    pub fn primary_key(self) -> &'static [&'static str] {
-        match self {
-            SourceTable::Tiendas => &["id_tienda"],
-            SourceTable::Productos => &["id_producto"],
-            SourceTable::Clientes => &["id_cliente"],
-            SourceTable::Ventas => &["id_venta"],
-            SourceTable::DetalleVentas => &["id_venta", "linea"],
-        }
+    pub fn primary_key(&self) -> &[String] {
+        &self.0.primary_key
     }
 
-    /// The Arrow schema of the table as extracted into raw (spec section 1 types).
-    pub fn schema(self) -> SchemaRef {
-        let ts = timestamp_type;
-        let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
-        let fields = match self {
-            SourceTable::Tiendas => vec![
-                f("id_tienda", DataType::Int32, false),
-                f("codigo", DataType::Utf8, false),
-                f("nombre", DataType::Utf8, false),
-                f("ciudad", DataType::Utf8, false),
-                f("region", DataType::Utf8, false),
-                f("formato", DataType::Utf8, false),
-                f("fecha_apertura", DataType::Date32, false),
-                f("activa", DataType::Boolean, false),
-                f("actualizado_en", ts(), false),
-            ],
-            SourceTable::Productos => vec![
-                f("id_producto", DataType::Int32, false),
-                f("sku", DataType::Utf8, false),
-                f("nombre", DataType::Utf8, false),
-                f("categoria", DataType::Utf8, false),
-                f("subcategoria", DataType::Utf8, true),
-                f("marca", DataType::Utf8, true),
-                f("precio_lista", MONEY, false),
-                f("costo_unitario", UNIT_COST, false),
-                f("activo", DataType::Boolean, false),
-                f("actualizado_en", ts(), false),
-            ],
-            SourceTable::Clientes => vec![
-                f("id_cliente", DataType::Int64, false),
-                f("documento", DataType::Utf8, true),
-                f("nombre", DataType::Utf8, true),
-                f("email", DataType::Utf8, true),
-                f("segmento", DataType::Utf8, true),
-                f("ciudad", DataType::Utf8, true),
-                f("fecha_registro", DataType::Date32, true),
-                f("actualizado_en", ts(), false),
-            ],
-            SourceTable::Ventas => vec![
-                f("id_venta", DataType::Int64, false),
-                f("id_tienda", DataType::Int32, false),
-                f("id_cliente", DataType::Int64, true),
-                f("fecha_venta", ts(), false),
-                f("canal", DataType::Utf8, false),
-                f("medio_pago", DataType::Utf8, false),
-                f("estado", DataType::Utf8, false),
-                f("actualizado_en", ts(), false),
-            ],
-            SourceTable::DetalleVentas => vec![
-                f("id_venta", DataType::Int64, false),
-                f("linea", DataType::Int32, false),
-                f("id_producto", DataType::Int32, false),
-                f("cantidad", DataType::Int32, false),
-                f("precio_unitario", MONEY, false),
-                f("descuento", MONEY, false),
-                f("actualizado_en", ts(), false),
-            ],
-        };
-        Arc::new(Schema::new(fields))
+    /// The column holding each row's last change.
+    pub fn watermark(&self) -> &str {
+        &self.0.watermark
+    }
+
+    /// Columns holding personal data.
+    pub fn personal_data(&self) -> &[String] {
+        &self.0.personal_data
+    }
+
+    /// The Arrow schema of the table as extracted into raw: the reference
+    /// its models were written for.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.0.schema)
+    }
+}
+
+/// `name TYPE [NOT NULL]` as an Arrow field.
+fn column(text: &str) -> Result<Field, String> {
+    let trimmed = text.trim();
+    let Some((name, rest)) = trimmed.split_once(char::is_whitespace) else {
+        return Err(format!(
+            "column `{trimmed}` has no type; write e.g. \"{trimmed} bigint NOT NULL\""
+        ));
+    };
+    let rest = rest.trim();
+    let upper = rest.to_ascii_uppercase();
+    let (sql, not_null) = match upper.strip_suffix("NOT NULL") {
+        Some(_) => (rest[..rest.len() - "NOT NULL".len()].trim(), true),
+        None => (rest, false),
+    };
+    if !is_identifier(name) {
+        return Err(format!(
+            "column `{name}` is no plain identifier; use lowercase letters, digits and _"
+        ));
+    }
+    let data_type = arrow_type(sql).ok_or_else(|| {
+        format!(
+            "column `{name}` has type `{sql}`, which an extraction cannot read; use bigint, integer, smallint, text, boolean, date, numeric(p,s), timestamptz or timestamp"
+        )
+    })?;
+    Ok(Field::new(name, data_type, !not_null))
+}
+
+/// Lowercase letters, digits and `_`, not starting with a digit.
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `name` as a PostgreSQL identifier.
+fn quote(name: &str) -> String {
+    if is_identifier(name) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+impl fmt::Debug for SourceTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceTable({})", self.name())
     }
 }
 
@@ -135,19 +257,149 @@ impl fmt::Display for SourceTable {
     }
 }
 
-impl FromStr for SourceTable {
-    type Err = String;
+impl PartialEq for SourceTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SourceTable::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = SourceTable::ALL.iter().map(|t| t.name()).collect();
+impl Eq for SourceTable {}
+
+impl Hash for SourceTable {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl PartialOrd for SourceTable {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SourceTable {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl serde::Serialize for SourceTable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// The source tables of a project, in the order it declares them
+/// (dimensions before facts, by convention).
+#[derive(Debug, Clone, Default)]
+pub struct Sources(Vec<SourceTable>);
+
+impl Sources {
+    /// The tables `tables`, whose names differ.
+    pub fn new(tables: Vec<SourceTable>) -> Result<Self, String> {
+        for (i, t) in tables.iter().enumerate() {
+            if tables[..i].contains(t) {
+                return Err(format!("source `{t}` is declared twice; keep one"));
+            }
+        }
+        Ok(Sources(tables))
+    }
+
+    /// Every table, in declaration order.
+    pub fn all(&self) -> &[SourceTable] {
+        &self.0
+    }
+
+    /// Every table, in declaration order.
+    pub fn iter(&self) -> std::slice::Iter<'_, SourceTable> {
+        self.0.iter()
+    }
+
+    /// The table named `name`.
+    pub fn get(&self, name: &str) -> Option<&SourceTable> {
+        self.0.iter().find(|t| t.name() == name)
+    }
+
+    /// The position of `name` in declaration order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|t| t.name() == name)
+    }
+
+    /// The table named `name`, or an error listing the declared ones.
+    pub fn find(&self, name: &str) -> Result<&SourceTable, String> {
+        self.get(name).ok_or_else(|| {
+            let names: Vec<&str> = self.0.iter().map(|t| t.name()).collect();
+            if names.is_empty() {
                 format!(
-                    "unknown source table `{s}`; expected one of {}",
+                    "unknown source table `{name}`: the project declares none; add a [[sources]] entry to dfstore_project.toml"
+                )
+            } else {
+                format!(
+                    "unknown source table `{name}`; the project declares {}",
                     names.join(", ")
                 )
-            })
+            }
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Sources {
+    type Item = &'a SourceTable;
+    type IntoIter = std::slice::Iter<'a, SourceTable>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared(columns: &[&str]) -> SourceDeclaration {
+        SourceDeclaration {
+            name: "devoluciones".into(),
+            schema: "retail".into(),
+            table: None,
+            primary_key: vec!["id_devolucion".into()],
+            watermark: "actualizado_en".into(),
+            personal_data: vec![],
+            columns: columns.iter().map(|c| (*c).to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_declaration_becomes_the_raw_schema() {
+        let t = SourceTable::new(declared(&[
+            "id_devolucion bigint NOT NULL",
+            "monto numeric(12, 2)",
+            "actualizado_en timestamptz not null",
+        ]))
+        .unwrap();
+        let s = t.schema();
+        assert_eq!(s.field(0).data_type(), &DataType::Int64);
+        assert!(!s.field(0).is_nullable());
+        assert_eq!(s.field(1).data_type(), &DataType::Decimal128(12, 2));
+        assert!(s.field(1).is_nullable());
+        assert_eq!(s.field(2).data_type(), &timestamp_type());
+        assert_eq!(t.qualified(), "retail.devoluciones");
+    }
+
+    #[test]
+    fn a_bad_declaration_says_what_to_change() {
+        let no_key = SourceTable::new(declared(&["actualizado_en timestamptz NOT NULL"]));
+        assert!(no_key.unwrap_err().contains("primary key column `id_devolucion`"));
+        let nullable_key = SourceTable::new(declared(&[
+            "id_devolucion bigint",
+            "actualizado_en timestamptz NOT NULL",
+        ]));
+        assert!(nullable_key.unwrap_err().contains("NOT NULL"));
+        let bad_type = SourceTable::new(declared(&["id_devolucion money NOT NULL"]));
+        assert!(bad_type.unwrap_err().contains("type `money`"));
+        let mark = SourceTable::new(declared(&[
+            "id_devolucion bigint NOT NULL",
+            "actualizado_en date",
+        ]));
+        assert!(mark.unwrap_err().contains("timestamptz"));
     }
 }

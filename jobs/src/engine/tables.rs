@@ -77,7 +77,7 @@ pub fn session_of_one(
 pub async fn register_raw(
     ctx: &SessionContext,
     lake: &Lake,
-    table: SourceTable,
+    table: &SourceTable,
     extractions: &[ExtractionManifest],
 ) -> Result<()> {
     let url = lake.url().join(&format!("raw/{}/", table.name()));
@@ -95,7 +95,7 @@ pub async fn register_raw(
 
     let published: Vec<_> = extractions
         .iter()
-        .filter(|m| m.tables.contains_key(&table))
+        .filter(|m| m.tables.contains_key(table.name()))
         .map(|m| m.extraido)
         .collect();
     let mut columns: Vec<_> = file_schema.fields().iter().map(|f| col(f.name())).collect();

@@ -14,7 +14,6 @@ use super::columns::{batch, instants};
 use super::facts::later;
 use super::text;
 use super::{planted, stream_rng};
-use crate::contract::source::SourceTable;
 use crate::error::Result;
 
 /// Customers per chunk.
@@ -175,5 +174,5 @@ pub(super) fn clientes_batch(rows: &[Cliente]) -> Result<RecordBatch> {
         Arc::new(rows.iter().map(|r| r.registro).collect::<Date32Array>()),
         instants(rows.iter().map(|r| r.actualizado)),
     ];
-    batch(SourceTable::Clientes, columns)
+    batch("clientes", columns)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Decimal128Array, RecordBatch, TimestampMicrosecondArray};
 
-use crate::contract::source::SourceTable;
+use crate::project::builtin;
 use crate::error::{Error, Result};
 
 /// A `numeric(12,2)` column from cents.
@@ -34,8 +34,9 @@ pub(super) fn instants(seconds: impl IntoIterator<Item = i64>) -> ArrayRef {
 }
 
 /// A batch of `table` with its source schema; Arrow checks types and nullability.
-pub(super) fn batch(table: SourceTable, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    RecordBatch::try_new(table.schema(), columns).map_err(|e| Error::Internal {
+pub(super) fn batch(table: &str, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let schema = builtin::source(table)?.schema();
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::Internal {
         what: format!("building a `{table}` batch: {e}"),
     })
 }

@@ -12,7 +12,6 @@ use super::columns::{batch, instants, money, unit_cost};
 use super::facts::later;
 use super::text::{self, CATEGORIES, LIMA};
 use super::{PRODUCTS, planted, stream_rng};
-use crate::contract::source::SourceTable;
 use crate::error::Result;
 
 const STORES_SALT: u64 = 0x5449_454e_4441; // "TIENDA"
@@ -124,7 +123,7 @@ fn tiendas_batch(rows: &[Tienda]) -> Result<RecordBatch> {
         ),
         instants(rows.iter().map(|r| r.actualizado)),
     ];
-    batch(SourceTable::Tiendas, columns)
+    batch("tiendas", columns)
 }
 
 /// One `productos` row; money in cents, cost in ten-thousandths.
@@ -308,7 +307,7 @@ fn productos_batch(rows: &[Producto]) -> Result<RecordBatch> {
         ),
         instants(rows.iter().map(|r| r.actualizado)),
     ];
-    batch(SourceTable::Productos, columns)
+    batch("productos", columns)
 }
 
 /// Some instant of 2024 or 2025 before E1.

@@ -92,7 +92,6 @@ use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::{ExtractionManifest, RawTable};
@@ -190,8 +189,8 @@ async fn write_facts(
     plan: FactsPlan,
 ) -> Result<[(RawTable, arrow::array::RecordBatch); 2]> {
     let plan = Arc::new(plan);
-    let mut ventas = TableSink::create(lake, initial, SourceTable::Ventas)?;
-    let mut detalle = TableSink::create(lake, initial, SourceTable::DetalleVentas)?;
+    let mut ventas = TableSink::create(lake, initial, "ventas")?;
+    let mut detalle = TableSink::create(lake, initial, "detalle_ventas")?;
     let (mut ventas_e2, mut detalle_e2, mut orphans) = (Vec::new(), Vec::new(), Vec::new());
     let mut chunks = Ahead::new(plan.chunks(), {
         let plan = Arc::clone(&plan);
@@ -226,27 +225,27 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
     }
 
     let mut first = BTreeMap::new();
-    let mut second: Vec<(SourceTable, Vec<arrow::array::RecordBatch>)> = Vec::new();
+    let mut second: Vec<(&str, Vec<arrow::array::RecordBatch>)> = Vec::new();
 
     let (tiendas, tiendas_e2) = dims::tiendas(seed, sizes.stores)?;
     first.insert(
-        SourceTable::Tiendas,
-        write_table(lake, initial, SourceTable::Tiendas, &[tiendas]).await?,
+        "tiendas".to_string(),
+        write_table(lake, initial, "tiendas", &[tiendas]).await?,
     );
-    second.push((SourceTable::Tiendas, vec![tiendas_e2]));
+    second.push(("tiendas", vec![tiendas_e2]));
 
     let catalogue = dims::productos(seed)?;
     first.insert(
-        SourceTable::Productos,
-        write_table(lake, initial, SourceTable::Productos, &[catalogue.initial]).await?,
+        "productos".to_string(),
+        write_table(lake, initial, "productos", &[catalogue.initial]).await?,
     );
-    second.push((SourceTable::Productos, vec![catalogue.incremental]));
+    second.push(("productos", vec![catalogue.incremental]));
 
     let plan = Arc::new(ClientesPlan {
         seed,
         customers: sizes.customers,
     });
-    let mut sink = TableSink::create(lake, initial, SourceTable::Clientes)?;
+    let mut sink = TableSink::create(lake, initial, "clientes")?;
     let mut revised = Vec::new();
     let mut chunks = Ahead::new(plan.chunks(), {
         let plan = Arc::clone(&plan);
@@ -256,8 +255,8 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
         sink.write(&batch).await?;
         revised.extend(picked);
     }
-    first.insert(SourceTable::Clientes, sink.finish().await?);
-    second.push((SourceTable::Clientes, vec![clientes_batch(&revised)?]));
+    first.insert("clientes".to_string(), sink.finish().await?);
+    second.push(("clientes", vec![clientes_batch(&revised)?]));
 
     let facts = FactsPlan {
         seed,
@@ -267,17 +266,17 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
         prices: catalogue.prices,
     };
     let [(ventas, ventas_e2), (detalle, detalle_e2)] = write_facts(lake, initial, facts).await?;
-    first.insert(SourceTable::Ventas, ventas);
-    first.insert(SourceTable::DetalleVentas, detalle);
-    second.push((SourceTable::Ventas, vec![ventas_e2]));
-    second.push((SourceTable::DetalleVentas, vec![detalle_e2]));
+    first.insert("ventas".to_string(), ventas);
+    first.insert("detalle_ventas".to_string(), detalle);
+    second.push(("ventas", vec![ventas_e2]));
+    second.push(("detalle_ventas", vec![detalle_e2]));
 
     let e1 = publish(lake, initial, options, "full", first).await?;
     let mut tables = BTreeMap::new();
     for (table, batches) in &second {
         tables.insert(
-            *table,
-            write_table(lake, incremental, *table, batches).await?,
+            (*table).to_string(),
+            write_table(lake, incremental, table, batches).await?,
         );
     }
     let e2 = publish(lake, incremental, options, "incremental", tables).await?;
@@ -299,8 +298,8 @@ async fn unpublish(lake: &Lake, extraction: ExtractionId) -> Result<()> {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
         Err(e) => return Err(lake.io(&manifest, e)),
     }
-    for table in SourceTable::ALL {
-        lake.delete_all(&extraction.folder(table)).await?;
+    for table in crate::project::builtin::sources()?.iter() {
+        lake.delete_all(&extraction.folder(table.name())).await?;
     }
     Ok(())
 }
@@ -310,7 +309,7 @@ async fn publish(
     extraction: ExtractionId,
     options: &GenerateOptions,
     load: &str,
-    tables: BTreeMap<SourceTable, RawTable>,
+    tables: BTreeMap<String, RawTable>,
 ) -> Result<ExtractionManifest> {
     let details = BTreeMap::from([
         ("seed".to_string(), options.seed.to_string()),

@@ -8,7 +8,6 @@ use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use std::sync::Arc;
 
 use super::columns::{batch, instants, money};
-use crate::contract::source::SourceTable;
 use crate::error::Result;
 
 /// The valid `canal` values.
@@ -86,7 +85,7 @@ pub(super) fn ventas_batch(rows: &[Venta]) -> Result<RecordBatch> {
         )),
         instants(rows.iter().map(|r| r.actualizado)),
     ];
-    batch(SourceTable::Ventas, columns)
+    batch("ventas", columns)
 }
 
 /// The `detalle_ventas` batch of `rows`.
@@ -104,7 +103,7 @@ pub(super) fn detalle_batch(rows: &[Linea]) -> Result<RecordBatch> {
         money(rows.iter().map(|r| r.descuento))?,
         instants(rows.iter().map(|r| r.actualizado)),
     ];
-    batch(SourceTable::DetalleVentas, columns)
+    batch("detalle_ventas", columns)
 }
 
 #[cfg(test)]

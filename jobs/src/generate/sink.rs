@@ -12,6 +12,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
+use crate::project::builtin;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::{RawFileWriter, RawTable};
@@ -36,16 +37,17 @@ pub(super) struct TableSink {
 impl TableSink {
     /// Starts part 0 (written even when no row comes, so every table of the
     /// manifest has a file with its schema).
-    pub fn create(lake: &Lake, extraction: ExtractionId, table: SourceTable) -> Result<Self> {
+    pub fn create(lake: &Lake, extraction: ExtractionId, table: &str) -> Result<Self> {
+        let table = builtin::source(table)?;
         Ok(TableSink {
             lake: lake.clone(),
             extraction,
+            writer: RawFileWriter::create(lake, extraction, &table, 0)?,
+            progress: info_span!("generate", table = %table, indicatif.pb_show = true),
             table,
             part: 0,
             rows_in_part: 0,
-            writer: RawFileWriter::create(lake, extraction, table, 0)?,
             done: RawTable::default(),
-            progress: info_span!("generate", table = %table, indicatif.pb_show = true),
         })
     }
 
@@ -53,9 +55,9 @@ impl TableSink {
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.rows_in_part > 0 && self.rows_in_part + batch.num_rows() > PART_ROWS {
             self.part += 1;
-            let next = RawFileWriter::create(&self.lake, self.extraction, self.table, self.part)?;
+            let next = RawFileWriter::create(&self.lake, self.extraction, &self.table, self.part)?;
             let full = std::mem::replace(&mut self.writer, next);
-            close(full, self.table, &mut self.done).await?;
+            close(full, &self.table, &mut self.done).await?;
             self.rows_in_part = 0;
         }
         self.rows_in_part += batch.num_rows();
@@ -72,12 +74,12 @@ impl TableSink {
             mut done,
             ..
         } = self;
-        close(writer, table, &mut done).await?;
+        close(writer, &table, &mut done).await?;
         Ok(done)
     }
 }
 
-async fn close(writer: RawFileWriter, table: SourceTable, done: &mut RawTable) -> Result<()> {
+async fn close(writer: RawFileWriter, table: &SourceTable, done: &mut RawTable) -> Result<()> {
     let file = writer.finish().await?;
     debug!(%table, path = %file.path, rows = file.rows, "part written");
     done.rows += file.rows;
@@ -89,7 +91,7 @@ async fn close(writer: RawFileWriter, table: SourceTable, done: &mut RawTable) -
 pub(super) async fn write_table(
     lake: &Lake,
     extraction: ExtractionId,
-    table: SourceTable,
+    table: &str,
     batches: &[RecordBatch],
 ) -> Result<RawTable> {
     let mut sink = TableSink::create(lake, extraction, table)?;

@@ -325,9 +325,15 @@ where
     (n, fraction_digits)
 }
 
-/// The SQL that computes, over `retail.<table>` rows matching `filter`,
-/// the row count, the checksum and the greatest `actualizado_en`.
-pub fn checksum_sql(table: &str, columns: &[SourceColumn], filter: &str) -> String {
+/// The SQL that computes, over the rows of `table` (as SQL, `schema.name`)
+/// matching `filter`, the row count, the checksum and the greatest value of
+/// the watermark column `watermark`.
+pub fn checksum_sql(
+    table: &str,
+    watermark: &str,
+    columns: &[SourceColumn],
+    filter: &str,
+) -> String {
     let hashes: Vec<String> = columns
         .iter()
         .enumerate()
@@ -365,10 +371,10 @@ pub fn checksum_sql(table: &str, columns: &[SourceColumn], filter: &str) -> Stri
         })
         .collect();
     format!(
-        "SELECT count(*), coalesce(sum({row}), 0)::text, max(actualizado_en) \
-         FROM retail.{table} WHERE {filter}",
+        "SELECT count(*), coalesce(sum({row}), 0)::text, max({mark}) \
+         FROM {table} WHERE {filter}",
         row = hashes.join(" # "),
-        table = quote_ident(table),
+        mark = quote_ident(watermark),
     )
 }
 

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use tracing::{Instrument as _, info, info_span};
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::source::SourceTable;
+use crate::contract::source::{SourceTable, Sources};
 use crate::error::{Error, Result};
 use crate::ingest::checksum::{self, Checksum};
 use crate::ingest::table::{TableJob, TablePlan};
@@ -57,12 +57,13 @@ pub struct IngestOptions {
     pub chunk_rows: u64,
 }
 
-impl Default for IngestOptions {
-    /// Every table, incremental where possible, with the default overlap,
-    /// parallelism and key ranges: what `dfstore ingest` does without flags.
-    fn default() -> Self {
+impl IngestOptions {
+    /// Every table of `sources`, incremental where possible, with the
+    /// default overlap, parallelism and key ranges: what `dfstore ingest`
+    /// does without flags.
+    pub fn every(sources: &Sources) -> Self {
         IngestOptions {
-            tables: SourceTable::ALL.to_vec(),
+            tables: sources.all().to_vec(),
             load: LoadKind::Auto,
             overlap: TimeDelta::minutes(5),
             parallel: usize::from(DEFAULT_PARALLEL),
@@ -105,7 +106,7 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
     let (snapshot, taken) = export_snapshot(pg, &control).await?;
     let extraction = free_id(lake, taken).await?;
     info!(%extraction, database = %pg, tables = plan.len(), "extracting");
-    let tables: Vec<SourceTable> = plan.iter().map(|p| p.table).collect();
+    let tables: Vec<String> = plan.iter().map(|p| p.table.name().to_string()).collect();
     let extracted = extract_all(pg, lake, &snapshot, extraction, plan, options).await;
     // The exported snapshot must outlive every import; it is only read.
     let _ = control.batch_execute("ROLLBACK").await;
@@ -113,34 +114,39 @@ pub async fn ingest(pg: &Postgres, lake: &Lake, options: &IngestOptions) -> Resu
         Ok(extracted) => extracted,
         Err(e) => {
             for table in &tables {
-                lake.delete_all(&extraction.folder(*table)).await?;
+                lake.delete_all(&extraction.folder(table)).await?;
             }
             return Err(e);
         }
     };
-    let (manifest, tables) = publish(pg, lake, extraction, taken, extracted).await?;
+    let (manifest, mut summaries) = publish(pg, lake, extraction, taken, extracted).await?;
+    // In the order the tables were asked for (the project's, dimensions first).
+    summaries.sort_by_key(|s| tables.iter().position(|t| t == s.table.name()));
     Ok(IngestSummary {
         manifest,
-        tables,
+        tables: summaries,
         elapsed: started.elapsed(),
     })
 }
 
 /// Each table to extract, with where an incremental extraction starts.
 async fn plan(lake: &Lake, options: &IngestOptions) -> Result<Vec<TablePlan>> {
-    let mut tables = options.tables.clone();
-    tables.sort();
-    tables.dedup();
+    let mut tables: Vec<SourceTable> = Vec::new();
+    for table in &options.tables {
+        if !tables.contains(table) {
+            tables.push(table.clone());
+        }
+    }
     let watermarks = watermarks(lake).await?;
     let mut plan = Vec::new();
     for table in tables {
-        let previous = watermarks.get(&table).copied();
+        let previous = watermarks.get(table.name()).copied();
         let since = match (options.load, previous) {
             (LoadKind::Full, _) | (LoadKind::Auto, None) => None,
             (_, Some(mark)) => Some(mark - options.overlap),
             (LoadKind::Incremental, None) => {
                 return Err(Error::NoWatermark {
-                    table: format!("retail.{table}"),
+                    table: table.qualified(),
                     lake: lake.url().to_string(),
                 });
             }
@@ -261,10 +267,9 @@ async fn publish(
         } else {
             "full"
         });
-        entries.insert(summary.table, entry);
+        entries.insert(summary.table.name().to_string(), entry);
         summaries.push(summary);
     }
-    summaries.sort_by_key(|s| s.table);
     kinds.sort();
     kinds.dedup();
     let details = BTreeMap::from([
@@ -290,7 +295,7 @@ async fn publish(
 
 /// The greatest `actualizado_en` extracted so far per table, from the
 /// latest published extraction of this source that has one.
-async fn watermarks(lake: &Lake) -> Result<BTreeMap<SourceTable, DateTime<Utc>>> {
+async fn watermarks(lake: &Lake) -> Result<BTreeMap<String, DateTime<Utc>>> {
     let mut marks = BTreeMap::new();
     for manifest in published_extractions(lake).await? {
         if manifest.source != SOURCE {
@@ -304,7 +309,7 @@ async fn watermarks(lake: &Lake) -> Result<BTreeMap<SourceTable, DateTime<Utc>>>
                         reason: format!("watermark of {table}: {e}"),
                     })?
                     .with_timezone(&Utc);
-                marks.insert(*table, mark);
+                marks.insert(table.clone(), mark);
             }
         }
     }
@@ -331,7 +336,7 @@ mod tests {
     fn the_default_overlap_is_the_flag_s() {
         assert_eq!(
             parse_overlap(DEFAULT_OVERLAP).unwrap(),
-            IngestOptions::default().overlap
+            IngestOptions::every(&Sources::default()).overlap
         );
     }
 

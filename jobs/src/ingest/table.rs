@@ -18,7 +18,7 @@ use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::ingest::checksum::{self, Checksum};
-use crate::ingest::extraction::{TableIngest, WATERMARK_COLUMN};
+use crate::ingest::extraction::TableIngest;
 use crate::lake::Lake;
 use crate::lake::raw::{RawFile, RawFileWriter, RawTable};
 use crate::postgres::Postgres;
@@ -32,7 +32,7 @@ const BATCH_ROWS: usize = 64 * 1024;
 const FILE_ROWS: u64 = 4 * 1024 * 1024;
 
 /// One table to extract.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TablePlan {
     /// The table.
     pub table: SourceTable,
@@ -68,7 +68,7 @@ impl TableJob {
             table,
             since,
             previous,
-        } = self.plan;
+        } = self.plan.clone();
         let pg = &self.pg;
         let started = Instant::now();
         // One connection computes the checksum of the source rows while the
@@ -77,16 +77,17 @@ impl TableJob {
             import_snapshot(pg, &self.snapshot),
             import_snapshot(pg, &self.snapshot)
         )?;
-        let columns = watermarked_columns(&client, table).await?;
+        let columns = watermarked_columns(&client, &table).await?;
         let filter = match since {
             None => "true".to_string(),
             Some(t) => format!(
-                "{WATERMARK_COLUMN} > '{}'::timestamptz",
+                "{} > '{}'::timestamptz",
+                quote_ident(table.watermark()),
                 t.to_rfc3339_opts(SecondsFormat::Micros, true)
             ),
         };
         let source_side = async {
-            let sql = checksum::checksum_sql(table.name(), &columns, &filter);
+            let sql = checksum::checksum_sql(&table.qualified(), table.watermark(), &columns, &filter);
             sums.query_one(&sql, &[]).await.map_err(|e| pg.error(&e))
         };
         let lake_side = self.copy_all(&client, &columns, &filter);
@@ -102,12 +103,12 @@ impl TableJob {
                 .get::<_, String>(1)
                 .parse()
                 .map_err(|e| Error::Internal {
-                    what: format!("checksum of retail.{table}: {e}"),
+                    what: format!("checksum of {}: {e}", table.qualified()),
                 })?,
         };
         if written != source {
             return Err(Error::ChecksumMismatch {
-                table: format!("retail.{table}"),
+                table: table.qualified(),
                 extraction: self.extraction.to_string(),
                 source_rows: source.rows,
                 source_sum: source.text(),
@@ -131,7 +132,7 @@ impl TableJob {
             since: since.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)),
         };
         let summary = TableIngest {
-            table,
+            table: table.clone(),
             since,
             checksum: source,
             bytes,
@@ -148,12 +149,12 @@ impl TableJob {
         columns: &[SourceColumn],
         filter: &str,
     ) -> Result<(Vec<RawFile>, Checksum)> {
-        let table = self.plan.table;
+        let table = self.plan.table.clone();
         let chunks = if self.plan.since.is_none() {
             key_ranges(
                 &self.pg,
                 client,
-                table,
+                &table,
                 columns,
                 self.parallel,
                 self.chunk_rows,
@@ -167,7 +168,7 @@ impl TableJob {
             lake: self.lake.clone(),
             snapshot: self.snapshot.clone(),
             extraction: self.extraction,
-            table,
+            table: table.clone(),
             columns: columns.to_vec(),
             filter: filter.to_string(),
             parts: AtomicUsize::new(0),
@@ -186,7 +187,7 @@ impl TableJob {
         let (mut files, mut written) = job.copy(client, first).await?;
         while let Some(joined) = running.join_next().await {
             let (more, sum) = joined.map_err(|e| Error::Internal {
-                what: format!("extraction task of retail.{table}: {e}"),
+                what: format!("extraction task of {}: {e}", table.qualified()),
             })??;
             files.extend(more);
             written.add(&sum);
@@ -197,13 +198,13 @@ impl TableJob {
 }
 
 /// The source columns of `table`, which must carry its watermark column.
-async fn watermarked_columns(client: &Client, table: SourceTable) -> Result<Vec<SourceColumn>> {
-    let columns = source_columns(client, table.name()).await?;
-    let mark = columns.iter().find(|c| c.name == WATERMARK_COLUMN);
+async fn watermarked_columns(client: &Client, table: &SourceTable) -> Result<Vec<SourceColumn>> {
+    let columns = source_columns(client, table.schema_name(), table.table_name()).await?;
+    let mark = columns.iter().find(|c| c.name == table.watermark());
     if mark.map(|c| c.pg) != Some(PgType::Timestamptz) {
         return Err(Error::UnsupportedColumn {
-            table: format!("retail.{table}"),
-            column: WATERMARK_COLUMN.into(),
+            table: table.qualified(),
+            column: table.watermark().into(),
             pg_type: "missing or not timestamptz (every source table needs it as its watermark)"
                 .into(),
         });
@@ -236,7 +237,7 @@ async fn import_snapshot(pg: &Postgres, snapshot: &str) -> Result<Client> {
 async fn key_ranges(
     pg: &Postgres,
     client: &Client,
-    table: SourceTable,
+    table: &SourceTable,
     columns: &[SourceColumn],
     parallel: usize,
     chunk_rows: u64,
@@ -248,7 +249,7 @@ async fn key_ranges(
     else {
         return Ok(whole);
     };
-    let name = format!("retail.{}", quote_ident(table.name()));
+    let name = table.qualified();
     let estimate: f32 = client
         .query_one(
             "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
@@ -315,7 +316,7 @@ impl CopyJob {
         client: &Client,
         range: Option<(i64, i64)>,
     ) -> Result<(Vec<RawFile>, Checksum)> {
-        let (pg, table) = (&self.pg, self.table);
+        let (pg, table) = (&self.pg, &self.table);
         let list: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let mut filter = self.filter.clone();
         if let (Some((start, end)), Some(key)) = (range, self.columns.first()) {
@@ -323,9 +324,9 @@ impl CopyJob {
             filter = format!("{filter} AND {key} BETWEEN {start} AND {end}");
         }
         let copy = format!(
-            "COPY (SELECT {} FROM retail.{} WHERE {filter}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM {} WHERE {filter}) TO STDOUT (FORMAT binary)",
             list.join(", "),
-            quote_ident(table.name())
+            table.qualified()
         );
         let types: Vec<_> = self.columns.iter().map(|c| c.pg.wire()).collect();
         let stream = client.copy_out(&copy).await.map_err(|e| pg.error(&e))?;
@@ -340,7 +341,7 @@ impl CopyJob {
             let row = rows.try_next().await.map_err(|e| pg.error(&e))?;
             if let Some(row) = &row {
                 builder.append(row).map_err(|reason| Error::SourceQuery {
-                    table: format!("retail.{table}"),
+                    table: table.qualified(),
                     reason,
                 })?;
                 if builder.rows() < BATCH_ROWS {
@@ -353,7 +354,7 @@ impl CopyJob {
                     writer = Some(RawFileWriter::create_with_schema(
                         &self.lake,
                         self.extraction,
-                        table,
+                        table.name(),
                         self.parts.fetch_add(1, Ordering::Relaxed),
                         schema.clone(),
                     )?);

@@ -2,7 +2,6 @@
 //! and checked against the checksums of their manifests.
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::source::SourceTable;
 use crate::error::{Error, Result};
 use crate::ingest::checksum::{self, Checksum};
 use crate::lake::Lake;
@@ -14,7 +13,7 @@ pub struct Verified {
     /// The extraction.
     pub extraction: ExtractionId,
     /// The table.
-    pub table: SourceTable,
+    pub table: String,
     /// Files whose SHA-256 matches the manifest's.
     pub files: usize,
     /// Rows and content checksum of the files, equal to the manifest's
@@ -70,11 +69,11 @@ pub async fn verify(lake: &Lake, only: Option<ExtractionId>) -> Result<Vec<Verif
                 _ => None,
             };
             for file in &entry.files {
-                raw::verify_digest(lake, manifest.extraido, *table, file).await?;
+                raw::verify_digest(lake, manifest.extraido, table, file).await?;
             }
             out.push(Verified {
                 extraction: manifest.extraido,
-                table: *table,
+                table: table.clone(),
                 files: entry.files.len(),
                 checksum,
                 earlier_checksum,

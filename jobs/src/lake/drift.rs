@@ -1,7 +1,7 @@
 //! Schema drift: how the columns a source delivered differ from the columns
 //! expected of it. In a run, each raw extraction's Parquet footers are
 //! compared with the reference schema the SQL was written for
-//! ([`SourceTable::schema`], spec section 1): a column the reference lacks is
+//! (the columns its project declares for it, [`crate::contract::source::SourceTable::schema`]): a column the reference lacks is
 //! *additive* (the jobs never read it, so the run goes on and reports it); a
 //! reference column that is missing or has another type is *breaking* (the
 //! run stops before it builds or writes anything). The catalog uses the same
@@ -13,7 +13,6 @@ use arrow::datatypes::{DataType, Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::extraction::ExtractionId;
-use crate::contract::source::SourceTable;
 use crate::error::Error;
 use crate::lake::Lake;
 
@@ -146,7 +145,7 @@ fn diff_by_name<T>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaDrift {
     /// The source table.
-    pub table: SourceTable,
+    pub table: String,
     /// The extraction.
     pub extraido: ExtractionId,
     /// The first file of the extraction where it was seen, relative to the
@@ -172,7 +171,7 @@ impl SchemaDrift {
             ColumnChange::Added { .. } => return None,
         };
         Some(Error::SchemaMismatch {
-            table: self.table,
+            table: self.table.clone(),
             column: column.clone(),
             expected: expected.clone(),
             found,
@@ -244,7 +243,7 @@ mod tests {
 
     #[test]
     fn schema_diff_against_the_reference() {
-        let reference = SourceTable::Ventas.schema();
+        let reference = crate::project::builtin::source("ventas").unwrap().schema();
         let mut fields: Vec<Field> = reference
             .fields()
             .iter()
@@ -282,7 +281,7 @@ mod tests {
     #[test]
     fn drift_reads_as_a_line_and_round_trips_as_json() {
         let drift = SchemaDrift {
-            table: SourceTable::Ventas,
+            table: "ventas".into(),
             extraido: "20260105T060000Z".parse().unwrap(),
             file: "raw/ventas/extraido=20260105T060000Z/part-00000.parquet".into(),
             change: ColumnChange::Added {

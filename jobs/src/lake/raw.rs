@@ -69,7 +69,7 @@ pub struct ExtractionManifest {
     #[serde(default)]
     pub details: BTreeMap<String, String>,
     /// Per table, what was extracted.
-    pub tables: BTreeMap<SourceTable, RawTable>,
+    pub tables: BTreeMap<String, RawTable>,
 }
 
 impl ExtractionManifest {
@@ -132,12 +132,12 @@ pub struct RawFooter {
 /// Parquet, is an error naming it.
 pub async fn footers(
     lake: &Lake,
-    table: SourceTable,
+    table: &str,
     extractions: &[ExtractionManifest],
 ) -> Result<Vec<RawFooter>> {
     let mut out = Vec::new();
     for manifest in extractions {
-        let Some(entry) = manifest.tables.get(&table) else {
+        let Some(entry) = manifest.tables.get(table) else {
             continue;
         };
         for file in &entry.files {
@@ -174,11 +174,11 @@ pub async fn footers(
 /// once per extraction and column. Breaking drift is the caller's to refuse.
 pub async fn check(
     lake: &Lake,
-    table: SourceTable,
+    table: &SourceTable,
     extractions: &[ExtractionManifest],
 ) -> Result<Vec<SchemaDrift>> {
     let expected = table.schema();
-    let footers = footers(lake, table, extractions).await?;
+    let footers = footers(lake, table.name(), extractions).await?;
     if footers.is_empty() {
         return Err(Error::MissingRawTable {
             lake: lake.url().to_string(),
@@ -203,7 +203,7 @@ pub async fn check(
                 .any(|d| d.extraido == footer.extraido && d.change == change);
             if !known {
                 found.push(SchemaDrift {
-                    table,
+                    table: table.name().to_string(),
                     extraido: footer.extraido,
                     file: footer.file.path.clone(),
                     change,
@@ -220,12 +220,16 @@ pub async fn check(
 /// digest, is an error naming it.
 pub async fn verify_digests(lake: &Lake, extractions: &[ExtractionManifest]) -> Result<usize> {
     use futures::{StreamExt, TryStreamExt};
-    let files: Vec<(ExtractionId, SourceTable, &RawFile)> = extractions
+    let files: Vec<(ExtractionId, &str, &RawFile)> = extractions
         .iter()
         .flat_map(|m| {
             m.tables
                 .iter()
-                .flat_map(move |(table, t)| t.files.iter().map(move |f| (m.extraido, *table, f)))
+                .flat_map(move |(table, t)| {
+                    t.files
+                        .iter()
+                        .map(move |f| (m.extraido, table.as_str(), f))
+                })
         })
         .collect();
     let count = files.len();
@@ -241,7 +245,7 @@ pub async fn verify_digests(lake: &Lake, extractions: &[ExtractionManifest]) -> 
 pub async fn verify_digest(
     lake: &Lake,
     extraction: ExtractionId,
-    table: SourceTable,
+    table: &str,
     file: &RawFile,
 ) -> Result<()> {
     let path = lake.path(&file.path);
@@ -255,7 +259,7 @@ pub async fn verify_digest(
     if &found != expected {
         return Err(Error::RawFileChanged {
             file: lake.display(&path),
-            table,
+            table: table.to_string(),
             extraction,
             expected: expected.clone(),
             found,
@@ -278,10 +282,10 @@ impl RawFileWriter {
     pub fn create(
         lake: &Lake,
         extraction: ExtractionId,
-        table: SourceTable,
+        table: &SourceTable,
         part: usize,
     ) -> Result<Self> {
-        Self::create_with_schema(lake, extraction, table, part, table.schema())
+        Self::create_with_schema(lake, extraction, table.name(), part, table.schema())
     }
 
     /// Like [`RawFileWriter::create`] with an explicit schema (a source whose
@@ -289,7 +293,7 @@ impl RawFileWriter {
     pub fn create_with_schema(
         lake: &Lake,
         extraction: ExtractionId,
-        table: SourceTable,
+        table: &str,
         part: usize,
         schema: SchemaRef,
     ) -> Result<Self> {

@@ -210,7 +210,7 @@ async fn steps(
     let policy = options.retry;
     if let Some(pg) = &options.pg {
         let started = Instant::now();
-        let ingest_options = IngestOptions::default();
+        let ingest_options = IngestOptions::every(&options.run.project.sources);
         let (result, attempts) = with_retries("ingest", policy, || {
             ingest::ingest(pg, lake, &ingest_options)
         })

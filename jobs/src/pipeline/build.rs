@@ -73,7 +73,7 @@ pub struct Built {
 }
 
 /// One unit of the build phase.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Work {
     /// Build the `i`-th model.
     Model(usize),
@@ -104,7 +104,7 @@ fn by_priority(reads: &[Vec<usize>], sources: &[SourceTable]) -> Vec<Work> {
     };
     let mut pending: Vec<Work> = (0..n)
         .map(Work::Model)
-        .chain(sources.iter().copied().map(Work::RawKeys))
+        .chain(sources.iter().cloned().map(Work::RawKeys))
         .collect();
     pending.sort_by_cached_key(|w| match w {
         Work::Model(i) => std::cmp::Reverse(waiting_on(*i)),
@@ -148,18 +148,19 @@ pub async fn build_all(
                 Work::RawKeys(_) => true,
             });
             let Some(ready) = ready else { break };
-            let work = pending[ready];
-            let inputs = inputs_of(work, &reads, &models);
-            let alone = runs_alone(ctx, work, to_build, &inputs);
+            let work = pending.remove(ready);
+            let inputs = inputs_of(&work, &reads, &models);
+            let alone = runs_alone(ctx, &work, to_build, &inputs);
             if alone && !running.is_empty() {
+                pending.insert(ready, work);
                 break;
             }
-            pending.remove(ready);
-            if let (true, Work::Model(i)) = (alone, work) {
+            if let (true, Work::Model(i)) = (alone, &work) {
+                let i = *i;
                 running_alone = Some(i);
             }
-            let (model, readers) = models_of(work, to_build, &fed);
-            let span = progress(work, model.as_deref());
+            let (model, readers) = models_of(&work, to_build, &fed);
+            let span = progress(&work, model.as_deref());
             let job = execute(
                 (work, model),
                 ctx.clone(),
@@ -212,12 +213,12 @@ type Readers = Vec<(usize, Arc<Model>)>;
 /// The model `work` builds and the models it feeds, by position (none for
 /// a raw key count).
 fn models_of(
-    work: Work,
+    work: &Work,
     to_build: &[Arc<Model>],
     fed: &[Option<usize>],
 ) -> (Option<Arc<Model>>, Readers) {
     match work {
-        Work::Model(i) => {
+        &Work::Model(i) => {
             let readers = (0..to_build.len())
                 .filter(|&c| fed[c] == Some(i))
                 .map(|c| (c, Arc::clone(&to_build[c])))
@@ -229,9 +230,9 @@ fn models_of(
 }
 
 /// The staged models `work` reads (none for a raw key count).
-fn inputs_of(work: Work, reads: &[Vec<usize>], models: &[Option<(Step, Staged)>]) -> Vec<Staged> {
+fn inputs_of(work: &Work, reads: &[Vec<usize>], models: &[Option<(Step, Staged)>]) -> Vec<Staged> {
     match work {
-        Work::Model(i) => reads[i]
+        &Work::Model(i) => reads[i]
             .iter()
             .filter_map(|&d| models[d].as_ref().map(|(_, staged)| staged.clone()))
             .collect(),
@@ -241,9 +242,9 @@ fn inputs_of(work: Work, reads: &[Vec<usize>], models: &[Option<(Step, Staged)>]
 
 /// Whether `work`, reading `inputs`, runs alone: a model built in more
 /// than one key range (see [`build_all`]).
-fn runs_alone(ctx: &SessionContext, work: Work, models: &[Arc<Model>], inputs: &[Staged]) -> bool {
+fn runs_alone(ctx: &SessionContext, work: &Work, models: &[Arc<Model>], inputs: &[Staged]) -> bool {
     match work {
-        Work::Model(i) => models[i].by_key.as_deref().is_some_and(|column| {
+        &Work::Model(i) => models[i].by_key.as_deref().is_some_and(|column| {
             let inputs: Vec<&Staged> = inputs.iter().collect();
             batches::range_count(ctx, column, &inputs) > 1
         }),
@@ -262,9 +263,9 @@ async fn execute(
     (period, vars): (Option<Period>, Vars),
     changes: Option<Arc<Changes>>,
 ) -> Result<Done> {
-    let (Work::Model(i), Some(model)) = (work, model) else {
+    let (&Work::Model(i), Some(model)) = (&work, model) else {
         return match work {
-            Work::RawKeys(table) => distinct_keys(&ctx, table, changes.as_deref())
+            Work::RawKeys(table) => distinct_keys(&ctx, &table, changes.as_deref())
                 .await
                 .map(|n| Done::RawKeys(table, n)),
             Work::Model(_) => Err(Error::Internal {
@@ -292,7 +293,7 @@ async fn execute(
         ))
     } else if let Some(column) = model.by_key.as_deref().or(cluster_key(&ctx, &model)) {
         let what = format!("{} ({})", model.table(), model.file);
-        let raw = model.source.map(|source| source.name());
+        let raw = model.source.as_ref().map(|source| source.name());
         Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
     } else {
         None
@@ -390,13 +391,13 @@ pub(crate) fn step_of(model: &Model, staged: &Staged, started: Instant) -> Step 
 }
 
 /// The span of a piece of work: a model shows as a progress line.
-fn progress(work: Work, model: Option<&Model>) -> tracing::Span {
+fn progress(work: &Work, model: Option<&Model>) -> tracing::Span {
     match (work, model) {
         (Work::Model(_), Some(model)) => {
             info_span!("model", table = %model.table(), indicatif.pb_show = true)
         }
         (Work::RawKeys(table), _) => info_span!("raw keys", table = %table),
-        (Work::Model(i), None) => info_span!("model", index = i),
+        (&Work::Model(i), None) => info_span!("model", index = i),
     }
 }
 

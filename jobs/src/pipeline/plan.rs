@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::contract::layer::{Layer, TableRef};
 use crate::contract::period::EXTRACTION_COLUMN;
-use crate::contract::source::{SourceTable, timestamp_type};
+use crate::contract::source::{SourceTable, Sources, timestamp_type};
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -53,10 +53,10 @@ pub async fn plan_all(
     // The functions plan here; nothing is executed, so no key is needed.
     ctx.register_udf(dfstore_core::pii::node_udf());
     ctx.register_udaf(dfstore_core::key_count::udaf());
-    for table in SourceTable::ALL {
+    for table in &project.sources {
         let schema = raw
             .iter()
-            .find(|(t, _)| *t == table)
+            .find(|(t, _)| t == table)
             .map_or_else(|| contract_schema(table), |(_, s)| Arc::clone(s));
         empty(&ctx, &TableRef::new(Layer::Raw, table.name()), schema)?;
     }
@@ -102,7 +102,7 @@ fn columns_read(plan: &LogicalPlan) -> BTreeMap<String, BTreeSet<String>> {
 
 /// `raw.<table>` as the source contract describes it, with the extraction
 /// instant every raw row carries (as `raw.*` is registered).
-fn contract_schema(table: SourceTable) -> SchemaRef {
+fn contract_schema(table: &SourceTable) -> SchemaRef {
     let mut fields: Vec<Field> = table
         .schema()
         .fields()
@@ -184,7 +184,10 @@ fn same_type(planned: &DataType, promised: &DataType) -> bool {
 
 /// The schemas of the raw tables of `lake`'s published extractions (none
 /// for a lake that does not exist or has no extraction).
-pub async fn lake_raw_schemas(lake: &Lake) -> Result<Vec<(SourceTable, SchemaRef)>> {
+pub async fn lake_raw_schemas(
+    lake: &Lake,
+    sources: &Sources,
+) -> Result<Vec<(SourceTable, SchemaRef)>> {
     if !lake.exists().await? {
         return Ok(Vec::new());
     }
@@ -193,23 +196,23 @@ pub async fn lake_raw_schemas(lake: &Lake) -> Result<Vec<(SourceTable, SchemaRef
         return Ok(Vec::new());
     }
     let ctx = engine::session(lake, &EngineConfig::default(), None)?;
-    for table in SourceTable::ALL {
-        if extractions.iter().any(|m| m.tables.contains_key(&table)) {
+    for table in sources {
+        if extractions.iter().any(|m| m.tables.contains_key(table.name())) {
             tables::register_raw(&ctx, lake, table, &extractions).await?;
         }
     }
-    Ok(raw_schemas(&ctx).await)
+    Ok(raw_schemas(&ctx, sources).await)
 }
 
 /// The schema of each raw table registered in `ctx`.
-pub async fn raw_schemas(ctx: &SessionContext) -> Vec<(SourceTable, SchemaRef)> {
+pub async fn raw_schemas(ctx: &SessionContext, sources: &Sources) -> Vec<(SourceTable, SchemaRef)> {
     let mut out = Vec::new();
-    for table in SourceTable::ALL {
+    for table in sources {
         if let Ok(provider) = ctx
             .table_provider(TableReference::partial("raw", table.name()))
             .await
         {
-            out.push((table, provider.schema()));
+            out.push((table.clone(), provider.schema()));
         }
     }
     out

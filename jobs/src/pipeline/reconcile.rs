@@ -25,16 +25,22 @@ use crate::project::Model;
 /// The source tables a run of `models` reconciles: those a trusted or
 /// rejected model among them carries (its header's `source`).
 pub fn reconciled_sources(models: &[std::sync::Arc<Model>]) -> Vec<SourceTable> {
-    SourceTable::ALL
-        .into_iter()
-        .filter(|&table| models.iter().any(|m| carries(m, table)))
-        .collect()
+    let mut out: Vec<SourceTable> = Vec::new();
+    for model in models {
+        if let Some(table) = &model.source
+            && carries(model, table)
+            && !out.contains(table)
+        {
+            out.push(table.clone());
+        }
+    }
+    out
 }
 
 /// Whether `model` is a trusted or rejected table of `table`'s rows.
-fn carries(model: &Model, table: SourceTable) -> bool {
+fn carries(model: &Model, table: &SourceTable) -> bool {
     matches!(model.layer, Layer::Trusted | Layer::Rejected)
-        && model.source == Some(table)
+        && model.source.as_ref() == Some(table)
         && model.materialized.is_stored()
 }
 
@@ -51,7 +57,7 @@ pub fn reconcile(
         let rows_of = |layer: Layer| {
             staged
                 .iter()
-                .filter(|s| s.model.layer == layer && carries(&s.model, table))
+                .filter(|s| s.model.layer == layer && carries(&s.model, &table))
                 .map(Staged::rows)
                 .sum::<u64>()
         };
@@ -89,7 +95,7 @@ pub fn reconcile(
 /// rows the run builds.
 pub async fn distinct_keys(
     ctx: &SessionContext,
-    table: SourceTable,
+    table: &SourceTable,
     changes: Option<&Changes>,
 ) -> Result<u64> {
     let what = format!("counting keys of raw.{table}");
@@ -122,8 +128,8 @@ pub async fn distinct_keys(
 /// bounds come from the files' statistics where they are exact.
 async fn packed_key(
     ctx: &SessionContext,
-    table: SourceTable,
-    keys: &[&str],
+    table: &SourceTable,
+    keys: &[String],
     (from, what): (&str, &str),
 ) -> Result<Option<String>> {
     let schema = table.schema();
@@ -238,6 +244,10 @@ pub async fn rejected_by_rule(
 mod tests {
     use super::*;
 
+    fn source(name: &str) -> SourceTable {
+        crate::project::builtin::source(name).unwrap()
+    }
+
     /// A session with `raw.detalle_ventas` and `raw.ventas` holding `lines`
     /// and `tickets` (other columns NULL): keys repeated across extractions.
     async fn raw(lines: &str, tickets: &str) -> SessionContext {
@@ -255,7 +265,7 @@ mod tests {
         ctx
     }
 
-    async fn hashed(ctx: &SessionContext, table: SourceTable) -> u64 {
+    async fn hashed(ctx: &SessionContext, table: &SourceTable) -> u64 {
         let keys = table.primary_key().join(", ");
         let sql =
             format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT {keys} FROM raw.{table}) AS k");
@@ -270,7 +280,7 @@ mod tests {
             "(5), (-2), (5), (4000000000)",
         )
         .await;
-        let lines = SourceTable::DetalleVentas;
+        let lines = &source("detalle_ventas");
         let offset = packed_key(
             &ctx,
             lines,
@@ -287,7 +297,7 @@ mod tests {
         assert_eq!(hashed(&ctx, lines).await, 5);
         // a span of 4e9 + 3 values fits in 2^32
         assert_eq!(
-            distinct_keys(&ctx, SourceTable::Ventas, None)
+            distinct_keys(&ctx, &source("ventas"), None)
                 .await
                 .unwrap(),
             3
@@ -301,7 +311,7 @@ mod tests {
             "(0), (5000000000), (0)",
         )
         .await;
-        for table in [SourceTable::DetalleVentas, SourceTable::Ventas] {
+        for table in [&source("detalle_ventas"), &source("ventas")] {
             let keys = table.primary_key();
             // a NULL line number; a span over 2^32
             assert_eq!(
@@ -316,7 +326,7 @@ mod tests {
             );
         }
         assert_eq!(
-            distinct_keys(&ctx, SourceTable::DetalleVentas, None)
+            distinct_keys(&ctx, &source("detalle_ventas"), None)
                 .await
                 .unwrap(),
             3
@@ -334,7 +344,7 @@ mod tests {
             engine::collect(&ctx, sql, "setting up").await.unwrap();
         }
         assert_eq!(
-            distinct_keys(&ctx, SourceTable::Ventas, None)
+            distinct_keys(&ctx, &source("ventas"), None)
                 .await
                 .unwrap(),
             0

@@ -28,7 +28,6 @@ use tracing::{info, warn};
 
 use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
-use crate::contract::source::SourceTable;
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -380,7 +379,7 @@ async fn check_inputs(
         "raw files match their digests"
     );
     manifest.time("verify", verified);
-    for table in SourceTable::ALL {
+    for table in &options.project.sources {
         let drift = raw::check(lake, table, &extractions).await?;
         for d in drift.iter().filter(|d| !d.is_breaking()) {
             warn!(table = %d.table, extraido = %d.extraido, change = %d.change, "schema drift");
@@ -395,11 +394,11 @@ async fn check_inputs(
         return Err(e);
     }
     let ctx = engine::session(lake, &options.engine, Some(&options.pii_key))?;
-    for table in SourceTable::ALL {
+    for table in &options.project.sources {
         tables::register_raw(&ctx, lake, table, &extractions).await?;
     }
     // Every model planned over raw's schemas before any model is built.
-    let raw = plan::raw_schemas(&ctx).await;
+    let raw = plan::raw_schemas(&ctx, &options.project.sources).await;
     let (planned, seconds) = plan::plan_all(&options.project, &raw).await?;
     info!(
         models = options.project.models.len(),

@@ -31,9 +31,6 @@ use tokio_postgres::types::{FromSql, Type};
 use crate::contract::source::timestamp_type;
 use crate::error::{Error, Result};
 
-/// The schema that holds the source tables.
-pub const SOURCE_SCHEMA: &str = "retail";
-
 /// A PostgreSQL column type that raw can hold exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PgType {
@@ -107,26 +104,31 @@ pub struct SourceColumn {
     pub nullable: bool,
 }
 
-/// The columns of `retail.<table>`, in declaration order; an unsupported
+/// The columns of `schema.table`, in declaration order; an unsupported
 /// type is an error naming the table and column.
-pub async fn source_columns(client: &Client, table: &str) -> Result<Vec<SourceColumn>> {
+pub async fn source_columns(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<SourceColumn>> {
+    let shown = format!("{schema}.{table}");
     let rows = client
         .query(
             "SELECT column_name::text, udt_name::text, numeric_precision::int, numeric_scale::int, \
                     is_nullable::text = 'YES' \
              FROM information_schema.columns \
              WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            &[&SOURCE_SCHEMA, &table],
+            &[&schema, &table],
         )
         .await
         .map_err(|e| Error::SourceQuery {
-            table: format!("{SOURCE_SCHEMA}.{table}"),
+            table: shown.clone(),
             reason: e.to_string(),
         })?;
     if rows.is_empty() {
         return Err(Error::SourceQuery {
-            table: format!("{SOURCE_SCHEMA}.{table}"),
-            reason: "the table does not exist or the role may not read it; run `dfstore source init` or grant SELECT".into(),
+            table: shown,
+            reason: "the table does not exist or the role may not read it; create it (`dfstore source init` for the retail demo), grant SELECT, or fix the source's schema and table in dfstore_project.toml".into(),
         });
     }
     let mut columns = Vec::with_capacity(rows.len());
@@ -152,13 +154,13 @@ pub async fn source_columns(client: &Client, table: &str) -> Result<Vec<SourceCo
                 },
                 _ => {
                     return Err(unsupported(
-                        table,
+                        &shown,
                         &name,
                         "numeric without a precision of at most 38 digits",
                     ));
                 }
             },
-            other => return Err(unsupported(table, &name, other)),
+            other => return Err(unsupported(&shown, &name, other)),
         };
         columns.push(SourceColumn {
             name,
@@ -171,7 +173,7 @@ pub async fn source_columns(client: &Client, table: &str) -> Result<Vec<SourceCo
 
 fn unsupported(table: &str, column: &str, what: &str) -> Error {
     Error::UnsupportedColumn {
-        table: format!("{SOURCE_SCHEMA}.{table}"),
+        table: table.to_string(),
         column: column.to_string(),
         pg_type: what.to_string(),
     }

@@ -26,6 +26,7 @@ use crate::lake::raw::{RawTable, read_file};
 use crate::postgres::Postgres;
 use crate::postgres::columns::{SourceColumn, quote_ident, source_columns};
 use crate::postgres::copy_in::copy_batch;
+use crate::project::builtin;
 
 /// The DDL of the source schema.
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/source/schema.sql");
@@ -72,13 +73,13 @@ async fn init_from(
         .await
         .map_err(|e| pg.error(&e))?;
     let mut out = Vec::new();
-    for table in SourceTable::ALL {
+    for table in builtin::sources()?.iter() {
         let name = table.name();
-        let columns = source_columns(&client, name).await?;
+        let columns = source_columns(&client, table.schema_name(), name).await?;
         let target = format!("retail.{}", quote_ident(name));
         let mut loaded = 0;
         for (i, extraction) in generated.extractions.iter().enumerate() {
-            let Some(entry) = extraction.tables.get(&table) else {
+            let Some(entry) = extraction.tables.get(name) else {
                 continue;
             };
             if i == 0 {
@@ -93,7 +94,7 @@ async fn init_from(
             .map_err(|e| pg.error(&e))?;
         let rows = count(pg, &client, name, None).await?;
         info!(table = name, rows, loaded, "loaded");
-        out.push((table, rows, loaded));
+        out.push((table.clone(), rows, loaded));
     }
     Ok(out)
 }
@@ -135,7 +136,7 @@ async fn merge(
     pg: &Postgres,
     client: &Client,
     lake: &Lake,
-    table: SourceTable,
+    table: &SourceTable,
     columns: &[SourceColumn],
     entry: &RawTable,
 ) -> Result<u64> {
@@ -152,7 +153,7 @@ async fn merge(
     let key: Vec<String> = table.primary_key().iter().map(|k| quote_ident(k)).collect();
     let set: Vec<String> = columns
         .iter()
-        .filter(|c| !table.primary_key().contains(&c.name.as_str()))
+        .filter(|c| !table.primary_key().contains(&c.name))
         .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
         .collect();
     let merged = client
@@ -257,10 +258,10 @@ pub async fn apply_changes(pg: &Postgres, changes: &Changes) -> Result<SourceSum
         .map_err(|e| pg.error(&e))?;
     tx.commit().await.map_err(|e| pg.error(&e))?;
     let mut tables = Vec::new();
-    for table in SourceTable::ALL {
+    for table in builtin::sources()?.iter() {
         let rows = count(pg, &client, table.name(), None).await?;
         let changed = count(pg, &client, table.name(), Some(day)).await?;
-        tables.push((table, rows, changed));
+        tables.push((table.clone(), rows, changed));
     }
     Ok(SourceSummary {
         tables,

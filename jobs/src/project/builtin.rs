@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::contract::source::{SourceTable, Sources};
 use crate::error::{Error, Result};
+use crate::project::resolve::ProjectFile;
 
 /// How the built-in project's files are named in messages: the repository's
 /// copy of them.
@@ -43,6 +45,26 @@ pub fn files() -> BTreeMap<String, String> {
         .iter()
         .map(|(path, text)| ((*path).to_string(), (*text).to_string()))
         .collect()
+}
+
+/// The built-in project's source tables: the five of spec section 1, as
+/// its `dfstore_project.toml` declares them.
+pub fn sources() -> Result<Sources> {
+    let (path, text) = FILES[0];
+    let file: ProjectFile = toml::from_str(text).map_err(|e| Error::Project {
+        location: format!("{ROOT}/{path}"),
+        message: e.message().to_string(),
+    })?;
+    crate::project::sources::declared(&format!("{ROOT}/{path}"), text, &file.sources)
+}
+
+/// The built-in source table `name` (`tiendas`, `productos`, `clientes`,
+/// `ventas` or `detalle_ventas`).
+pub fn source(name: &str) -> Result<SourceTable> {
+    let sources = sources()?;
+    sources.find(name).cloned().map_err(|reason| Error::Internal {
+        what: format!("the built-in project: {reason}"),
+    })
 }
 
 /// Writes the built-in project into `dir` (created if missing); refuses to

@@ -4,7 +4,7 @@
 
 use crate::contract::layer::TableRef;
 use crate::contract::period::PERIOD_COLUMN;
-use crate::contract::source::SourceTable;
+use crate::contract::source::{SourceTable, Sources};
 use crate::error::{Error, Result};
 use crate::project::header::{Header, Materialized, Parsed, TestEntry, at};
 use crate::project::quality::{Check, Contract, ContractColumn, DataTest, literal};
@@ -18,7 +18,12 @@ pub(super) struct Config {
 }
 
 impl Config {
-    pub(super) fn of(file: &str, table: &TableRef, parsed: &Parsed) -> Result<Config> {
+    pub(super) fn of(
+        file: &str,
+        table: &TableRef,
+        parsed: &Parsed,
+        sources: &Sources,
+    ) -> Result<Config> {
         let h: &Header = &parsed.header;
         let bad = |key: &str, message: String| at(file, parsed.line_of(key), message);
         let partitioned = match h.partition_by.as_deref() {
@@ -36,16 +41,7 @@ impl Config {
         check_layout(h, partitioned, &bad)?;
         let source = match &h.source {
             None => None,
-            Some(name) => Some(name.parse::<SourceTable>().map_err(|_| {
-                let known: Vec<&str> = SourceTable::ALL.iter().map(|t| t.name()).collect();
-                bad(
-                    "source",
-                    format!(
-                        "`{name}` is no source table; use one of {}",
-                        known.join(", ")
-                    ),
-                )
-            })?),
+            Some(name) => Some(sources.find(name).cloned().map_err(|m| bad("source", m))?),
         };
         let mut tests = Vec::new();
         for (n, entry) in h.tests.iter().enumerate() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::contract::layer::TableRef;
-use crate::contract::source::SourceTable;
+use crate::contract::source::Sources;
 use crate::error::{Error, Result};
 use crate::project::header::at;
 use crate::project::model::Model;
@@ -13,7 +13,7 @@ use crate::project::resolve::line_of;
 
 /// The models, each after the models it reads; ties in (layer, name)
 /// order. A cycle is an error naming it.
-pub(super) fn ordered(models: Vec<Model>) -> Result<Vec<Model>> {
+pub(super) fn ordered(models: Vec<Model>, sources: &Sources) -> Result<Vec<Model>> {
     let index: BTreeMap<TableRef, usize> = models
         .iter()
         .enumerate()
@@ -46,7 +46,8 @@ pub(super) fn ordered(models: Vec<Model>) -> Result<Vec<Model>> {
                     .max();
                 let source = models[i]
                     .source
-                    .and_then(|s| SourceTable::ALL.iter().position(|&t| t == s));
+                    .as_ref()
+                    .and_then(|s| sources.position(s.name()));
                 (last, source.unwrap_or(usize::MAX), models[i].table())
             });
         let Some(next) = next else {

@@ -20,6 +20,8 @@ pub mod quality;
 pub mod resolve;
 /// `--select` and `--exclude`.
 pub mod select;
+/// `[[sources]]`.
+pub mod sources;
 /// `--var` and `[vars]`.
 pub mod vars;
 
@@ -30,6 +32,7 @@ use std::sync::Arc;
 use dfstore_core::{LakeUrl, S3Settings};
 
 use crate::contract::layer::TableRef;
+use crate::contract::source::Sources;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 pub use model::Model;
@@ -49,6 +52,8 @@ pub struct Project {
     pub tests: Vec<DataTest>,
     /// The variables, with their values for this run.
     pub vars: Vars,
+    /// The source tables it extracts into raw.
+    pub sources: Sources,
 }
 
 impl Project {
@@ -75,6 +80,7 @@ impl Project {
             models: resolved.models,
             tests: resolved.tests,
             vars: resolved.vars,
+            sources: resolved.sources,
         })
     }
 

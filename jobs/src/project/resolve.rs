@@ -11,13 +11,14 @@ use datafusion::sql::resolve::resolve_table_references;
 use serde::Deserialize;
 
 use crate::contract::layer::{Layer, TableRef};
-use crate::contract::source::SourceTable;
+use crate::contract::source::Sources;
 use crate::error::{Error, Result};
 use crate::project::config::Config;
 use crate::project::graph;
 use crate::project::header::{self, Parsed, Severity, at};
 use crate::project::model::Model;
 use crate::project::quality::{Check, DataTest};
+use crate::project::sources::{self, SourceEntry};
 use crate::project::vars::{Vars, placeholders};
 
 /// The project file at a project's root.
@@ -39,6 +40,9 @@ pub struct ProjectFile {
     /// Variables and their defaults.
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// The source tables it extracts (`[[sources]]`).
+    #[serde(default)]
+    pub sources: Vec<toml::Spanned<SourceEntry>>,
 }
 
 /// A SQL test's header: only its severity.
@@ -55,6 +59,8 @@ pub struct Resolved {
     pub file: ProjectFile,
     /// The variables' defaults.
     pub vars: Vars,
+    /// The source tables it extracts.
+    pub sources: Sources,
     /// Every model, each after the models it reads.
     pub models: Vec<Arc<Model>>,
     /// The SQL tests under `tests/`.
@@ -79,6 +85,7 @@ pub fn resolve(root: &str, files: &BTreeMap<String, String>) -> Result<Resolved>
         at(&project_path, line, e.message().trim_end().to_string())
     })?;
     let vars = Vars::from_defaults(&project_path, &file.vars)?;
+    let sources = sources::declared(&project_path, text, &file.sources)?;
 
     let mut models = Vec::new();
     let mut tests = Vec::new();
@@ -91,7 +98,9 @@ pub fn resolve(root: &str, files: &BTreeMap<String, String>) -> Result<Resolved>
         match parts.as_slice() {
             [SOURCE_DIR, ..] => {}
             [TESTS_DIR, name] => tests.push(sql_test(&shown, name, sql, &vars)?),
-            [folder, name] => models.push(model(&shown, path, folder, name, sql, &vars)?),
+            [folder, name] => {
+                models.push(model(&shown, path, folder, name, sql, &vars, &sources)?);
+            }
             _ => {
                 return Err(at(
                     &shown,
@@ -101,11 +110,12 @@ pub fn resolve(root: &str, files: &BTreeMap<String, String>) -> Result<Resolved>
             }
         }
     }
-    check_references(&models, &tests)?;
-    let models = graph::ordered(models)?;
+    check_references(&models, &tests, &sources)?;
+    let models = graph::ordered(models, &sources)?;
     Ok(Resolved {
         file,
         vars,
+        sources,
         models: models.into_iter().map(Arc::new).collect(),
         tests,
     })
@@ -119,6 +129,7 @@ fn model(
     name: &str,
     sql: &str,
     vars: &Vars,
+    sources: &Sources,
 ) -> Result<Model> {
     let layer = match folder.parse::<Layer>() {
         Ok(Layer::Raw) => {
@@ -160,7 +171,7 @@ fn model(
             ));
         }
     }
-    let config = Config::of(file, &table, &parsed)?;
+    let config = Config::of(file, &table, &parsed, sources)?;
     Ok(Model {
         layer,
         name: name.to_string(),
@@ -254,15 +265,19 @@ fn tables_read(file: &str, sql: &str) -> Result<Vec<TableRef>> {
 }
 
 /// Every table read by a model or a test is a model or a raw table.
-fn check_references(models: &[Model], tests: &[DataTest]) -> Result<()> {
+fn check_references(models: &[Model], tests: &[DataTest], sources: &Sources) -> Result<()> {
     let known: BTreeSet<TableRef> = models.iter().map(Model::table).collect();
     let exists = |t: &TableRef| {
-        known.contains(t) || (t.layer == Layer::Raw && t.name.parse::<SourceTable>().is_ok())
+        known.contains(t) || (t.layer == Layer::Raw && sources.get(&t.name).is_some())
     };
     let missing = |file: &str, sql: &str, t: &TableRef| {
         let fix = if t.layer == Layer::Raw {
-            let sources: Vec<&str> = SourceTable::ALL.iter().map(|s| s.name()).collect();
-            format!("raw has {}", sources.join(", "))
+            let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+            format!(
+                "the project declares the sources {}; declare `{}` under [[sources]] in dfstore_project.toml, or fix the name",
+                names.join(", "),
+                t.name
+            )
         } else {
             format!("add the model {}/{}.sql, or fix the name", t.layer, t.name)
         };

@@ -5,12 +5,26 @@ use crate::contract::layer::Layer;
 use crate::contract::source::SourceTable;
 use crate::project::header::Materialized;
 
+/// A project file declaring `raw.ventas`, then `more`.
+fn project_file(more: &str) -> String {
+    format!(
+        r#"name = "p"
+[vars]
+min = 2
+
+[[sources]]
+name = "ventas"
+schema = "tienda"
+primary_key = ["id_venta"]
+watermark = "cambiado"
+columns = ["id_venta bigint NOT NULL", "id_tienda integer", "cambiado timestamptz NOT NULL"]
+{more}"#
+    )
+}
+
 fn project(files: &[(&str, &str)]) -> Result<Project> {
     let mut all: BTreeMap<String, String> = BTreeMap::new();
-    all.insert(
-        "dfstore_project.toml".into(),
-        "name = \"p\"\n[vars]\nmin = 2\n".into(),
-    );
+    all.insert("dfstore_project.toml".into(), project_file(""));
     for (path, text) in files {
         all.insert((*path).to_string(), (*text).to_string());
     }
@@ -51,7 +65,7 @@ fn the_builtin_project_has_the_retail_models_in_order() {
     assert_eq!(report.file, "sql/analytic/reporte_ventas_tienda.sql");
     let lines = p.model(&"staging.detalle_ventas".parse().unwrap()).unwrap();
     assert_eq!(lines.by_key.as_deref(), Some("id_venta"));
-    assert_eq!(lines.source, Some(SourceTable::DetalleVentas));
+    assert_eq!(lines.source.as_ref().map(SourceTable::name), Some("detalle_ventas"));
     let clientes = p.model(&"staging.clientes".parse().unwrap()).unwrap();
     assert_eq!(clientes.cluster_key.as_deref(), Some("id_cliente"));
     // Every trusted and rejected model reconciles against its source.
@@ -61,7 +75,7 @@ fn the_builtin_project_has_the_retail_models_in_order() {
         .filter(|m| matches!(m.layer, Layer::Trusted | Layer::Rejected))
     {
         assert_eq!(
-            m.source.map(SourceTable::name),
+            m.source.as_ref().map(SourceTable::name),
             Some(m.name.as_str()),
             "{}",
             m.file
@@ -277,4 +291,42 @@ fn variables_bind_as_parameters() {
         m["min"].value,
         datafusion::scalar::ScalarValue::Int64(Some(7))
     );
+}
+
+#[test]
+fn a_project_declares_its_sources_and_a_bad_declaration_names_its_line() {
+    let p = project(&[]).unwrap();
+    let ventas = p.sources.get("ventas").unwrap();
+    assert_eq!(ventas.qualified(), "tienda.ventas");
+    assert_eq!(ventas.watermark(), "cambiado");
+    assert_eq!(ventas.schema().fields().len(), 3);
+
+    let with = |more: &str| {
+        let mut all = BTreeMap::new();
+        all.insert("dfstore_project.toml".to_string(), project_file(more));
+        Project::from_files("proj", &all).unwrap_err().to_string()
+    };
+    let twice = with(
+        "[[sources]]\nname = \"ventas\"\nschema = \"x\"\nprimary_key = [\"k\"]\nwatermark = \"t\"\ncolumns = [\"k bigint NOT NULL\", \"t timestamptz\"]\n",
+    );
+    assert!(twice.contains("proj/dfstore_project.toml:11"), "{twice}");
+    assert!(twice.contains("`ventas` is declared twice"), "{twice}");
+    let no_key = with(
+        "[[sources]]\nname = \"devoluciones\"\nschema = \"x\"\nprimary_key = [\"id\"]\nwatermark = \"t\"\ncolumns = [\"t timestamptz\"]\n",
+    );
+    assert!(no_key.contains("proj/dfstore_project.toml:11"), "{no_key}");
+    assert!(no_key.contains("primary key column `id`"), "{no_key}");
+    let unknown = with("[[sources]]\nname = \"x\"\ncolumnas = []\n");
+    assert!(unknown.contains("columnas"), "{unknown}");
+
+    // A model reading a raw table the project does not declare.
+    let e = error(&[("trusted/t.sql", "SELECT * FROM raw.devoluciones")]);
+    assert!(e.contains("proj/trusted/t.sql:1"), "{e}");
+    assert!(e.contains("declare `devoluciones` under [[sources]]"), "{e}");
+    // A header naming a source the project does not declare.
+    let e = error(&[(
+        "trusted/t.sql",
+        "/* dfstore\nsource = \"devoluciones\"\n*/\nSELECT * FROM raw.ventas",
+    )]);
+    assert!(e.contains("the project declares ventas"), "{e}");
 }

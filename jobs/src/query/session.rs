@@ -7,7 +7,6 @@ use datafusion::prelude::SessionContext;
 use dfstore_core::pii::PiiKey;
 
 use crate::contract::layer::{Layer, TableRef};
-use crate::contract::source::SourceTable;
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -29,8 +28,8 @@ pub async fn lake_session(
     let ctx = engine::session(lake, config, key.as_ref())?;
     let mut known = Vec::new();
     let extractions = published_extractions(lake).await?;
-    for table in SourceTable::ALL {
-        if extractions.iter().any(|m| m.tables.contains_key(&table)) {
+    for table in &project.sources {
+        if extractions.iter().any(|m| m.tables.contains_key(table.name())) {
             tables::register_raw(&ctx, lake, table, &extractions).await?;
             known.push(TableRef::new(Layer::Raw, table.name()));
         }

@@ -17,7 +17,7 @@ async fn ventas_carry_every_rejection_rule_and_boundary() {
     }
     .sizes()
     .unwrap();
-    let ventas = read(dir.path(), &summary.extractions[0], SourceTable::Ventas);
+    let ventas = read(dir.path(), &summary.extractions[0], "ventas");
     let ids: Vec<i64> = i64s(&ventas, "id_venta").into_iter().flatten().collect();
     assert_eq!(ids, (1..=sizes.tickets).collect::<Vec<_>>());
     let tiendas = i32s(&ventas, "id_tienda");
@@ -85,10 +85,10 @@ async fn ventas_carry_every_rejection_rule_and_boundary() {
 async fn lines_carry_every_rejection_rule() {
     let (dir, summary) = generated(0.002, 42).await;
     let [e1, e2] = [0, 1].map(|i| &summary.extractions[i]);
-    let lines = read(dir.path(), e1, SourceTable::DetalleVentas);
+    let lines = read(dir.path(), e1, "detalle_ventas");
     let headers: HashSet<i64> = [e1, e2]
         .iter()
-        .flat_map(|m| i64s(&read(dir.path(), m, SourceTable::Ventas), "id_venta"))
+        .flat_map(|m| i64s(&read(dir.path(), m, "ventas"), "id_venta"))
         .flatten()
         .collect();
     let ventas: Vec<i64> = i64s(&lines, "id_venta").into_iter().flatten().collect();
@@ -158,11 +158,11 @@ async fn lines_carry_every_rejection_rule() {
 async fn dimensions_are_dirty_but_plausible() {
     let (dir, summary) = generated(0.002, 42).await;
     let e1 = &summary.extractions[0];
-    let tiendas = read(dir.path(), e1, SourceTable::Tiendas);
+    let tiendas = read(dir.path(), e1, "tiendas");
     assert_eq!(texts(&tiendas, "codigo")[0].as_deref(), Some(" lim-001"));
     assert_eq!(texts(&tiendas, "nombre")[0].as_deref(), Some("DMC Ñaña "));
 
-    let productos = read(dir.path(), e1, SourceTable::Productos);
+    let productos = read(dir.path(), e1, "productos");
     assert_eq!(productos.num_rows(), PRODUCTS as usize);
     let (precio, costo) = (
         decimals(&productos, "precio_lista"),
@@ -198,7 +198,7 @@ async fn dimensions_are_dirty_but_plausible() {
             .any(|n| n.contains('ñ') || n.contains('é'))
     );
 
-    let clientes = read(dir.path(), e1, SourceTable::Clientes);
+    let clientes = read(dir.path(), e1, "clientes");
     let documentos = texts(&clientes, "documento");
     assert!(
         documentos

@@ -13,7 +13,7 @@ use datafusion::prelude::SessionContext;
 use super::{MAX_CHANGED_KEYS, Mode, in_keys, key_column};
 use crate::contract::extraction::ExtractionId;
 use crate::contract::period::PERIOD_COLUMN;
-use crate::contract::source::SourceTable;
+use crate::contract::source::{SourceTable, Sources};
 use crate::engine::{self, EngineConfig, tables};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -39,7 +39,7 @@ pub(super) async fn changed_tables(
         .iter()
         .flat_map(|m| m.tables.iter())
         .filter(|(_, t)| t.rows > 0)
-        .map(|(table, _)| *table)
+        .filter_map(|(table, _)| project.sources.get(table).cloned())
         .collect();
     // A table no model rebuilds by key is rebuilt whole, and so is what
     // reads it: first make sure its new rows are not only rows extracted
@@ -60,7 +60,7 @@ pub(super) async fn changed_tables(
         let keyed = key_columns
             .iter()
             .any(|c| table.schema().column_with_name(c).is_some());
-        if !keyed && !news_in(lake, engine, table, (new, &consumed_extractions)).await? {
+        if !keyed && !news_in(lake, engine, &table, (new, &consumed_extractions)).await? {
             changed.remove(&table);
             reextracted.insert(table);
         }
@@ -73,17 +73,17 @@ pub(super) async fn changed_tables(
 pub(super) async fn keys_of(
     lake: &Lake,
     engine: &EngineConfig,
-    (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
+    (project, modes): (&Project, &BTreeMap<String, Mode>),
     new: &[&ExtractionManifest],
 ) -> Result<Option<BTreeMap<String, Vec<ScalarValue>>>> {
     let mut keys = BTreeMap::new();
-    for model in models {
+    for model in &project.models {
         let column = match modes.get(&model.table().to_string()) {
             Some(Mode::Keys) => key_column(model).map(str::to_string),
             _ => None,
         };
         if let Some(column) = column.filter(|c| !keys.contains_key(c)) {
-            let values = changed_keys(lake, engine, new, &column).await?;
+            let values = changed_keys(lake, engine, (&project.sources, new), &column).await?;
             if values.len() > MAX_CHANGED_KEYS {
                 return Ok(None);
             }
@@ -98,7 +98,7 @@ pub(super) async fn keys_of(
 async fn news_in(
     lake: &Lake,
     engine: &EngineConfig,
-    table: SourceTable,
+    table: &SourceTable,
     (new, consumed): (&[&ExtractionManifest], &[ExtractionManifest]),
 ) -> Result<bool> {
     let what = format!("comparing the new rows of raw.{table} with those consumed");
@@ -157,13 +157,13 @@ fn scratch(lake: &Lake, engine: &EngineConfig) -> Result<SessionContext> {
 async fn changed_keys(
     lake: &Lake,
     engine: &EngineConfig,
-    new: &[&ExtractionManifest],
+    (sources, new): (&Sources, &[&ExtractionManifest]),
     column: &str,
 ) -> Result<Vec<ScalarValue>> {
     let ctx = scratch(lake, engine)?;
     let new: Vec<ExtractionManifest> = new.iter().map(|&m| m.clone()).collect();
     let mut scans = Vec::new();
-    for table in SourceTable::ALL {
+    for table in sources {
         if table.schema().column_with_name(column).is_some() {
             tables::register_raw(&ctx, lake, table, &new).await?;
             scans.push(format!(

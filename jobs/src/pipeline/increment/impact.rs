@@ -59,16 +59,14 @@ pub(super) fn impact(
                 .is_none_or(|columns| columns.contains(EXTRACTION_COLUMN))
         };
         let mut change = Change::Nothing;
-        for table in &model.reads {
-            let Some(source) = raw_table(table) else {
-                continue;
+        for table in model.reads.iter().filter(|t| t.layer == Layer::Raw) {
+            let named = |set: &BTreeSet<SourceTable>| {
+                set.iter().find(|s| s.name() == table.name).cloned()
             };
-            let reached = if changed.contains(&source) {
-                Change::Rows
-            } else if reextracted.contains(&source) && reads_extraido(table) {
-                Change::Extraido
-            } else {
-                continue;
+            let (reached, source) = match (named(changed), named(reextracted)) {
+                (Some(source), _) => (Change::Rows, source),
+                (None, Some(source)) if reads_extraido(table) => (Change::Extraido, source),
+                _ => continue,
             };
             change = change.max(reached);
             out.raw[i].push(source);
@@ -132,13 +130,3 @@ pub(super) fn modes(models: &[Arc<Model>], impact: &Impact) -> BTreeMap<String, 
     modes
 }
 
-/// The source table `table` names, when it is in raw.
-pub(super) fn raw_table(table: &TableRef) -> Option<SourceTable> {
-    (table.layer == Layer::Raw)
-        .then(|| {
-            SourceTable::ALL
-                .into_iter()
-                .find(|s| s.name() == table.name)
-        })
-        .flatten()
-}
