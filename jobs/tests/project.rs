@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::cli::{TestLake, dfstore, example_project, one_line, stdout_lines};
 use common::cluster::TestCluster;
+use common::postgres::example_source;
 use common::serve::python_script;
 
 /// `table` of `lake` in a stable order, as CSV lines without the header.
@@ -81,6 +82,35 @@ for name, part in [("categoria", categoria), ("rfm", rfm), ("canal", canal)]:
     )
 }
 
+/// The example's monthly returns as DuckDB computes them from the raw
+/// extractions of `raw.devoluciones` (the latest version of each return)
+/// and the trusted lines and products of `lake`.
+fn duckdb_returns(lake: &Path) -> Vec<String> {
+    let script = r#"
+import pathlib, sys, duckdb
+lake = pathlib.Path(sys.argv[1])
+con = duckdb.connect()
+for table in ["detalle_ventas", "productos"]:
+    files = [str(p) for p in (lake / "trusted" / table).rglob("*.parquet") if "_delta_log" not in p.parts]
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true)")
+raw = [str(p) for p in (lake / "raw" / "devoluciones").rglob("*.parquet")]
+con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet({raw!r}, hive_partitioning = true)")
+con.execute("SET TimeZone = 'UTC'")
+rows = con.execute("""
+    WITH r AS (
+        SELECT * FROM raw
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY id_devolucion ORDER BY actualizado_en DESC, extraido DESC) = 1)
+    SELECT strftime(CAST(timezone('America/Lima', r.fecha_devolucion) AS DATE), '%Y-%m') AS periodo,
+           p.categoria, COUNT(*), SUM(r.cantidad), CAST(SUM(r.monto) AS DECIMAL(18, 2))
+    FROM r JOIN detalle_ventas d ON d.id_venta = r.id_venta AND d.linea = r.linea
+    JOIN productos p ON p.id_producto = d.id_producto
+    GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+for row in rows:
+    print(",".join("" if v is None else str(v) for v in row))
+"#;
+    stdout_lines(python_script(script, &[lake.to_str().unwrap()]))
+}
+
 /// The newest run manifest of `lake`.
 fn last_manifest(lake: &TestLake) -> serde_json::Value {
     let dir = lake.path().join("logs/runs");
@@ -107,19 +137,17 @@ fn succeeded_runs(lake: &TestLake) -> usize {
 const CATEGORIA: (&str, &str) = ("analytic.ventas_categoria_mes", "periodo, categoria");
 const RFM: (&str, &str) = ("analytic.segmentos_rfm", "id_cliente");
 const CANAL: (&str, &str) = ("analytic.ticket_medio_canal", "canal");
+const DEVOLUCIONES: (&str, &str) = ("analytic.devoluciones_mes", "periodo, categoria");
 
 #[test]
 fn a_user_project_runs_embedded_and_on_a_cluster_as_duckdb_computes_it() {
     let work = tempfile::tempdir().unwrap();
-    let project = example_project(work.path());
-    let project = project.to_str().unwrap();
+    let project_dir = example_project(work.path());
+    let project = project_dir.to_str().unwrap();
     let embedded = TestLake::new();
     let distributed = TestLake::new();
-    for lake in [&embedded, &distributed] {
-        lake.cmd(&["generate", "--scale", "0.005", "--seed", "5"])
-            .assert()
-            .success();
-    }
+    // The retail tables and the project's own, extracted from PostgreSQL.
+    let _db = example_source(&project_dir, ("0.005", "5"), &[&embedded, &distributed]);
 
     // A dry run lists every model in order; nothing is written.
     let checked = stdout_lines(
@@ -129,7 +157,7 @@ fn a_user_project_runs_embedded_and_on_a_cluster_as_duckdb_computes_it() {
             .unwrap(),
     )
     .join("\n");
-    assert!(checked.contains("16 models plan"), "{checked}");
+    assert!(checked.contains("18 models plan"), "{checked}");
     assert!(checked.contains("analytic.ticket_medio_canal"), "{checked}");
     assert!(checked.contains("1 SQL test(s)"), "{checked}");
 
@@ -147,8 +175,15 @@ fn a_user_project_runs_embedded_and_on_a_cluster_as_duckdb_computes_it() {
     // The same answers from both engines, and from DuckDB.
     let (categoria, rfm, canal) = duckdb_answers(&embedded.path());
     assert!(categoria.len() > 3 && rfm.len() > 10 && canal.len() == 3);
+    let devoluciones = duckdb_returns(&embedded.path());
+    assert!(devoluciones.len() > 3, "{devoluciones:?}");
     for (lake, engine) in [(&embedded, "embedded"), (&distributed, "cluster")] {
-        for ((table, order), want) in [(CATEGORIA, &categoria), (RFM, &rfm), (CANAL, &canal)] {
+        for ((table, order), want) in [
+            (CATEGORIA, &categoria),
+            (RFM, &rfm),
+            (CANAL, &canal),
+            (DEVOLUCIONES, &devoluciones),
+        ] {
             let got = rows(lake, table, order);
             assert_eq!(
                 &got, want,
@@ -351,12 +386,10 @@ fn bad_projects_fail_naming_the_file_and_line_before_any_data_is_read() {
 #[test]
 fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
     let work = tempfile::tempdir().unwrap();
-    let project = example_project(work.path());
-    let project = project.to_str().unwrap();
+    let project_dir = example_project(work.path());
+    let project = project_dir.to_str().unwrap();
     let lake = TestLake::new();
-    lake.cmd(&["generate", "--scale", "0.003", "--seed", "8"])
-        .assert()
-        .success();
+    let _db = example_source(&project_dir, ("0.003", "8"), &[&lake]);
     lake.cmd(&["run", "--project", project]).assert().success();
     let report = rows(&lake, "analytic.reporte_ventas_tienda", "fecha, id_tienda");
     let completed = rows(&lake, CATEGORIA.0, CATEGORIA.1);

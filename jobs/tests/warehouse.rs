@@ -17,7 +17,7 @@ use std::process::Stdio;
 
 use assert_cmd::Command;
 use common::cli::{TestLake, example_project, one_line, stdout_lines};
-use common::postgres::TestDb;
+use common::postgres::{TestDb, example_source};
 
 /// Every column of a report row as text, `|`-separated, in both engines.
 const ROW_PG: &str = "concat_ws('|', fecha::text, periodo, id_tienda::text, codigo_tienda, \
@@ -151,12 +151,10 @@ fn a_load_equals_the_lake_cell_for_cell_and_a_reload_changes_nothing() {
 fn a_user_model_loads_into_a_table_drawn_from_its_contract() {
     let db = TestDb::new();
     let work = tempfile::tempdir().unwrap();
-    let project = example_project(work.path());
-    let project = project.to_str().unwrap();
+    let project_dir = example_project(work.path());
+    let project = project_dir.to_str().unwrap();
     let lake = TestLake::new();
-    lake.cmd(&["generate", "--scale", "0.005", "--seed", "5"])
-        .assert()
-        .success();
+    let _source = example_source(&project_dir, ("0.005", "5"), &[&lake]);
     lake.cmd(&["run", "--project", project]).assert().success();
     let table = "analytic.ventas_categoria_mes";
     let args = ["load", "--project", project, "--table", table];

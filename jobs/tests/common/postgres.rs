@@ -246,3 +246,37 @@ impl Drop for TestDb {
         });
     }
 }
+
+/// A database holding the retail demo data (`dfstore source init` at
+/// `scale` and `seed`) and the example project's returns table
+/// (`source/devoluciones.sql` of `project`), and a full extraction of every
+/// source `project` declares into each of `lakes` (`dfstore ingest`).
+pub fn example_source(
+    project: &std::path::Path,
+    (scale, seed): (&str, &str),
+    lakes: &[&super::cli::TestLake],
+) -> TestDb {
+    let db = TestDb::new();
+    let said = db.source(lakes[0], &["init", "--scale", scale, "--seed", seed]);
+    assert!(!said.is_empty(), "source init printed nothing");
+    let script = std::fs::read_to_string(project.join("source/devoluciones.sql")).unwrap();
+    db.owner(move |c| {
+        Box::pin(async move {
+            c.batch_execute(&script).await.unwrap();
+        })
+    });
+    db.grant_reader();
+    for lake in lakes {
+        lake.cmd(&[
+            "ingest",
+            "--project",
+            project.to_str().unwrap(),
+            "--pg",
+            &db.reader_url(),
+        ])
+        .env("PGPASSWORD", &db.reader_password)
+        .assert()
+        .success();
+    }
+    db
+}
