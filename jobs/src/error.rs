@@ -170,8 +170,8 @@ pub enum Error {
         found: Option<String>,
         /// The extraction where it was seen.
         extraction: ExtractionId,
-        /// The file where it was seen.
-        file: String,
+        /// The file where it was seen (boxed: it keeps the error small).
+        file: Box<str>,
     },
     /// A source column has a type raw cannot hold exactly.
     #[error(

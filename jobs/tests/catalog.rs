@@ -91,8 +91,7 @@ fn publish_drifted_ventas(
         let store = Lake::open(url, &S3Settings::default()).unwrap();
         let id: ExtractionId = DRIFTED.parse().unwrap();
         let mut writer =
-            RawFileWriter::create_with_schema(&store, id, "ventas", 0, batch.schema())
-                .unwrap();
+            RawFileWriter::create_with_schema(&store, id, "ventas", 0, batch.schema()).unwrap();
         writer.write(&batch).await.unwrap();
         let file = writer.finish().await.unwrap();
         let manifest = ExtractionManifest {
@@ -245,7 +244,7 @@ fn a_dropped_or_retyped_column_the_sql_uses_fails_clearly() {
     let fix = format!(
         "nothing was written: restore the column in the source and extract again \
          (deleting raw/ventas/extraido={DRIFTED}/ and raw/_extracciones/{DRIFTED}.json), \
-         or change the reference schema in jobs/src/contract/source.rs and the SQL that reads it"
+         or change the source's `columns` in dfstore_project.toml and the SQL that reads it"
     );
 
     publish_drifted_ventas(&lake, |b| without(b, "canal"));
@@ -331,11 +330,11 @@ fn catalog_crawl_records_every_table_and_what_changed() {
     assert_eq!(
         names,
         [
-            "raw.tiendas",
-            "raw.productos",
             "raw.clientes",
-            "raw.ventas",
             "raw.detalle_ventas",
+            "raw.productos",
+            "raw.tiendas",
+            "raw.ventas",
             "trusted.tiendas",
             "trusted.productos",
             "trusted.clientes",

@@ -445,7 +445,7 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
         .collect();
     assert_eq!(outputs, ["analytic.segmentos_rfm"]);
     let kept = manifest["kept"].as_array().unwrap();
-    assert_eq!(kept.len(), 9, "{kept:?}");
+    assert_eq!(kept.len(), 11, "{kept:?}");
     assert_eq!(manifest["vars"]["compras_vip"], "100000");
     let tests: Vec<&str> = manifest["tests"]
         .as_array()

@@ -225,6 +225,36 @@ fn a_user_model_loads_into_a_table_drawn_from_its_contract() {
         let line = one_line(&out.stderr);
         assert!(line.contains("--table") && line.contains(why), "{line}");
     }
+
+    // `run --load` loads every model whose header says warehouse = true:
+    // the report and the example's monthly categories, each the version the
+    // run published (the categories already loaded: nothing changes).
+    let out = stdout_lines(
+        with_warehouse(&lake, &db, &["run", "--project", project, "--load"])
+            .output()
+            .unwrap(),
+    );
+    let loaded: Vec<&String> = out.iter().filter(|l| l.contains(" into ")).collect();
+    assert_eq!(loaded.len(), 2, "{out:?}");
+    assert!(
+        loaded[0].contains("analytic.reporte_ventas_tienda"),
+        "{loaded:?}"
+    );
+    assert!(loaded[1].starts_with("already loaded"), "{loaded:?}");
+    let tables = warehouse_value(
+        &db,
+        "SELECT string_agg(DISTINCT tabla, ', ') FROM analytic.dfstore_cargas",
+    );
+    assert_eq!(
+        tables,
+        "analytic.reporte_ventas_tienda, analytic.ventas_categoria_mes"
+    );
+    let report = lake.csv("SELECT COUNT(*) AS n FROM analytic.reporte_ventas_tienda");
+    let in_warehouse = warehouse_value(
+        &db,
+        "SELECT count(*)::text FROM analytic.reporte_ventas_tienda",
+    );
+    assert_eq!(report[1], in_warehouse);
 }
 
 #[test]

@@ -8,6 +8,8 @@ partition_by = "periodo"
 by_period = true
 day_column = "fecha"
 unique_key = ["fecha", "id_tienda"]
+# Loaded into the warehouse by `run --load` and `nightly --warehouse`.
+warehouse = true
 
 [[tests]]
 unique = ["fecha", "id_tienda"]

@@ -4,6 +4,7 @@ description = "Net sales per business month and product category, counting ticke
 tags = ["reports", "monthly"]
 partition_by = "periodo"
 unique_key = ["periodo", "categoria"]
+warehouse = true
 
 [[tests]]
 unique = ["periodo", "categoria"]

@@ -167,10 +167,12 @@ impl IngestArgs {
     pub fn options(&self, sources: &Sources) -> Result<IngestOptions> {
         let mut tables = Vec::with_capacity(self.tables.len());
         for name in &self.tables {
-            let table = sources.find(name).map_err(|reason| Error::InvalidArgument {
-                flag: "--tables".into(),
-                reason,
-            })?;
+            let table = sources
+                .find(name)
+                .map_err(|reason| Error::InvalidArgument {
+                    flag: "--tables".into(),
+                    reason,
+                })?;
             tables.push(table.clone());
         }
         if tables.is_empty() {

@@ -27,7 +27,6 @@ use crate::pipeline::{self, DEFAULT_CONCURRENT_MODELS, RunOptions};
 use crate::postgres::source_db;
 use crate::project::{Project, builtin};
 use crate::query::{self, Output, OutputFormat};
-use crate::warehouse::table::report;
 use crate::warehouse::{self, LoadOptions, LoadSummary};
 
 /// `dfstore generate`.
@@ -67,7 +66,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // The warehouse is checked before the run, not after an hour's work.
     let load = match args.load {
         true => Some((
-            warehouse::model_to_load(&options.project, None, "--load")?,
+            warehouse::models_to_load(&options.project, "--load")?,
             args.warehouse.open("--load").await?,
         )),
         false => None,
@@ -75,54 +74,52 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let sinks = args.metrics.sinks()?;
     let manifest = match pipeline::run(&lake, &options).await {
         Ok(manifest) => manifest,
-        Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
+        Err(e) => return Err(emitted(&lake, &sinks, None, &[], e).await),
     };
     let json = args.format.format == Format::Json;
     if !json {
         render::say(&render::run::render(&manifest));
     }
-    let loaded = match load {
-        None => None,
-        Some((model, warehouse)) => {
+    let mut loaded = Vec::new();
+    if let Some((models, warehouse)) = load {
+        for model in models {
             let options = LoadOptions {
-                period: args.period,
-                version: manifest.version_of(&report().to_string()),
+                period: args.period.clone(),
+                version: manifest.version_of(&model.table().to_string()),
             };
             match warehouse::load(&lake, model, &warehouse, &options).await {
-                Ok(loaded) => Some(loaded),
-                Err(e) => return Err(emitted(&lake, &sinks, Some(&manifest), None, e).await),
+                Ok(one) => loaded.push(one),
+                Err(e) => {
+                    return Err(emitted(&lake, &sinks, Some(&manifest), &loaded, e).await);
+                }
             }
         }
-    };
+    }
     if json {
-        render::print_json(&serde_json::json!({
-            "run": manifest,
-            "load": loaded.as_ref().map(render::load::load_json),
-        }))?;
-    } else if let Some(loaded) = &loaded {
-        render::say("\n");
-        render::say(&render::load::render_load(loaded));
+        let loads: Vec<_> = loaded.iter().map(render::load::load_json).collect();
+        render::print_json(&serde_json::json!({ "run": manifest, "loads": loads }))?;
+    } else {
+        for one in &loaded {
+            render::say("\n");
+            render::say(&render::load::render_load(one));
+        }
     }
     let url = lake.url().to_string();
-    metrics::emit(
-        &night(&url, Some(&manifest), loaded.as_ref(), false),
-        &sinks,
-    )
-    .await
+    metrics::emit(&night(&url, Some(&manifest), &loaded, false), &sinks).await
 }
 
 /// The metrics of a lone run or load.
 fn night<'a>(
     lake_url: &'a str,
     run: Option<&'a RunManifest>,
-    load: Option<&'a LoadSummary>,
+    loads: &'a [LoadSummary],
     reconciliation_failed: bool,
 ) -> metrics::Night<'a> {
     metrics::Night {
         lake: lake_url.trim_end_matches('/'),
         nightly: None,
         run,
-        load,
+        loads,
         reconciliation_failed,
     }
 }
@@ -134,12 +131,12 @@ async fn emitted(
     lake: &Lake,
     sinks: &metrics::Sinks,
     run: Option<&RunManifest>,
-    load: Option<&LoadSummary>,
+    loads: &[LoadSummary],
     error: Error,
 ) -> Error {
     let url = lake.url().to_string();
     let failed = metrics::is_reconciliation(&error);
-    if let Err(e) = metrics::emit(&night(&url, run, load, failed), sinks).await {
+    if let Err(e) = metrics::emit(&night(&url, run, loads, failed), sinks).await {
         tracing::warn!(error = %e, "could not send the metrics");
     }
     error
@@ -213,14 +210,18 @@ pub async fn load(args: LoadArgs) -> Result<()> {
     let sinks = args.metrics.sinks()?;
     let loaded = match warehouse::load(&lake, model, &warehouse, &options).await {
         Ok(loaded) => loaded,
-        Err(e) => return Err(emitted(&lake, &sinks, None, None, e).await),
+        Err(e) => return Err(emitted(&lake, &sinks, None, &[], e).await),
     };
     match args.format.format {
         Format::Text => render::say(&render::load::render_load(&loaded)),
         Format::Json => render::print_json(&render::load::load_json(&loaded))?,
     }
     let url = lake.url().to_string();
-    metrics::emit(&night(&url, None, Some(&loaded), false), &sinks).await
+    metrics::emit(
+        &night(&url, None, std::slice::from_ref(&loaded), false),
+        &sinks,
+    )
+    .await
 }
 
 /// `dfstore sql`.

@@ -6,7 +6,6 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-
 /// Folder (under `raw/`) holding one manifest per published extraction.
 pub const MANIFEST_DIR: &str = "raw/_extracciones";
 
@@ -79,10 +78,7 @@ mod tests {
         let b: ExtractionId = "20260103T000000Z".parse().unwrap();
         assert!(a < b);
         assert_eq!(a.to_string(), "20260102T060000Z");
-        assert_eq!(
-            a.folder("ventas"),
-            "raw/ventas/extraido=20260102T060000Z/"
-        );
+        assert_eq!(a.folder("ventas"), "raw/ventas/extraido=20260102T060000Z/");
         assert!("2026-01-02".parse::<ExtractionId>().is_err());
     }
 }

@@ -388,7 +388,11 @@ mod tests {
     #[test]
     fn a_bad_declaration_says_what_to_change() {
         let no_key = SourceTable::new(declared(&["actualizado_en timestamptz NOT NULL"]));
-        assert!(no_key.unwrap_err().contains("primary key column `id_devolucion`"));
+        assert!(
+            no_key
+                .unwrap_err()
+                .contains("primary key column `id_devolucion`")
+        );
         let nullable_key = SourceTable::new(declared(&[
             "id_devolucion bigint",
             "actualizado_en timestamptz NOT NULL",

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Decimal128Array, RecordBatch, TimestampMicrosecondArray};
 
-use crate::project::builtin;
 use crate::error::{Error, Result};
+use crate::project::builtin;
 
 /// A `numeric(12,2)` column from cents.
 pub(super) fn money(cents: impl IntoIterator<Item = i64>) -> Result<ArrayRef> {

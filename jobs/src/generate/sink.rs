@@ -12,10 +12,10 @@ use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use crate::contract::extraction::ExtractionId;
 use crate::contract::source::SourceTable;
-use crate::project::builtin;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::{RawFileWriter, RawTable};
+use crate::project::builtin;
 
 /// Rows per Parquet part: big facts become several files, which a cluster
 /// reads in parallel.

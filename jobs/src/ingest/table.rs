@@ -87,7 +87,8 @@ impl TableJob {
             ),
         };
         let source_side = async {
-            let sql = checksum::checksum_sql(&table.qualified(), table.watermark(), &columns, &filter);
+            let sql =
+                checksum::checksum_sql(&table.qualified(), table.watermark(), &columns, &filter);
             sums.query_one(&sql, &[]).await.map_err(|e| pg.error(&e))
         };
         let lake_side = self.copy_all(&client, &columns, &filter);

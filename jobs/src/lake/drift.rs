@@ -176,7 +176,7 @@ impl SchemaDrift {
             expected: expected.clone(),
             found,
             extraction: self.extraido,
-            file: lake.display(&lake.path(&self.file)),
+            file: lake.display(&lake.path(&self.file)).into(),
         })
     }
 }

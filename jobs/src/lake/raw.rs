@@ -223,13 +223,9 @@ pub async fn verify_digests(lake: &Lake, extractions: &[ExtractionManifest]) -> 
     let files: Vec<(ExtractionId, &str, &RawFile)> = extractions
         .iter()
         .flat_map(|m| {
-            m.tables
-                .iter()
-                .flat_map(move |(table, t)| {
-                    t.files
-                        .iter()
-                        .map(move |f| (m.extraido, table.as_str(), f))
-                })
+            m.tables.iter().flat_map(move |(table, t)| {
+                t.files.iter().map(move |f| (m.extraido, table.as_str(), f))
+            })
         })
         .collect();
     let count = files.len();

@@ -17,7 +17,6 @@ use crate::nightly::notify::Notifier;
 use crate::nightly::retry::{RetryPolicy, with_retries};
 use crate::pipeline::{self, RunOptions};
 use crate::postgres::Postgres;
-use crate::warehouse::table::report;
 use crate::warehouse::{self, LoadOptions, LoadSummary, Warehouse};
 
 /// Folder of the nightly manifests, relative to the lake root.
@@ -45,7 +44,7 @@ pub struct NightlyOptions {
 #[derive(Debug, Default)]
 struct Produced {
     run: Option<RunManifest>,
-    load: Option<LoadSummary>,
+    loads: Vec<LoadSummary>,
 }
 
 /// How a nightly run, or one of its steps, ended.
@@ -183,7 +182,7 @@ async fn save(
         lake: lake_url.trim_end_matches('/'),
         nightly: Some(manifest),
         run: produced.run.as_ref(),
-        load: produced.load.as_ref(),
+        loads: &produced.loads,
         reconciliation_failed,
     };
     let text = metrics::render(&night);
@@ -235,23 +234,24 @@ async fn steps(
     let run = result?;
     produced.run = Some(run.clone());
     if let Some(warehouse) = &options.warehouse {
-        let started = Instant::now();
-        let load_options = LoadOptions {
-            period: options.run.period.clone(),
-            version: run.version_of(&report().to_string()),
-        };
-        let model = warehouse::model_to_load(&options.run.project, None, "--warehouse")?;
-        let (result, attempts) = with_retries("load", policy, || {
-            warehouse::load(lake, model, warehouse, &load_options)
-        })
-        .await;
-        record(manifest, "load", &result, attempts, started, |load| {
-            Some((
-                load.load_id.clone(),
-                format!("{} (warehouse audit)", load.table),
-            ))
-        });
-        produced.load = Some(result?);
+        for model in warehouse::models_to_load(&options.run.project, "--warehouse")? {
+            let started = Instant::now();
+            let load_options = LoadOptions {
+                period: options.run.period.clone(),
+                version: run.version_of(&model.table().to_string()),
+            };
+            let (result, attempts) = with_retries("load", policy, || {
+                warehouse::load(lake, model, warehouse, &load_options)
+            })
+            .await;
+            record(manifest, "load", &result, attempts, started, |load| {
+                Some((
+                    load.load_id.clone(),
+                    format!("{} (warehouse audit)", load.table),
+                ))
+            });
+            produced.loads.push(result?);
+        }
     }
     Ok(())
 }

@@ -23,8 +23,8 @@ pub struct Night<'a> {
     pub nightly: Option<&'a NightlyManifest>,
     /// The run, when it got that far.
     pub run: Option<&'a RunManifest>,
-    /// The load, when it got that far.
-    pub load: Option<&'a LoadSummary>,
+    /// The loads, one per model loaded, as far as they got.
+    pub loads: &'a [LoadSummary],
     /// Whether a reconciliation (the run's, or the load's) failed.
     pub reconciliation_failed: bool,
 }
@@ -81,16 +81,22 @@ pub fn families(night: &Night<'_>) -> Vec<Family> {
     if let Some(run) = night.run {
         families.extend(run_families(night.lake, run));
     }
-    if let Some(load) = night.load {
+    if !night.loads.is_empty() {
         let mut rows = Family::new(
             "dfstore_warehouse_rows",
-            "Rows of each period in the warehouse after the last load.",
+            "Rows of each period of each table in the warehouse after the last load.",
         );
-        for p in &load.periods {
-            rows.add(
-                vec![lake(), ("periodo", p.period.clone())],
-                p.warehouse.rows as f64,
-            );
+        for load in night.loads {
+            for p in &load.periods {
+                rows.add(
+                    vec![
+                        lake(),
+                        ("tabla", load.table.clone()),
+                        ("periodo", p.period.clone()),
+                    ],
+                    p.warehouse.rows as f64,
+                );
+            }
         }
         families.push(rows);
     }

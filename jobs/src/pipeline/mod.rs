@@ -7,6 +7,8 @@ pub mod batches;
 pub mod build;
 /// Incremental runs: what changed since the last run, and the merges.
 pub mod increment;
+/// Personal data published only hashed.
+pub mod personal;
 /// Planning every model without data, and contracts.
 pub mod plan;
 /// Running data tests.

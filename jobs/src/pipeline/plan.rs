@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::raw::published_extractions;
 use crate::pipeline::build::planned;
+use crate::pipeline::personal;
 use crate::project::quality::Contract;
 use crate::project::{Model, Project};
 
@@ -61,6 +62,7 @@ pub async fn plan_all(
         empty(&ctx, &TableRef::new(Layer::Raw, table.name()), schema)?;
     }
     let mut out = Vec::with_capacity(project.models.len());
+    let mut personal = personal::raw_personal(&project.sources);
     for model in &project.models {
         let what = format!("{} ({})", model.table(), model.file);
         let df = planned(&ctx, model, &project.vars, &what).await?;
@@ -68,6 +70,8 @@ pub async fn plan_all(
         if let Some(contract) = &model.contract {
             check_contract(&ctx, model, contract, &schema).await?;
         }
+        let carried = personal::check(model, df.logical_plan(), &personal)?;
+        personal.insert(model.table().to_string(), carried);
         empty(&ctx, &model.table(), Arc::clone(&schema))?;
         let optimized = ctx
             .state()
@@ -197,7 +201,10 @@ pub async fn lake_raw_schemas(
     }
     let ctx = engine::session(lake, &EngineConfig::default(), None)?;
     for table in sources {
-        if extractions.iter().any(|m| m.tables.contains_key(table.name())) {
+        if extractions
+            .iter()
+            .any(|m| m.tables.contains_key(table.name()))
+        {
             tables::register_raw(&ctx, lake, table, &extractions).await?;
         }
     }

@@ -297,9 +297,7 @@ mod tests {
         assert_eq!(hashed(&ctx, lines).await, 5);
         // a span of 4e9 + 3 values fits in 2^32
         assert_eq!(
-            distinct_keys(&ctx, &source("ventas"), None)
-                .await
-                .unwrap(),
+            distinct_keys(&ctx, &source("ventas"), None).await.unwrap(),
             3
         );
     }
@@ -344,9 +342,7 @@ mod tests {
             engine::collect(&ctx, sql, "setting up").await.unwrap();
         }
         assert_eq!(
-            distinct_keys(&ctx, &source("ventas"), None)
-                .await
-                .unwrap(),
+            distinct_keys(&ctx, &source("ventas"), None).await.unwrap(),
             0
         );
     }

@@ -62,9 +62,12 @@ pub fn sources() -> Result<Sources> {
 /// `ventas` or `detalle_ventas`).
 pub fn source(name: &str) -> Result<SourceTable> {
     let sources = sources()?;
-    sources.find(name).cloned().map_err(|reason| Error::Internal {
-        what: format!("the built-in project: {reason}"),
-    })
+    sources
+        .find(name)
+        .cloned()
+        .map_err(|reason| Error::Internal {
+            what: format!("the built-in project: {reason}"),
+        })
 }
 
 /// Writes the built-in project into `dir` (created if missing); refuses to

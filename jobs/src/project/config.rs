@@ -128,7 +128,46 @@ fn check_layout(h: &Header, partitioned: bool, bad: &dyn Fn(&str, String) -> Err
             "a model is built by period or by key ranges, not both; remove one".into(),
         ));
     }
-    Ok(())
+    check_warehouse(h, partitioned, bad)
+}
+
+/// A model loaded into the warehouse is a table replaced a period at a
+/// time, whose key and columns the warehouse table is made from.
+fn check_warehouse(
+    h: &Header,
+    partitioned: bool,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<()> {
+    if !h.warehouse {
+        return Ok(());
+    }
+    let missing = [
+        (
+            !h.materialized.is_stored(),
+            "a stored materialization (a table)",
+        ),
+        (
+            h.unique_key.is_empty(),
+            "unique_key = [\"…\"] (the primary key)",
+        ),
+        (
+            !partitioned,
+            "partition_by = \"periodo\" (a load replaces a period at a time)",
+        ),
+        (
+            h.contract.is_none(),
+            "a [contract.columns] table (the warehouse table's columns)",
+        ),
+    ];
+    match missing.iter().find(|(lacks, _)| *lacks) {
+        Some((_, what)) => Err(bad(
+            "warehouse",
+            format!(
+                "a model loaded into the warehouse needs {what}; add it or remove warehouse = true"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The data tests of the `n`-th `[[tests]]` entry of a header.

@@ -151,6 +151,9 @@ pub struct Header {
     /// The columns that identify a row (the warehouse load's key).
     #[serde(default)]
     pub unique_key: Vec<String>,
+    /// Loaded into the warehouse by `run --load` and `nightly --warehouse`.
+    #[serde(default)]
+    pub warehouse: bool,
     /// Data tests run on the model's rows before the run publishes.
     #[serde(default)]
     pub tests: Vec<TestEntry>,

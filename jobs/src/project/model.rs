@@ -56,6 +56,8 @@ pub struct Model {
     pub cluster_key: Option<String>,
     /// The columns that identify a row.
     pub unique_key: Vec<String>,
+    /// Loaded into the warehouse by `run --load` and `nightly --warehouse`.
+    pub warehouse: bool,
     /// Data tests on its rows.
     pub tests: Vec<DataTest>,
     /// The columns it promises.

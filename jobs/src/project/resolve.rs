@@ -185,6 +185,7 @@ fn model(
         by_key: parsed.header.by_key.clone(),
         cluster_key: parsed.header.cluster_key.clone(),
         unique_key: parsed.header.unique_key.clone(),
+        warehouse: parsed.header.warehouse,
         tests: config.tests,
         contract: config.contract,
         file: file.to_string(),

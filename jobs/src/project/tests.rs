@@ -65,7 +65,10 @@ fn the_builtin_project_has_the_retail_models_in_order() {
     assert_eq!(report.file, "sql/analytic/reporte_ventas_tienda.sql");
     let lines = p.model(&"staging.detalle_ventas".parse().unwrap()).unwrap();
     assert_eq!(lines.by_key.as_deref(), Some("id_venta"));
-    assert_eq!(lines.source.as_ref().map(SourceTable::name), Some("detalle_ventas"));
+    assert_eq!(
+        lines.source.as_ref().map(SourceTable::name),
+        Some("detalle_ventas")
+    );
     let clientes = p.model(&"staging.clientes".parse().unwrap()).unwrap();
     assert_eq!(clientes.cluster_key.as_deref(), Some("id_cliente"));
     // Every trusted and rejected model reconciles against its source.
@@ -322,11 +325,31 @@ fn a_project_declares_its_sources_and_a_bad_declaration_names_its_line() {
     // A model reading a raw table the project does not declare.
     let e = error(&[("trusted/t.sql", "SELECT * FROM raw.devoluciones")]);
     assert!(e.contains("proj/trusted/t.sql:1"), "{e}");
-    assert!(e.contains("declare `devoluciones` under [[sources]]"), "{e}");
+    assert!(
+        e.contains("declare `devoluciones` under [[sources]]"),
+        "{e}"
+    );
     // A header naming a source the project does not declare.
     let e = error(&[(
         "trusted/t.sql",
         "/* dfstore\nsource = \"devoluciones\"\n*/\nSELECT * FROM raw.ventas",
     )]);
     assert!(e.contains("the project declares ventas"), "{e}");
+}
+
+#[test]
+fn a_model_loaded_into_the_warehouse_declares_what_its_table_needs() {
+    let e = error(&[(
+        "analytic/a.sql",
+        "/* dfstore\nunique_key = [\"id_venta\"]\nwarehouse = true\n*/\nSELECT id_venta FROM raw.ventas",
+    )]);
+    assert!(e.contains("proj/analytic/a.sql:3"), "{e}");
+    assert!(e.contains("partition_by = \"periodo\""), "{e}");
+    let p = Project::builtin().unwrap();
+    let loaded: Vec<String> = p
+        .published()
+        .filter(|m| m.warehouse)
+        .map(|m| m.table().to_string())
+        .collect();
+    assert_eq!(loaded, ["analytic.reporte_ventas_tienda"]);
 }

@@ -29,7 +29,10 @@ pub async fn lake_session(
     let mut known = Vec::new();
     let extractions = published_extractions(lake).await?;
     for table in &project.sources {
-        if extractions.iter().any(|m| m.tables.contains_key(table.name())) {
+        if extractions
+            .iter()
+            .any(|m| m.tables.contains_key(table.name()))
+        {
             tables::register_raw(&ctx, lake, table, &extractions).await?;
             known.push(TableRef::new(Layer::Raw, table.name()));
         }

@@ -109,6 +109,27 @@ pub fn model_to_load<'p>(
     }
 }
 
+/// The models of `project` that `run --load` and `nightly --warehouse`
+/// load: those whose header says `warehouse = true`, in the project's
+/// order; `flag` is the flag that asked for the load.
+pub fn models_to_load<'p>(project: &'p Project, flag: &str) -> Result<Vec<&'p Model>> {
+    let marked: Vec<&Model> = project
+        .published()
+        .filter(|m| m.warehouse)
+        .map(|m| m.as_ref())
+        .collect();
+    if marked.is_empty() {
+        return Err(Error::InvalidArgument {
+            flag: flag.into(),
+            reason: format!(
+                "project `{}` marks no model to load; add warehouse = true to the header of each model the warehouse should hold (or load one with `dfstore load --table`)",
+                project.name
+            ),
+        });
+    }
+    Ok(marked)
+}
+
 /// Loads a version of `model`'s published table from `lake` into `wh`.
 pub async fn load(
     lake: &Lake,

@@ -37,5 +37,5 @@ pub mod table;
 /// The warehouse URL: PostgreSQL or Redshift.
 pub mod target;
 
-pub use load::{LoadOptions, LoadSummary, PeriodLoad, load, model_to_load};
+pub use load::{LoadOptions, LoadSummary, PeriodLoad, load, model_to_load, models_to_load};
 pub use target::{Dialect, Warehouse};

@@ -101,6 +101,7 @@ fn model(layer: Layer, name: &str, sql: &str) -> Model {
         by_key: None,
         cluster_key: None,
         unique_key: Vec::new(),
+        warehouse: false,
         tests: Vec::new(),
         contract: None,
         file: "test".into(),

@@ -60,9 +60,8 @@ pub(super) fn impact(
         };
         let mut change = Change::Nothing;
         for table in model.reads.iter().filter(|t| t.layer == Layer::Raw) {
-            let named = |set: &BTreeSet<SourceTable>| {
-                set.iter().find(|s| s.name() == table.name).cloned()
-            };
+            let named =
+                |set: &BTreeSet<SourceTable>| set.iter().find(|s| s.name() == table.name).cloned();
             let (reached, source) = match (named(changed), named(reextracted)) {
                 (Some(source), _) => (Change::Rows, source),
                 (None, Some(source)) if reads_extraido(table) => (Change::Extraido, source),
@@ -129,4 +128,3 @@ pub(super) fn modes(models: &[Arc<Model>], impact: &Impact) -> BTreeMap<String, 
     }
     modes
 }
-
