@@ -20,8 +20,6 @@ use crate::postgres::Postgres;
 
 /// `source` of the manifests this module writes.
 pub const SOURCE: &str = "postgres";
-/// The column every source table carries its last change in.
-pub const WATERMARK_COLUMN: &str = "actualizado_en";
 /// Rows (by the planner's estimate) per chunk of a table read in key
 /// ranges at once, unless told otherwise.
 pub const DEFAULT_CHUNK_ROWS: u64 = 1024 * 1024;
