@@ -194,6 +194,16 @@ fn a_user_project_runs_embedded_and_on_a_cluster_as_duckdb_computes_it() {
 
     // The manifest records each test; the relationship is a warning.
     let manifest = last_manifest(&embedded);
+    // The project's own source is reconciled: raw's distinct keys are the
+    // trusted returns.
+    let returns = manifest["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["table"] == "devoluciones")
+        .unwrap_or_else(|| panic!("{}", manifest["reconciliation"]));
+    assert!(returns["raw_dedup"].as_u64().unwrap() > 0, "{returns}");
+    assert_eq!(returns["raw_dedup"], returns["trusted"], "{returns}");
     let tests = manifest["tests"].as_array().unwrap();
     assert!(tests.len() >= 8, "{tests:?}");
     let names: Vec<&str> = tests.iter().map(|t| t["name"].as_str().unwrap()).collect();
@@ -389,7 +399,7 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
     let project_dir = example_project(work.path());
     let project = project_dir.to_str().unwrap();
     let lake = TestLake::new();
-    let _db = example_source(&project_dir, ("0.003", "8"), &[&lake]);
+    let db = example_source(&project_dir, ("0.003", "8"), &[&lake]);
     lake.cmd(&["run", "--project", project]).assert().success();
     let report = rows(&lake, "analytic.reporte_ventas_tienda", "fecha, id_tienda");
     let completed = rows(&lake, CATEGORIA.0, CATEGORIA.1);
@@ -477,4 +487,49 @@ fn a_selected_run_builds_what_is_selected_and_keeps_every_other_table() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out.stderr).contains("`tag:nada`: it matches no model"));
+
+    // A table the project does not declare cannot be extracted.
+    let ingest = |extra: &[&str]| {
+        let mut args = vec!["ingest", "--project", project, "--pg"];
+        let url = db.reader_url();
+        args.push(&url);
+        args.extend_from_slice(extra);
+        lake.cmd(&args)
+            .env("PGPASSWORD", &db.reader_password)
+            .output()
+            .unwrap()
+    };
+    let out = ingest(&["--tables", "nada"]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("--tables") && line.contains("devoluciones"),
+        "{line}"
+    );
+
+    // The drift gate guards the project's own source as the retail ones: a
+    // column its SQL reads changes type in PostgreSQL; the extraction
+    // succeeds, the run stops before it builds anything.
+    db.owner(|c| {
+        Box::pin(async move {
+            c.batch_execute(
+                "ALTER TABLE retail.devoluciones ALTER COLUMN motivo TYPE integer USING NULL; \
+                 UPDATE retail.devoluciones SET actualizado_en = now() WHERE id_devolucion = 1",
+            )
+            .await
+            .unwrap();
+        })
+    });
+    assert!(ingest(&[]).status.success());
+    let out = lake.cmd(&["run", "--project", project]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("raw.devoluciones column motivo") && line.contains("dfstore_project.toml"),
+        "{line}"
+    );
+    assert_eq!(
+        rows(&lake, "analytic.reporte_ventas_tienda", "fecha, id_tienda"),
+        report
+    );
 }
