@@ -5,6 +5,26 @@ use std::str::FromStr;
 
 use datafusion::common::TableReference;
 
+/// Whether `name` is a plain identifier: lower-case letters, digits and
+/// `_`, not starting with a digit (what a table, column or source may be
+/// named without quotes).
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty() && quoted(name) == name
+}
+
+/// `name` as a SQL identifier, quoted when it needs to be.
+pub fn quoted(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 /// A layer of the lake; each is a SQL schema of the same name.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

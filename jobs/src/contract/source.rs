@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::contract::layer::{is_identifier, quoted};
+
 /// Arrow type of every `timestamptz` column: microseconds, UTC.
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -51,20 +53,34 @@ pub fn arrow_type(sql: &str) -> Option<DataType> {
     }
 }
 
-/// A source table as a project declares it, before it is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `TYPE [NOT NULL]` (a declared column's text after its name) as the type
+/// and whether it says NOT NULL.
+pub fn type_and_not_null(text: &str) -> (&str, bool) {
+    let trimmed = text.trim();
+    match trimmed.to_ascii_uppercase().strip_suffix("NOT NULL") {
+        Some(_) => (trimmed[..trimmed.len() - "NOT NULL".len()].trim(), true),
+        None => (trimmed, false),
+    }
+}
+
+/// A source table as a project declares it (a `[[sources]]` entry of
+/// `dfstore_project.toml`), before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceDeclaration {
     /// The table's name in the lake (`raw.<name>`).
     pub name: String,
     /// The PostgreSQL schema holding it.
     pub schema: String,
     /// Its name in PostgreSQL (the lake name when not given).
+    #[serde(default)]
     pub table: Option<String>,
     /// Its primary key columns.
     pub primary_key: Vec<String>,
     /// The `timestamptz` column holding each row's last change.
     pub watermark: String,
     /// Columns holding personal data, hashed before they leave staging.
+    #[serde(default)]
     pub personal_data: Vec<String>,
     /// Its columns, in order: `name TYPE [NOT NULL]`.
     pub columns: Vec<String>,
@@ -173,8 +189,8 @@ impl SourceTable {
     pub fn qualified(&self) -> String {
         format!(
             "{}.{}",
-            quote(&self.0.schema_name),
-            quote(&self.0.table_name)
+            quoted(&self.0.schema_name),
+            quoted(&self.0.table_name)
         )
     }
 
@@ -208,12 +224,7 @@ fn column(text: &str) -> Result<Field, String> {
             "column `{trimmed}` has no type; write e.g. \"{trimmed} bigint NOT NULL\""
         ));
     };
-    let rest = rest.trim();
-    let upper = rest.to_ascii_uppercase();
-    let (sql, not_null) = match upper.strip_suffix("NOT NULL") {
-        Some(_) => (rest[..rest.len() - "NOT NULL".len()].trim(), true),
-        None => (rest, false),
-    };
+    let (sql, not_null) = type_and_not_null(rest);
     if !is_identifier(name) {
         return Err(format!(
             "column `{name}` is no plain identifier; use lowercase letters, digits and _"
@@ -225,24 +236,6 @@ fn column(text: &str) -> Result<Field, String> {
         )
     })?;
     Ok(Field::new(name, data_type, !not_null))
-}
-
-/// Lowercase letters, digits and `_`, not starting with a digit.
-fn is_identifier(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// `name` as a PostgreSQL identifier.
-fn quote(name: &str) -> String {
-    if is_identifier(name) {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 impl fmt::Debug for SourceTable {

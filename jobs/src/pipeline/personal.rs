@@ -75,7 +75,7 @@ pub fn check(
 fn trace(plan: &LogicalPlan, known: &BTreeMap<String, Carried>) -> Vec<BTreeSet<String>> {
     let inputs: Vec<&LogicalPlan> = plan.inputs();
     let traced: Vec<Vec<BTreeSet<String>>> = inputs.iter().map(|p| trace(p, known)).collect();
-    // A column of the (single) input, by name.
+    // A column of whichever input has it, by name.
     let of_input = |column: &Column| -> BTreeSet<String> {
         for (input, carried) in inputs.iter().zip(&traced) {
             if let Ok(i) = input.schema().index_of_column(column) {

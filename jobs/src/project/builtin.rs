@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::contract::source::{SourceTable, Sources};
 use crate::error::{Error, Result};
@@ -48,14 +49,21 @@ pub fn files() -> BTreeMap<String, String> {
 }
 
 /// The built-in project's source tables: the five of spec section 1, as
-/// its `dfstore_project.toml` declares them.
+/// its `dfstore_project.toml` declares them (read once; the generator asks
+/// for a table's schema with every batch).
 pub fn sources() -> Result<Sources> {
+    static READ: OnceLock<Sources> = OnceLock::new();
+    if let Some(sources) = READ.get() {
+        return Ok(sources.clone());
+    }
     let (path, text) = FILES[0];
     let file: ProjectFile = toml::from_str(text).map_err(|e| Error::Project {
         location: format!("{ROOT}/{path}"),
         message: e.message().to_string(),
     })?;
-    crate::project::sources::declared(&format!("{ROOT}/{path}"), text, &file.sources)
+    let sources =
+        crate::project::sources::declared(&format!("{ROOT}/{path}"), text, &file.sources)?;
+    Ok(READ.get_or_init(|| sources).clone())
 }
 
 /// The built-in source table `name` (`tiendas`, `productos`, `clientes`,

@@ -2,7 +2,8 @@
 //! rows that fail it (dbt's convention), and a contract the columns, types
 //! and NOT NULLs a model promises. Running them is the pipeline's work.
 
-use crate::contract::layer::TableRef;
+use crate::contract::layer::{TableRef, quoted};
+use crate::contract::source::type_and_not_null;
 use crate::project::header::Severity;
 
 /// What a data test checks.
@@ -131,12 +132,7 @@ pub struct Contract {
 impl ContractColumn {
     /// Reads `TYPE [NOT NULL]`.
     pub fn parse(name: &str, text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        let upper = trimmed.to_ascii_uppercase();
-        let (sql_type, not_null) = match upper.strip_suffix("NOT NULL") {
-            Some(_) => (trimmed[..trimmed.len() - "NOT NULL".len()].trim(), true),
-            None => (trimmed, false),
-        };
+        let (sql_type, not_null) = type_and_not_null(text);
         if sql_type.is_empty() {
             return Err(format!(
                 "column `{name}` has no type; write e.g. `{name} = \"BIGINT NOT NULL\"`"
@@ -147,19 +143,6 @@ impl ContractColumn {
             sql_type: sql_type.to_string(),
             not_null,
         })
-    }
-}
-
-/// `column` as a SQL identifier, quoted when it needs to be.
-pub fn quoted(column: &str) -> String {
-    let plain = column
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !column.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        column.to_string()
-    } else {
-        format!("\"{}\"", column.replace('"', "\"\""))
     }
 }
 

@@ -10,15 +10,15 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::resolve::resolve_table_references;
 use serde::Deserialize;
 
-use crate::contract::layer::{Layer, TableRef};
-use crate::contract::source::Sources;
+use crate::contract::layer::{Layer, TableRef, is_identifier};
+use crate::contract::source::{SourceDeclaration, Sources};
 use crate::error::{Error, Result};
 use crate::project::config::Config;
 use crate::project::graph;
 use crate::project::header::{self, Parsed, Severity, at};
 use crate::project::model::Model;
 use crate::project::quality::{Check, DataTest};
-use crate::project::sources::{self, SourceEntry};
+use crate::project::sources;
 use crate::project::vars::{Vars, placeholders};
 
 /// The project file at a project's root.
@@ -42,7 +42,7 @@ pub struct ProjectFile {
     pub vars: BTreeMap<String, toml::Value>,
     /// The source tables it extracts (`[[sources]]`).
     #[serde(default)]
-    pub sources: Vec<toml::Spanned<SourceEntry>>,
+    pub sources: Vec<toml::Spanned<SourceDeclaration>>,
 }
 
 /// A SQL test's header: only its severity.
@@ -331,12 +331,4 @@ pub(super) fn line_of(sql: &str, needle: &str) -> usize {
             code.to_ascii_lowercase().contains(&needle)
         })
         .map_or(1, |i| i + 1)
-}
-
-fn is_identifier(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
 }

@@ -172,13 +172,8 @@ async fn same_seed_same_rows_other_seed_other_rows() {
     let (c, run_c) = generated(0.001, 8).await;
     for (i, manifest) in run_a.extractions.iter().enumerate() {
         assert_eq!(manifest, &run_b.extractions[i]);
-        for table in [
-            "tiendas",
-            "productos",
-            "clientes",
-            "ventas",
-            "detalle_ventas",
-        ] {
+        for table in crate::project::builtin::sources().unwrap().iter() {
+            let table = table.name();
             let rows = read(a.path(), manifest, table);
             assert_eq!(
                 rows,
