@@ -16,7 +16,8 @@ use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
 use datafusion::prelude::SessionContext;
 
-use super::{Changes, in_keys};
+use super::Changes;
+use super::keys::listed;
 use crate::contract::layer::TableRef;
 use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
 use crate::engine::{tables, write};
@@ -243,7 +244,7 @@ fn merged_rows(
         Some(old) => {
             let untouched = ident(column)
                 .is_null()
-                .or(Expr::Not(Box::new(in_keys(ident(column), keys))));
+                .or(Expr::Not(Box::new(listed(ident(column), keys))));
             let kept = if model.partitioned {
                 periods.extend(old_touched.iter().cloned());
                 let list = periods.iter().map(|p| lit(p.as_str())).collect();
