@@ -16,8 +16,9 @@
 
 CREATE TEMP TABLE cambio ON COMMIT DROP AS
 SELECT semilla, dia, recientes,
-       -- With recientes > 0, only tickets sold from this instant on may be
-       -- voided or corrected.
+       -- With recientes > 0, only tickets sold from this instant until the
+       -- day of changes may be voided or corrected (not those the source
+       -- holds with a later, future date).
        dia - make_interval(days => recientes) AS desde
 FROM (SELECT current_setting('dfstore.semilla')::bigint AS semilla,
              current_setting('dfstore.dia')::date::timestamptz AS dia,
@@ -30,7 +31,7 @@ SET estado = 'ANULADA',
 FROM cambio c
 WHERE v.estado = 'COMPLETADA'
   AND (v.id_venta * 7919 + c.semilla * 104729) % 500 = 0
-  AND (c.recientes = 0 OR v.fecha_venta >= c.desde);
+  AND (c.recientes = 0 OR (v.fecha_venta >= c.desde AND v.fecha_venta < c.dia));
 
 -- Payment corrections: about 0.1% of the tickets.
 UPDATE retail.ventas v
@@ -38,7 +39,7 @@ SET medio_pago = CASE WHEN v.medio_pago = 'TARJETA' THEN 'BILLETERA' ELSE 'TARJE
     actualizado_en = c.dia + make_interval(secs => (v.id_venta * 41 + c.semilla) % 86400)
 FROM cambio c
 WHERE (v.id_venta * 7919 + c.semilla * 104729) % 1000 = 1
-  AND (c.recientes = 0 OR v.fecha_venta >= c.desde);
+  AND (c.recientes = 0 OR (v.fecha_venta >= c.desde AND v.fecha_venta < c.dia));
 
 -- Corrected lines: one more unit on about 0.1% of the valid lines.
 UPDATE retail.detalle_ventas d
@@ -48,7 +49,8 @@ FROM cambio c
 WHERE d.cantidad > 0
   AND (d.id_venta * 7919 + d.linea * 31 + c.semilla * 104729) % 1000 = 2
   AND (c.recientes = 0
-       OR EXISTS (SELECT 1 FROM retail.ventas v WHERE v.id_venta = d.id_venta AND v.fecha_venta >= c.desde));
+       OR EXISTS (SELECT 1 FROM retail.ventas v
+                  WHERE v.id_venta = d.id_venta AND v.fecha_venta >= c.desde AND v.fecha_venta < c.dia));
 
 -- Re-segmented customers: about 0.5%.
 UPDATE retail.clientes k

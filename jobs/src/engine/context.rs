@@ -68,6 +68,10 @@ pub const DEFAULT_PARTITION_BYTES: u64 = 64 << 20;
 /// stalled job and a retry of it fit in the EMR step's default 2 h.
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Rows after which a written file is closed and the next one started
+/// (`execution.soft_max_rows_per_output_file`): two row groups.
+const FILE_ROWS: usize = 2 * 128 * 1024;
+
 /// Parses a size the way `bytesize` does: `2GiB` and `512MiB` are powers
 /// of 1024, `2GB`, `2G` and `512MB` powers of 1000, `1073741824` bytes.
 pub fn parse_memory(text: &str) -> std::result::Result<u64, String> {
@@ -144,6 +148,14 @@ pub fn session(lake: &Lake, config: &EngineConfig, pii: Option<&PiiKey>) -> Resu
         // run writes one file per month at once: 128 Ki rows keeps that
         // buffer small at scale 10 while staying large enough to scan fast.
         options.execution.parquet.max_row_group_size = 128 * 1024;
+    }
+    if std::env::var_os("DATAFUSION_EXECUTION_SOFT_MAX_ROWS_PER_OUTPUT_FILE").is_none()
+        && let Ok(rows) = datafusion::config::ConfigNonZeroUsize::try_new(FILE_ROWS)
+    {
+        // A merge by key rewrites the files that hold a changed key: files of
+        // at most two row groups keep what a night rewrites close to what it
+        // changed, where one file a month would be rewritten whole.
+        options.execution.soft_max_rows_per_output_file = rows;
     }
     let registry = LakeStoreRegistry::new(lake.s3_settings().clone());
     registry.register_store(&lake.url().store_url(), Arc::clone(lake.store()));

@@ -187,12 +187,20 @@ pub async fn published(
     table: &TableRef,
     version: Option<u64>,
 ) -> Result<Option<Arc<dyn TableProvider>>> {
+    let snapshot = snapshot(lake, table, version).await?;
+    Ok(snapshot.map(|s| Arc::new(s) as Arc<dyn TableProvider>))
+}
+
+/// A published Delta table at `version` (the newest when `None`), to read
+/// in part ([`SnapshotTable::retain_files`]); `None` when the table was
+/// never published.
+pub async fn snapshot(
+    lake: &Lake,
+    table: &TableRef,
+    version: Option<u64>,
+) -> Result<Option<SnapshotTable>> {
     let Some(delta_table) = delta::open(lake, table, version).await? else {
         return Ok(None);
     };
-    Ok(Some(Arc::new(SnapshotTable::try_new(
-        lake,
-        table,
-        &delta_table,
-    )?)))
+    SnapshotTable::try_new(lake, table, &delta_table).map(Some)
 }

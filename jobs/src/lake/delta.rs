@@ -235,13 +235,17 @@ pub struct Publish<'a> {
     pub files: &'a [StagedFile],
     /// The months to replace; the whole table when `None`.
     pub periods: Option<&'a [String]>,
+    /// The files to replace (paths in the Delta log), when a merge rewrote
+    /// only those: then every staged file is published and `periods` only
+    /// names the months whose rows changed.
+    pub removed: Option<&'a BTreeSet<String>>,
 }
 
 /// Publishes staged files as the new content of a table, in one Delta commit.
 ///
-/// With periods, only those months' partitions are replaced and only the
-/// staged files of those months are published; otherwise the whole table is
-/// replaced.
+/// With files to remove, those are replaced; with periods, only those
+/// months' partitions are replaced and only the staged files of those months
+/// are published; otherwise the whole table is replaced.
 pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
     let table = what.table;
     let delta_err = |e| Error::delta(table.to_string(), e);
@@ -250,7 +254,7 @@ pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
     let rows_added = what
         .files
         .iter()
-        .filter(|f| selected(what.periods, f))
+        .filter(|f| selected(what, f))
         .map(|f| f.rows)
         .sum();
     let files_added = adds.len();
@@ -272,10 +276,11 @@ pub async fn publish(lake: &Lake, what: &Publish<'_>) -> Result<Publication> {
     })
 }
 
-/// Whether a staged file is published when only `periods` are.
-fn selected(periods: Option<&[String]>, file: &StagedFile) -> bool {
-    match (periods, &file.period) {
-        (Some(periods), Some(fp)) => periods.contains(fp),
+/// Whether a staged file is published: when only some months are
+/// replaced, only theirs are.
+fn selected(what: &Publish<'_>, file: &StagedFile) -> bool {
+    match (what.removed, what.periods, &file.period) {
+        (None, Some(periods), Some(fp)) => periods.contains(fp),
         _ => true,
     }
 }
@@ -286,7 +291,7 @@ async fn move_into_table(lake: &Lake, what: &Publish<'_>) -> Result<Vec<Add>> {
     let now = Utc::now().timestamp_millis();
     let run_id = what.run_id;
     let mut adds = Vec::new();
-    let files = what.files.iter().filter(|f| selected(what.periods, f));
+    let files = what.files.iter().filter(|f| selected(what, f));
     for (seq, file) in files.enumerate() {
         let relative = match &file.period {
             Some(p) if what.partitioned => {
@@ -368,9 +373,10 @@ async fn commit(
     }
     let mut removed = 0;
     for file in snapshot.log_data().iter() {
-        let replaced = match what.periods {
-            None => true,
-            Some(periods) => file
+        let replaced = match (what.removed, what.periods) {
+            (Some(files), _) => files.contains(file.object_store_path().as_ref()),
+            (None, None) => true,
+            (None, Some(periods)) => file
                 .partition_values_map()
                 .get(PERIOD_COLUMN)
                 .is_some_and(|v| v.as_deref().is_some_and(|v| periods.iter().any(|p| p == v))),
@@ -380,14 +386,36 @@ async fn commit(
             removed += 1;
         }
     }
+    if let Some(files) = what.removed
+        && removed != files.len()
+    {
+        return Err(Error::delta(
+            what.table.to_string(),
+            DeltaTableError::Generic(format!(
+                "{} of the {} files the merge rewrote are no longer in version {} of the table; run again",
+                files.len() - removed,
+                files.len(),
+                snapshot.version()
+            )),
+        ));
+    }
     actions.extend(adds.into_iter().map(Action::Add));
-    let operation = DeltaOperation::Write {
-        mode: SaveMode::Overwrite,
-        partition_by: what.partitioned.then(|| partition_columns(true)),
-        predicate: what.periods.map(|periods| {
-            let list: Vec<String> = periods.iter().map(|p| format!("'{p}'")).collect();
-            format!("{PERIOD_COLUMN} IN ({})", list.join(", "))
-        }),
+    let operation = match what.removed {
+        Some(_) => DeltaOperation::Merge {
+            predicate: None,
+            merge_predicate: None,
+            matched_predicates: Vec::new(),
+            not_matched_predicates: Vec::new(),
+            not_matched_by_source_predicates: Vec::new(),
+        },
+        None => DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: what.partitioned.then(|| partition_columns(true)),
+            predicate: what.periods.map(|periods| {
+                let list: Vec<String> = periods.iter().map(|p| format!("'{p}'")).collect();
+                format!("{PERIOD_COLUMN} IN ({})", list.join(", "))
+            }),
+        },
     };
     let finalized = CommitBuilder::default()
         .with_actions(actions)

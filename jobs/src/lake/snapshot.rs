@@ -34,17 +34,27 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 
 /// One Delta table version as a DataFusion table.
+#[derive(Clone)]
 pub struct SnapshotTable {
     table: String,
     schema: SchemaRef,
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     store_url: ObjectStoreUrl,
-    files: Vec<PartitionedFile>,
-    rows: Option<usize>,
-    bytes: u64,
+    files: Vec<SnapshotFile>,
     /// For each column of `schema`, its index in the scan's output.
     scan_index: Vec<usize>,
+}
+
+/// One file of the version.
+#[derive(Clone)]
+struct SnapshotFile {
+    /// As the scan reads it, with its partition values.
+    scanned: PartitionedFile,
+    /// Its path in the Delta log, relative to the table's folder.
+    path: String,
+    /// Its rows, from the log's `numRecords`.
+    rows: Option<usize>,
 }
 
 impl fmt::Debug for SnapshotTable {
@@ -104,8 +114,6 @@ impl SnapshotTable {
         let store_url = ObjectStoreUrl::parse(lake.url().store_url().as_str())
             .map_err(|e| Error::engine(format!("reading {table}"), e))?;
         let folder = lake.path(&table.folder());
-        let mut rows = Some(0usize);
-        let mut bytes = 0u64;
         let mut files = Vec::new();
         for file in snapshot.log_data().iter() {
             let values = file.partition_values_map();
@@ -113,11 +121,14 @@ impl SnapshotTable {
                 .iter()
                 .map(|c| ScalarValue::Utf8(values.get(c).cloned().flatten()))
                 .collect();
-            let path = format!("{folder}/{}", file.object_store_path());
+            let path = file.object_store_path().to_string();
             let size = file.size().max(0) as u64;
-            rows = rows.zip(file.num_records()).map(|(a, b)| a + b);
-            bytes += size;
-            files.push(PartitionedFile::new(path, size).with_partition_values(partition_values));
+            files.push(SnapshotFile {
+                scanned: PartitionedFile::new(format!("{folder}/{path}"), size)
+                    .with_partition_values(partition_values),
+                path,
+                rows: file.num_records(),
+            });
         }
         Ok(SnapshotTable {
             table: table.to_string(),
@@ -126,22 +137,45 @@ impl SnapshotTable {
             partition_fields,
             store_url,
             files,
-            rows,
-            bytes,
             scan_index,
         })
     }
-}
 
-impl SnapshotTable {
+    /// The version with one more column, `name`, holding the path (as in
+    /// the Delta log) of the file each row is in: what a merge finds the
+    /// files to rewrite by.
+    pub fn with_file_column(mut self, name: &str) -> Self {
+        let field = Arc::new(Field::new(name, DataType::Utf8, false));
+        for file in &mut self.files {
+            file.scanned
+                .partition_values
+                .push(ScalarValue::Utf8(Some(file.path.clone())));
+        }
+        self.partition_fields.push(Arc::clone(&field));
+        let mut fields: Vec<FieldRef> = self.schema.fields().iter().cloned().collect();
+        fields.push(field);
+        self.schema = Arc::new(Schema::new(fields));
+        self.scan_index
+            .push(self.file_schema.fields().len() + self.partition_fields.len() - 1);
+        self
+    }
+
+    /// The version's rows of the files whose path (as in the Delta log)
+    /// `keep` accepts.
+    pub fn retain_files(mut self, keep: impl Fn(&str) -> bool) -> Self {
+        self.files.retain(|f| keep(&f.path));
+        self
+    }
+
     /// Row count from the log's `numRecords`, size from the file sizes: what
     /// the planner needs to pick join sides and broadcast small tables.
     fn table_statistics(&self) -> Statistics {
         let mut stats = Statistics::new_unknown(&self.schema);
-        if let Some(rows) = self.rows {
+        if let Some(rows) = self.files.iter().map(|f| f.rows).sum::<Option<usize>>() {
             stats.num_rows = Precision::Exact(rows);
         }
-        stats.total_byte_size = Precision::Inexact(self.bytes as usize);
+        let bytes: u64 = self.files.iter().map(|f| f.scanned.object_meta.size).sum();
+        stats.total_byte_size = Precision::Inexact(bytes as usize);
         stats
     }
 }
@@ -187,8 +221,9 @@ impl TableProvider for SnapshotTable {
                 .build(),
         );
         let partitions = state.config_options().execution.target_partitions.max(1);
+        let files: Vec<PartitionedFile> = self.files.iter().map(|f| f.scanned.clone()).collect();
         let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
-            .with_file_groups(file_groups(&self.files, partitions))
+            .with_file_groups(file_groups(&files, partitions))
             .with_statistics(self.table_statistics())
             .with_projection_indices(Some(match projection {
                 Some(columns) => columns.iter().map(|&i| self.scan_index[i]).collect(),

@@ -5,7 +5,7 @@
 //! written at all: its rows feed those models as they are produced
 //! ([`fed_from`]), in the process or in the cluster's tasks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,10 +46,14 @@ pub struct Staged {
 /// The part of a published table an incremental run replaces.
 #[derive(Debug, Clone)]
 pub struct Replacement {
-    /// The table's new rows of `periods`.
+    /// The table's new rows of `periods` (with `removed`, of those files).
     pub files: Vec<StagedFile>,
-    /// The periods replaced; the whole table when `None`.
+    /// The periods replaced, or with `removed` the periods whose rows
+    /// changed; the whole table when `None`.
     pub periods: Option<Vec<String>>,
+    /// The published files replaced (paths in the Delta log), when a merge
+    /// rewrote only those.
+    pub removed: Option<BTreeSet<String>>,
 }
 
 impl Staged {

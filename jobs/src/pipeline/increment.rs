@@ -58,7 +58,8 @@ mod keys;
 pub mod merge;
 pub mod periods;
 
-use extractions::{Touched, changed_tables, keys_of, touched_periods};
+pub use extractions::Touched;
+use extractions::{changed_tables, keys_of, touched};
 use impact::{Change, impact, modes};
 pub use keys::in_keys;
 
@@ -97,9 +98,9 @@ pub struct Changes {
     /// `extraido`: once built, any other difference from their published
     /// version makes the run start again as a full one.
     pub verify: BTreeSet<String>,
-    /// Per published table merged by key, the periods of its last
-    /// published version that hold a changed key.
-    pub touched: BTreeMap<String, Vec<String>>,
+    /// Per published table merged by key, the files and periods of its
+    /// last published version that hold a changed key.
+    pub touched: BTreeMap<String, Touched>,
 }
 
 impl Changes {
@@ -281,11 +282,10 @@ pub async fn decide(
             "more values of a key column changed than an incremental run filters by ({MAX_CHANGED_KEYS})"
         )));
     };
-    let touched = touched_periods(lake, engine, (models, &modes), (pinned, &keys)).await?;
+    let touched = touched(lake, engine, (models, &modes), (pinned, &keys)).await?;
     if let Some(reason) = too_spread(&touched, full_above) {
         return Ok(Decision::Full(reason));
     }
-    let touched = touched.into_iter().map(|(t, p)| (t, p.periods)).collect();
     let sources = sources_by_key(models, &modes);
     let summary = Increment {
         mode: "incremental".into(),

@@ -423,11 +423,13 @@ async fn publish_all(
     let run_id = manifest.run_id.as_str();
     let one_period: Option<Vec<String>> = options.period.as_ref().map(|p| vec![p.to_string()]);
     let one_period = one_period.as_deref();
-    // A model rebuilt by period whose inputs replaced none keeps its version.
+    // A model rebuilt by period whose inputs replaced none, or merged
+    // without a file to add or replace, keeps its version.
     let changed = |s: &&Staged| {
-        s.replaced
-            .as_ref()
-            .is_none_or(|r| r.periods.as_ref().is_none_or(|p| !p.is_empty()))
+        s.replaced.as_ref().is_none_or(|r| match &r.removed {
+            Some(removed) => !removed.is_empty() || !r.files.is_empty(),
+            None => r.periods.as_ref().is_none_or(|p| !p.is_empty()),
+        })
     };
     let publications: Vec<Result<_>> = futures::stream::iter(
         staged
@@ -437,9 +439,17 @@ async fn publish_all(
     )
     .map(|built| async move {
         let table = built.model.table();
-        let (files, periods) = match &built.replaced {
-            Some(replaced) => (&replaced.files, replaced.periods.as_deref()),
-            None => (&built.files, one_period.filter(|_| built.model.partitioned)),
+        let (files, periods, removed) = match &built.replaced {
+            Some(replaced) => (
+                &replaced.files,
+                replaced.periods.as_deref(),
+                replaced.removed.as_ref(),
+            ),
+            None => (
+                &built.files,
+                one_period.filter(|_| built.model.partitioned),
+                None,
+            ),
         };
         let publish = Publish {
             run_id,
@@ -448,6 +458,7 @@ async fn publish_all(
             partitioned: built.model.partitioned,
             files,
             periods,
+            removed,
         };
         delta::publish(lake, &publish).await
     })

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
-use datafusion::common::{ScalarValue, TableReference};
+use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::ident;
 use datafusion::prelude::SessionContext;
@@ -192,26 +192,35 @@ async fn changed_keys(
     Ok(values)
 }
 
-/// The periods of a published table merged by key that its changed keys
-/// touch there, and how many periods it has.
-pub(super) struct Touched {
-    /// The periods holding a row of a changed key.
-    pub(super) periods: Vec<String>,
-    /// Every period of the table.
-    pub(super) of: usize,
+/// What the changed keys touch in a published table merged by key.
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    /// The periods holding a row of a changed key (none when the table is
+    /// not partitioned).
+    pub periods: Vec<String>,
+    /// The files (paths in the Delta log) holding a row of a changed key:
+    /// what the merge rewrites.
+    pub files: BTreeSet<String>,
+    /// How many periods the table has.
+    pub of: usize,
 }
 
-/// For each published, partitioned model rebuilt by key, the periods of its
+/// The column naming each row's file, in the scan that finds the files a
+/// merge rewrites.
+const FILE_COLUMN: &str = "_dfstore_file";
+
+/// For each published model rebuilt by key, the files and periods of its
 /// last published version that hold one of the changed keys: the merge
-/// rewrites them, and past a share of them a full run costs no more.
-pub(super) async fn touched_periods(
+/// rewrites those files, and past a share of the periods a full run costs
+/// no more.
+pub(super) async fn touched(
     lake: &Lake,
     engine: &EngineConfig,
     (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
     (pinned, keys): (&RunManifest, &BTreeMap<String, Vec<ScalarValue>>),
 ) -> Result<BTreeMap<String, Touched>> {
     let mut out = BTreeMap::new();
-    for model in models.iter().filter(|m| m.is_published() && m.partitioned) {
+    for model in models.iter().filter(|m| m.is_published()) {
         let table = model.table();
         let keyed = modes.get(&table.to_string()) == Some(&Mode::Keys);
         let column = key_column(model).filter(|_| keyed);
@@ -221,38 +230,59 @@ pub(super) async fn touched_periods(
         let Some(values) = keys.get(column) else {
             continue;
         };
-        let what = format!("the periods of {table} the changes touch");
+        let Some(snapshot) = tables::snapshot(lake, &table, Some(version)).await? else {
+            continue;
+        };
+        let what = format!("the files of {table} the changes touch");
         let engine_err = |e| Error::engine(&what, e);
         let ctx = scratch(lake, engine)?;
-        if !tables::register_published(&ctx, lake, &table, Some(version)).await? {
-            continue;
+        let all = ctx
+            .read_table(Arc::new(snapshot.with_file_column(FILE_COLUMN)))
+            .map_err(engine_err)?;
+        let mut columns = vec![ident(FILE_COLUMN)];
+        if model.partitioned {
+            columns.push(ident(PERIOD_COLUMN));
         }
-        let name = TableReference::partial(table.layer.name(), table.name.as_str());
-        let all = ctx.table(name).await.map_err(engine_err)?;
-        let periods = |df: DataFrame| df.select(vec![ident(PERIOD_COLUMN)])?.distinct();
-        let touched = all
+        let batches = all
             .clone()
             .filter(in_keys(ident(column), values))
-            .and_then(periods)
-            .map_err(engine_err)?;
-        let of = periods(all)
+            .and_then(|df| df.select(columns))
+            .and_then(DataFrame::distinct)
             .map_err(engine_err)?
-            .count()
+            .collect()
             .await
             .map_err(engine_err)?;
-        let batches = touched.collect().await.map_err(engine_err)?;
-        let mut periods = Vec::new();
+        let mut touched = Touched::default();
+        let mut periods = BTreeSet::new();
         for batch in &batches {
-            let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-                .map_err(|e| Error::engine(&what, e.into()))?;
-            let column = column.as_string::<i32>();
-            periods.extend(
-                (0..column.len())
-                    .filter(|&i| column.is_valid(i))
-                    .map(|i| column.value(i).to_string()),
-            );
+            let strings = |i: usize| {
+                arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| Error::engine(&what, e.into()))
+            };
+            let files = strings(0)?;
+            touched.files.extend(values_of(files.as_string::<i32>()));
+            if model.partitioned {
+                periods.extend(values_of(strings(1)?.as_string::<i32>()));
+            }
         }
-        out.insert(table.to_string(), Touched { periods, of });
+        touched.periods = periods.into_iter().collect();
+        if model.partitioned {
+            touched.of = all
+                .select(vec![ident(PERIOD_COLUMN)])
+                .and_then(DataFrame::distinct)
+                .map_err(engine_err)?
+                .count()
+                .await
+                .map_err(engine_err)?;
+        }
+        out.insert(table.to_string(), touched);
     }
     Ok(out)
+}
+
+/// The non-NULL values of a string column.
+fn values_of(column: &arrow::array::StringArray) -> impl Iterator<Item = String> + '_ {
+    (0..column.len())
+        .filter(|&i| column.is_valid(i))
+        .map(|i| column.value(i).to_string())
 }

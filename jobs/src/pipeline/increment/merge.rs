@@ -1,16 +1,16 @@
 //! The merge of a model rebuilt by key into its published table, as a
-//! copy-on-write Delta MERGE: the new rows of the changed keys replace the
-//! table's rows of those keys, a period at a time. The periods replaced are
-//! those where the table held one of the keys (a ticket's old month) or
-//! now holds one (its new month); each is rewritten whole, from its old
-//! rows of other keys and the new rows, and published with a replace of
-//! exactly those periods, so a key that moved between months leaves the
-//! old one.
+//! copy-on-write Delta MERGE at the grain of files: the files of the
+//! table's last published version that hold one of the changed keys (found
+//! when the run decided what to rebuild) are rewritten, from their rows of
+//! other keys and the new rows of the changed keys, and the commit replaces
+//! exactly those files. Every other file is kept as it is, so a night
+//! rewrites the files its changes reach, not whole months; a key that moved
+//! between months leaves the old one, since its old file is rewritten.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::common::{ScalarValue, TableReference};
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
@@ -23,13 +23,15 @@ use crate::contract::period::{EXTRACTION_COLUMN, PERIOD_COLUMN};
 use crate::engine::{tables, write};
 use crate::error::{Error, Result};
 use crate::lake::delta;
+use crate::lake::snapshot::SnapshotTable;
 use crate::pipeline::build::{Build, Replacement, Staged, parquet_options};
 use crate::project::Model;
 
 /// `staged`, the new rows of a model rebuilt by key, merged into the
-/// table's last published version: the merged periods are written into the
-/// run's staging folder, registered under the model's name for the models
-/// after it, and kept as what the run publishes.
+/// table's last published version: the rewritten files are written into the
+/// run's staging folder, the table as it will be is registered under the
+/// model's name for the models after it, and the rewritten files are kept
+/// as what the run publishes.
 pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Result<Staged> {
     let Some((column, keys)) = changes.keys_of(&staged.model) else {
         return Ok(staged);
@@ -40,33 +42,43 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
     let ctx = build.ctx;
     let new = registered(ctx, &table, &what).await?;
     check_key(&model, &new, staged.rows()).await?;
-    let old = published(build, changes, &model, &what).await?;
-    let new_periods = staged
+    let touched = changes
+        .touched
+        .get(&table.to_string())
+        .cloned()
+        .unwrap_or_default();
+    let mut periods: BTreeSet<String> = staged
         .files
         .iter()
         .filter_map(|f| f.period.clone())
         .collect();
-    let old_touched = changes
-        .touched
-        .get(&table.to_string())
-        .map_or(&[][..], Vec::as_slice);
-    let (merged, periods) = merged_rows(
-        &model,
-        (old.clone(), new),
-        (column, keys),
-        (new_periods, old_touched),
-        &what,
-    )?;
-    if model.partitioned && periods.is_empty() {
-        register_whole(build, &model, (old, &periods), None)?;
+    periods.extend(touched.periods.iter().cloned());
+    let periods = model.partitioned.then(|| periods.into_iter().collect());
+    let old = snapshot(build, changes, &model).await?;
+    let (kept, rewritten) = match old {
+        Some(old) => {
+            let files = &touched.files;
+            let kept = old.clone().retain_files(|f| !files.contains(f));
+            let rewritten = old.retain_files(|f| files.contains(f));
+            (
+                Some(scanned(build, &table, kept, &what)?),
+                Some(scanned(build, &table, rewritten, &what)?),
+            )
+        }
+        None => (None, None),
+    };
+    if staged.files.is_empty() && touched.files.is_empty() {
+        register_merged(build, &model, kept, None)?;
         return Ok(Staged {
             replaced: Some(Replacement {
                 files: Vec::new(),
-                periods: Some(periods),
+                periods: periods.map(|_| Vec::new()),
+                removed: Some(BTreeSet::new()),
             }),
             ..staged
         });
     }
+    let merged = merged_rows((rewritten, new), (column, keys), &what)?;
     let target = write::Target {
         folder: format!("{}_merged/{}", build.staging, table.folder()),
         partition_by: model.partitioned.then_some(PERIOD_COLUMN),
@@ -75,7 +87,7 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
     };
     write::parquet(ctx, merged, build.lake, &target).await?;
     let written = delta::staged_files(build.lake, &target.folder).await?;
-    let merged = if written.roots.is_empty() {
+    let merged = if written.files.is_empty() {
         None
     } else {
         tables::register_staged(
@@ -88,18 +100,19 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
         )?;
         Some(registered(ctx, &table, &what).await?)
     };
-    register_whole(build, &model, (old, &periods), merged)?;
+    register_merged(build, &model, kept, merged)?;
     tracing::info!(
         table = %table,
         keys = keys.len(),
-        periods = periods.len(),
+        files_rewritten = touched.files.len(),
         rows = written.files.iter().map(|f| f.rows).sum::<u64>(),
         "merged the changed keys"
     );
     Ok(Staged {
         replaced: Some(Replacement {
             files: written.files,
-            periods: model.partitioned.then_some(periods),
+            periods,
+            removed: Some(touched.files),
         }),
         ..staged
     })
@@ -154,22 +167,40 @@ pub(super) async fn published(
     model: &Model,
     what: &str,
 ) -> Result<Option<DataFrame>> {
+    snapshot(build, changes, model)
+        .await?
+        .map(|old| scanned(build, &model.table(), old, what))
+        .transpose()
+}
+
+/// The version of `model`'s table the last successful run left, if it was
+/// published.
+async fn snapshot(
+    build: &Build<'_>,
+    changes: &Changes,
+    model: &Model,
+) -> Result<Option<SnapshotTable>> {
     let table = model.table();
-    let version = changes.pinned.version_of(&table.to_string());
-    let old = match version {
-        Some(version) => tables::published(build.lake, &table, Some(version)).await?,
-        None => None,
-    };
-    // Scanned under the table's name, so that the filters a model built by
-    // period or by key puts on the table's scans reach this side too.
+    match changes.pinned.version_of(&table.to_string()) {
+        Some(version) => tables::snapshot(build.lake, &table, Some(version)).await,
+        None => Ok(None),
+    }
+}
+
+/// `old`, part of a version of `table`, scanned under the table's name, so
+/// that the filters a model built by period or by key puts on the table's
+/// scans reach it too.
+fn scanned(
+    build: &Build<'_>,
+    table: &TableRef,
+    old: SnapshotTable,
+    what: &str,
+) -> Result<DataFrame> {
     let name = TableReference::partial(table.layer.name(), table.name.as_str());
-    old.map(|old| {
-        LogicalPlanBuilder::scan(name, provider_as_source(old), None)
-            .and_then(LogicalPlanBuilder::build)
-            .map(|plan| DataFrame::new(build.ctx.state(), plan))
-    })
-    .transpose()
-    .map_err(|e| Error::engine(what, e))
+    LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(old)), None)
+        .and_then(LogicalPlanBuilder::build)
+        .map(|plan| DataFrame::new(build.ctx.state(), plan))
+        .map_err(|e| Error::engine(what, e))
 }
 
 /// What is registered under `table`'s name.
@@ -224,40 +255,51 @@ pub(super) fn register_whole(
     tables::register(ctx, &table, whole.into_view())
 }
 
-/// The rows of the merged table in the periods it replaces (the whole
-/// table when it is not partitioned): `old`'s rows of other keys and the
-/// `new` rows, with those periods: the periods of the new rows
-/// (`periods`) and those where `old` held one of the `keys`
-/// (`old_touched`, found when the run decided what to rebuild).
+/// The rows of the rewritten files: `rewritten`'s rows of other keys than
+/// the changed `keys`, and the `new` rows.
 fn merged_rows(
-    model: &Model,
-    (old, new): (Option<DataFrame>, DataFrame),
-    (column, keys): (&str, &[ScalarValue]),
-    (mut periods, old_touched): (BTreeSet<String>, &[String]),
+    (rewritten, new): (Option<DataFrame>, DataFrame),
+    (column, keys): (&str, &[datafusion::common::ScalarValue]),
     what: &str,
-) -> Result<(DataFrame, Vec<String>)> {
-    let engine_err = |e| Error::engine(what, e);
+) -> Result<DataFrame> {
+    let Some(rewritten) = rewritten else {
+        return Ok(new);
+    };
     let names = column_names(&new);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let merged = match old {
-        None => new,
-        Some(old) => {
-            let untouched = ident(column)
-                .is_null()
-                .or(Expr::Not(Box::new(listed(ident(column), keys))));
-            let kept = if model.partitioned {
-                periods.extend(old_touched.iter().cloned());
-                let list = periods.iter().map(|p| lit(p.as_str())).collect();
-                old.filter(ident(PERIOD_COLUMN).in_list(list, false).and(untouched))
-            } else {
-                old.filter(untouched)
-            };
-            kept.and_then(|kept| kept.select_columns(&names))
-                .and_then(|kept| kept.union(new))
-                .map_err(engine_err)?
+    let untouched = ident(column)
+        .is_null()
+        .or(Expr::Not(Box::new(listed(ident(column), keys))));
+    rewritten
+        .filter(untouched)
+        .and_then(|kept| kept.select_columns(&names))
+        .and_then(|kept| kept.union(new))
+        .map_err(|e| Error::engine(what, e))
+}
+
+/// Registers a merged model's table as it will be once published: the
+/// `kept` files of its last published version and the `merged` ones.
+fn register_merged(
+    build: &Build<'_>,
+    model: &Model,
+    kept: Option<DataFrame>,
+    merged: Option<DataFrame>,
+) -> Result<()> {
+    let table = model.table();
+    let what = format!("{table} ({}): registering the merged table", model.file);
+    let whole = match (kept, merged) {
+        (None, None) => return Ok(()),
+        (Some(one), None) | (None, Some(one)) => one,
+        (Some(kept), Some(merged)) => {
+            let names = column_names(&kept);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            merged
+                .select_columns(&names)
+                .and_then(|merged| kept.union(merged))
+                .map_err(|e| Error::engine(&what, e))?
         }
     };
-    Ok((merged, periods.into_iter().collect()))
+    tables::register(build.ctx, &table, whole.into_view())
 }
 
 /// The names of `df`'s columns, in order.

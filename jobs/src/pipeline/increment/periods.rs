@@ -45,6 +45,7 @@ pub fn within(staged: Staged, months: &[String]) -> Result<Staged> {
         replaced: Some(Replacement {
             files: staged.files.clone(),
             periods: Some(months.to_vec()),
+            removed: None,
         }),
         ..staged
     })
@@ -72,6 +73,7 @@ pub async fn unchanged(
         replaced: Some(Replacement {
             files: Vec::new(),
             periods: Some(Vec::new()),
+            removed: None,
         }),
     };
     Ok((step_of(model, &staged, started), staged))
