@@ -81,7 +81,7 @@ pub struct NightlyArgs {
     /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
     #[arg(long)]
     pub full_refresh: bool,
-    /// Run in full when the changes touch more than this share of the periods of a table merged by key: rewriting them costs about what a full run does [default: 0.5].
+    /// Run in full when the files the changes touch hold more than this share of the rows of the tables merged by key: rewriting them costs about what a full run does [default: 0.5].
     #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share)]
     pub full_refresh_above: f64,
     /// The warehouse to load the report into last [default: no load].
@@ -312,7 +312,7 @@ pub struct RunArgs {
     /// Rebuild every model from all of raw, as the first run does, instead of only what the extractions not yet consumed change (see the book's "Incremental runs").
     #[arg(long, help_heading = "What to build")]
     pub full_refresh: bool,
-    /// Run in full when the changes touch more than this share of the periods of a table merged by key: rewriting them costs about what a full run does [default: 0.5].
+    /// Run in full when the files the changes touch hold more than this share of the rows of the tables merged by key: rewriting them costs about what a full run does [default: 0.5].
     #[arg(long, value_name = "SHARE", env = "DFSTORE_FULL_REFRESH_ABOVE", default_value_t = 0.5, hide_default_value = true, value_parser = parse_share, help_heading = "What to build")]
     pub full_refresh_above: f64,
     /// Extract the source database first (`dfstore ingest` with --pg, incremental where possible), then run.

@@ -167,6 +167,32 @@ impl SnapshotTable {
         self
     }
 
+    /// Rows in the files whose path (as in the Delta log) `counted`
+    /// accepts, from the log's `numRecords` (a file without it counts 0).
+    pub fn rows_in(&self, counted: impl Fn(&str) -> bool) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| counted(&f.path))
+            .filter_map(|f| f.rows)
+            .map(|r| r as u64)
+            .sum()
+    }
+
+    /// How many distinct values the partition column `name` takes, from
+    /// the log alone (no file is read).
+    pub fn partition_count(&self, name: &str) -> usize {
+        let Some(i) = self.partition_fields.iter().position(|f| f.name() == name) else {
+            return 0;
+        };
+        let values: std::collections::BTreeSet<String> = self
+            .files
+            .iter()
+            .filter_map(|f| f.scanned.partition_values.get(i))
+            .map(ToString::to_string)
+            .collect();
+        values.len()
+    }
+
     /// Row count from the log's `numRecords`, size from the file sizes: what
     /// the planner needs to pick join sides and broadcast small tables.
     fn table_statistics(&self) -> Statistics {

@@ -67,8 +67,9 @@ pub use keys::in_keys;
 /// scans by; past it, a full run costs about the same.
 pub const MAX_CHANGED_KEYS: usize = 1_000_000;
 
-/// The share of a merged table's periods past which a run is full, unless
-/// told otherwise (`--full-refresh-above`).
+/// The share of the rows of the tables merged by key, in the files their
+/// changed keys touch, past which a run is full, unless told otherwise
+/// (`--full-refresh-above`).
 pub const DEFAULT_FULL_REFRESH_ABOVE: f64 = 0.5;
 
 /// How an affected model is rebuilt.
@@ -315,20 +316,18 @@ pub async fn decide(
     })))
 }
 
-/// Why the run should be full because the changed keys are spread over
-/// more than `share` of the periods of a table merged by key: each of those
-/// periods is rewritten, which costs about what a full run does.
+/// Why the run should be full because the files holding the changed keys
+/// hold more than `share` of the rows of the tables merged by key, all
+/// together: the merges rewrite those files, which costs about what a full
+/// run does.
 fn too_spread(touched: &BTreeMap<String, Touched>, share: f64) -> Option<String> {
-    touched
-        .iter()
-        .find(|(_, t)| t.of > 1 && t.periods.len() as f64 > share * t.of as f64)
-        .map(|(table, t)| {
-            format!(
-                "the changes touch {} of the {} periods of {table}, and rewriting them costs about what a full run does (--full-refresh-above {share})",
-                t.periods.len(),
-                t.of
-            )
-        })
+    let rows: u64 = touched.values().map(|t| t.rows).sum();
+    let of: u64 = touched.values().map(|t| t.of_rows).sum();
+    (of > 0 && rows as f64 > share * of as f64).then(|| {
+        format!(
+            "the changes touch files holding {rows} of the {of} rows of the tables merged by key, and rewriting them costs about what a full run does (--full-refresh-above {share})"
+        )
+    })
 }
 
 /// Why the new extractions call for a full run: one holds a full

@@ -9,6 +9,7 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::ident;
 use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
 
 use super::{MAX_CHANGED_KEYS, Mode, in_keys, key_column};
 use crate::contract::extraction::ExtractionId;
@@ -203,6 +204,10 @@ pub struct Touched {
     pub files: BTreeSet<String>,
     /// How many periods the table has.
     pub of: usize,
+    /// Rows in `files`, from the log.
+    pub rows: u64,
+    /// Rows in the table, from the log.
+    pub of_rows: u64,
 }
 
 /// The column naming each row's file, in the scan that finds the files a
@@ -219,7 +224,7 @@ pub(super) async fn touched(
     (models, modes): (&[Arc<Model>], &BTreeMap<String, Mode>),
     (pinned, keys): (&RunManifest, &BTreeMap<String, Vec<ScalarValue>>),
 ) -> Result<BTreeMap<String, Touched>> {
-    let mut out = BTreeMap::new();
+    let mut queries = Vec::new();
     for model in models.iter().filter(|m| m.is_published()) {
         let table = model.table();
         let keyed = modes.get(&table.to_string()) == Some(&Mode::Keys);
@@ -230,54 +235,75 @@ pub(super) async fn touched(
         let Some(values) = keys.get(column) else {
             continue;
         };
-        let Some(snapshot) = tables::snapshot(lake, &table, Some(version)).await? else {
-            continue;
-        };
-        let what = format!("the files of {table} the changes touch");
-        let engine_err = |e| Error::engine(&what, e);
-        let ctx = scratch(lake, engine)?;
-        let all = ctx
-            .read_table(Arc::new(snapshot.with_file_column(FILE_COLUMN)))
-            .map_err(engine_err)?;
-        let mut columns = vec![ident(FILE_COLUMN)];
-        if model.partitioned {
-            columns.push(ident(PERIOD_COLUMN));
-        }
-        let batches = all
-            .clone()
-            .filter(in_keys(ident(column), values))
-            .and_then(|df| df.select(columns))
-            .and_then(DataFrame::distinct)
-            .map_err(engine_err)?
-            .collect()
-            .await
-            .map_err(engine_err)?;
-        let mut touched = Touched::default();
-        let mut periods = BTreeSet::new();
-        for batch in &batches {
-            let strings = |i: usize| {
-                arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
-                    .map_err(|e| Error::engine(&what, e.into()))
-            };
-            let files = strings(0)?;
-            touched.files.extend(values_of(files.as_string::<i32>()));
-            if model.partitioned {
-                periods.extend(values_of(strings(1)?.as_string::<i32>()));
-            }
-        }
-        touched.periods = periods.into_iter().collect();
-        if model.partitioned {
-            touched.of = all
-                .select(vec![ident(PERIOD_COLUMN)])
-                .and_then(DataFrame::distinct)
-                .map_err(engine_err)?
-                .count()
-                .await
-                .map_err(engine_err)?;
-        }
-        out.insert(table.to_string(), touched);
+        queries.push(async move {
+            let touched = touched_in(lake, engine, model, version, (column, values)).await?;
+            Ok::<_, Error>(touched.map(|t| (table.to_string(), t)))
+        });
     }
-    Ok(out)
+    // A scan each, a few at once: most of each is opening files.
+    let found: Vec<Option<(String, Touched)>> = futures::stream::iter(queries)
+        .buffered(TOUCHED_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// Tables [`touched`] scans at once.
+const TOUCHED_AT_ONCE: usize = 4;
+
+/// What the changed `values` of `column` touch in `version` of `model`'s
+/// table; `None` when that version is gone.
+async fn touched_in(
+    lake: &Lake,
+    engine: &EngineConfig,
+    model: &Model,
+    version: u64,
+    (column, values): (&str, &[ScalarValue]),
+) -> Result<Option<Touched>> {
+    let table = model.table();
+    let Some(snapshot) = tables::snapshot(lake, &table, Some(version)).await? else {
+        return Ok(None);
+    };
+    let what = format!("the files of {table} the changes touch");
+    let engine_err = |e| Error::engine(&what, e);
+    let mut touched = Touched {
+        of: snapshot.partition_count(PERIOD_COLUMN),
+        of_rows: snapshot.rows_in(|_| true),
+        ..Touched::default()
+    };
+    let rows_in = snapshot.clone();
+    let ctx = scratch(lake, engine)?;
+    let all = ctx
+        .read_table(Arc::new(snapshot.with_file_column(FILE_COLUMN)))
+        .map_err(engine_err)?;
+    let mut columns = vec![ident(FILE_COLUMN)];
+    if model.partitioned {
+        columns.push(ident(PERIOD_COLUMN));
+    }
+    let batches = all
+        .filter(in_keys(ident(column), values))
+        .and_then(|df| df.select(columns))
+        .and_then(DataFrame::distinct)
+        .map_err(engine_err)?
+        .collect()
+        .await
+        .map_err(engine_err)?;
+    let mut periods = BTreeSet::new();
+    for batch in &batches {
+        let strings = |i: usize| {
+            arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| Error::engine(&what, e.into()))
+        };
+        touched
+            .files
+            .extend(values_of(strings(0)?.as_string::<i32>()));
+        if model.partitioned {
+            periods.extend(values_of(strings(1)?.as_string::<i32>()));
+        }
+    }
+    touched.periods = periods.into_iter().collect();
+    touched.rows = rows_in.rows_in(|f| touched.files.contains(f));
+    Ok(Some(touched))
 }
 
 /// The non-NULL values of a string column.

@@ -16,13 +16,19 @@ use crate::pipeline::build::{Build, Replacement, Staged, planned, step_of};
 use crate::project::Model;
 use crate::project::vars::Vars;
 
-/// The periods that the partitioned models `inputs` replace, which a
+/// The periods that the partitioned models `inputs` replace, or whose rows
+/// a merge changed (also a period a merge left without rows), which a
 /// model rebuilt by period rebuilds.
 pub fn months_of(inputs: &[&Staged]) -> Vec<String> {
     let months: std::collections::BTreeSet<String> = inputs
         .iter()
         .filter(|s| s.model.partitioned)
-        .flat_map(|s| s.output().iter().filter_map(|f| f.period.clone()))
+        .flat_map(
+            |s| match s.replaced.as_ref().and_then(|r| r.periods.clone()) {
+                Some(periods) => periods,
+                None => s.output().iter().filter_map(|f| f.period.clone()).collect(),
+            },
+        )
         .collect();
     months.into_iter().collect()
 }
