@@ -15,23 +15,26 @@
 //!   model promises that each of its rows depends only on input rows with
 //!   the same value of that column, as a staging model that picks the last
 //!   version of each ticket does. Its new rows then replace the rows of
-//!   those keys ([`merge`]): every period that held one of them or now holds
-//!   one is rewritten and published with a replace of those periods.
+//!   those keys ([`merge`]): every file of the published table that holds
+//!   one of them is rewritten and the commit replaces exactly those files.
 //! - An affected `incremental_by_period` model is rebuilt for the periods
-//!   that the partitioned models it reads replaced, and publishes those.
+//!   whose rows changed in the partitioned models it reads, and replaces
+//!   those.
 //! - Any other affected model is rebuilt whole. So is an incremental model
 //!   whose inputs changed in a way its kind cannot follow: a keyed model
 //!   reading a raw table without its key, or a model rebuilt whole; a
 //!   period model reading an unpartitioned model that changed.
 //! - Every model rebuilt in part is registered, for the models after it,
-//!   as the whole table it will be once published (its new periods and its
-//!   published other ones), so any model can read it.
+//!   as the whole table it will be once published (its new files or periods
+//!   and its published other ones), so any model can read it.
 //!
 //! A run is also full when asked (`--full-refresh`), when no earlier run
 //! left the project's state (the first run, or the last one ran with
 //! `--select` or `--period`), when a model's SQL or a variable differs from
 //! that state, when an extraction it had consumed is gone, when a new one
-//! is a full extraction, or when more than [`MAX_CHANGED_KEYS`] keys changed.
+//! is a full extraction, when more than [`MAX_CHANGED_KEYS`] keys changed,
+//! or when the files the merges would rewrite hold more than a share of the
+//! merged tables' rows (`--full-refresh-above`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

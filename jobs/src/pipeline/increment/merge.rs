@@ -54,19 +54,7 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
         .collect();
     periods.extend(touched.periods.iter().cloned());
     let periods = model.partitioned.then(|| periods.into_iter().collect());
-    let old = snapshot(build, changes, &model).await?;
-    let (kept, rewritten) = match old {
-        Some(old) => {
-            let files = &touched.files;
-            let kept = old.clone().retain_files(|f| !files.contains(f));
-            let rewritten = old.retain_files(|f| files.contains(f));
-            (
-                Some(scanned(build, &table, kept, &what)?),
-                Some(scanned(build, &table, rewritten, &what)?),
-            )
-        }
-        None => (None, None),
-    };
+    let (kept, rewritten) = split(build, changes, &model, &touched.files, &what).await?;
     if staged.files.is_empty() && touched.files.is_empty() {
         register_merged(build, &model, kept, None)?;
         return Ok(Staged {
@@ -116,6 +104,27 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
         }),
         ..staged
     })
+}
+
+/// The last published version of `model`'s table, if any, as its files
+/// other than `files` (kept) and its rows in `files` (rewritten).
+async fn split(
+    build: &Build<'_>,
+    changes: &Changes,
+    model: &Model,
+    files: &BTreeSet<String>,
+    what: &str,
+) -> Result<(Option<DataFrame>, Option<DataFrame>)> {
+    let Some(old) = snapshot(build, changes, model).await? else {
+        return Ok((None, None));
+    };
+    let table = model.table();
+    let kept = old.clone().retain_files(|f| !files.contains(f));
+    let rewritten = old.retain_files(|f| files.contains(f));
+    Ok((
+        Some(scanned(build, &table, kept, what)?),
+        Some(scanned(build, &table, rewritten, what)?),
+    ))
 }
 
 /// Checks that `staged`, a published model rebuilt whole for rows extracted
