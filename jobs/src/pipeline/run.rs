@@ -440,11 +440,7 @@ async fn publish_all(
     .map(|built| async move {
         let table = built.model.table();
         let (files, periods, removed) = match &built.replaced {
-            Some(replaced) => (
-                &replaced.files,
-                replaced.periods.as_deref(),
-                replaced.removed.as_ref(),
-            ),
+            Some(r) => (&r.files, r.periods.as_deref(), r.removed.as_ref()),
             None => (
                 &built.files,
                 one_period.filter(|_| built.model.partitioned),
