@@ -178,19 +178,22 @@ impl SnapshotTable {
             .sum()
     }
 
-    /// How many distinct values the partition column `name` takes, from
-    /// the log alone (no file is read).
-    pub fn partition_count(&self, name: &str) -> usize {
+    /// The distinct values, from the log, of the partition column `name`
+    /// in the files whose path (as in the Delta log) `counted` accepts.
+    pub fn partition_values(&self, name: &str, counted: impl Fn(&str) -> bool) -> Vec<String> {
         let Some(i) = self.partition_fields.iter().position(|f| f.name() == name) else {
-            return 0;
+            return Vec::new();
         };
         let values: std::collections::BTreeSet<String> = self
             .files
             .iter()
-            .filter_map(|f| f.scanned.partition_values.get(i))
-            .map(ToString::to_string)
+            .filter(|f| counted(&f.path))
+            .filter_map(|f| match f.scanned.partition_values.get(i) {
+                Some(ScalarValue::Utf8(Some(value))) => Some(value.clone()),
+                _ => None,
+            })
             .collect();
-        values.len()
+        values.into_iter().collect()
     }
 
     /// Row count from the log's `numRecords`, size from the file sizes: what

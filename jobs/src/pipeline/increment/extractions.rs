@@ -202,8 +202,6 @@ pub struct Touched {
     /// The files (paths in the Delta log) holding a row of a changed key:
     /// what the merge rewrites.
     pub files: BTreeSet<String>,
-    /// How many periods the table has.
-    pub of: usize,
     /// Rows in `files`, from the log.
     pub rows: u64,
     /// Rows in the table, from the log.
@@ -216,8 +214,8 @@ const FILE_COLUMN: &str = "_dfstore_file";
 
 /// For each published model rebuilt by key, the files and periods of its
 /// last published version that hold one of the changed keys: the merge
-/// rewrites those files, and past a share of the periods a full run costs
-/// no more.
+/// rewrites those files, and past a share of the rows a full run costs no
+/// more.
 pub(super) async fn touched(
     lake: &Lake,
     engine: &EngineConfig,
@@ -266,44 +264,29 @@ async fn touched_in(
     };
     let what = format!("the files of {table} the changes touch");
     let engine_err = |e| Error::engine(&what, e);
-    let mut touched = Touched {
-        of: snapshot.partition_count(PERIOD_COLUMN),
-        of_rows: snapshot.rows_in(|_| true),
-        ..Touched::default()
-    };
-    let rows_in = snapshot.clone();
+    let snapshot = Arc::new(snapshot.with_file_column(FILE_COLUMN));
     let ctx = scratch(lake, engine)?;
-    let all = ctx
-        .read_table(Arc::new(snapshot.with_file_column(FILE_COLUMN)))
-        .map_err(engine_err)?;
-    let mut columns = vec![ident(FILE_COLUMN)];
-    if model.partitioned {
-        columns.push(ident(PERIOD_COLUMN));
-    }
-    let batches = all
-        .filter(in_keys(ident(column), values))
-        .and_then(|df| df.select(columns))
+    let batches = ctx
+        .read_table(Arc::clone(&snapshot) as _)
+        .and_then(|all| all.filter(in_keys(ident(column), values)))
+        .and_then(|df| df.select(vec![ident(FILE_COLUMN)]))
         .and_then(DataFrame::distinct)
         .map_err(engine_err)?
         .collect()
         .await
         .map_err(engine_err)?;
-    let mut periods = BTreeSet::new();
+    let mut files = BTreeSet::new();
     for batch in &batches {
-        let strings = |i: usize| {
-            arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
-                .map_err(|e| Error::engine(&what, e.into()))
-        };
-        touched
-            .files
-            .extend(values_of(strings(0)?.as_string::<i32>()));
-        if model.partitioned {
-            periods.extend(values_of(strings(1)?.as_string::<i32>()));
-        }
+        let paths = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+            .map_err(|e| Error::engine(&what, e.into()))?;
+        files.extend(values_of(paths.as_string::<i32>()));
     }
-    touched.periods = periods.into_iter().collect();
-    touched.rows = rows_in.rows_in(|f| touched.files.contains(f));
-    Ok(Some(touched))
+    Ok(Some(Touched {
+        periods: snapshot.partition_values(PERIOD_COLUMN, |f| files.contains(f)),
+        rows: snapshot.rows_in(|f| files.contains(f)),
+        of_rows: snapshot.rows_in(|_| true),
+        files,
+    }))
 }
 
 /// The non-NULL values of a string column.

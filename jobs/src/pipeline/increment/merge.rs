@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::common::TableReference;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
@@ -268,7 +268,7 @@ pub(super) fn register_whole(
 /// the changed `keys`, and the `new` rows.
 fn merged_rows(
     (rewritten, new): (Option<DataFrame>, DataFrame),
-    (column, keys): (&str, &[datafusion::common::ScalarValue]),
+    (column, keys): (&str, &[ScalarValue]),
     what: &str,
 ) -> Result<DataFrame> {
     let Some(rewritten) = rewritten else {
