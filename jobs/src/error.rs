@@ -389,6 +389,21 @@ pub enum Error {
         /// The file written under another month's folder.
         file: String,
     },
+    /// A model rebuilt by period for some days of its periods produced rows
+    /// of other days.
+    #[error(
+        "{model}: rebuilt for the days {days} of {column}, it produced {rows} row(s) of other days or none; a model with day_column must take each row from the same day of what it reads and carry that day in {column}"
+    )]
+    ModelLeaksDays {
+        /// The model.
+        model: String,
+        /// Its day column.
+        column: String,
+        /// The days rebuilt.
+        days: String,
+        /// Rows outside them.
+        rows: u64,
+    },
     /// An incremental run rebuilt a model for rows extracted again
     /// unchanged, and the model changed beyond their `extraido`: the run
     /// starts again as a full one.

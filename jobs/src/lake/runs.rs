@@ -245,6 +245,10 @@ pub struct Increment {
     /// Per model rebuilt in part, the periods it replaced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub periods: BTreeMap<String, Vec<String>>,
+    /// Per model rebuilt by period that kept the other days of every
+    /// period it replaced, the days it rebuilt (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub days: BTreeMap<String, Vec<String>>,
     /// The models an incremental run rebuilt whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub whole: Vec<String>,

@@ -26,6 +26,7 @@ use crate::engine::{self, DEFAULT_MEMORY_LIMIT, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::pipeline::build::Staged;
+use crate::pipeline::increment::DayPlan;
 
 /// Bytes a row of a join's build side takes in memory, keys, the columns
 /// carried and the hash table together (`trusted.ventas` as the build side
@@ -165,6 +166,29 @@ impl Batches {
             column: column.to_string(),
             ranges: split(min, max, count),
         }))
+    }
+
+    /// These batches of a model built by period, with those of the periods
+    /// `plan` rebuilds in part replaced by the runs of its days there
+    /// ([`periods::day_slices`]).
+    pub fn rebuilding(self, plan: Option<&DayPlan>) -> Self {
+        let (Some(plan), Batches::Periods { tables, slices }) = (plan, &self) else {
+            return self;
+        };
+        let mut slices: Vec<Slice> = slices
+            .iter()
+            .filter(|s| !plan.partial.contains_key(&s.period))
+            .cloned()
+            .collect();
+        for (period, days) in &plan.partial {
+            slices.extend(periods::day_slices(period, &plan.column, days));
+        }
+        // Stable: a month's ranges of days stay in order.
+        slices.sort_by(|a, b| a.period.cmp(&b.period));
+        Batches::Periods {
+            tables: tables.clone(),
+            slices,
+        }
     }
 
     /// How many queries the model takes.

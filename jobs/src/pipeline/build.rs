@@ -5,7 +5,7 @@
 //! written at all: its rows feed those models as they are produced
 //! ([`fed_from`]), in the process or in the cluster's tasks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use tracing::{Instrument as _, info, info_span};
 
+use crate::contract::layer::TableRef;
 use crate::contract::period::{PERIOD_COLUMN, Period};
 use crate::contract::source::SourceTable;
 use crate::engine::{tables, write};
@@ -22,6 +23,7 @@ use crate::lake::Lake;
 use crate::lake::delta::{self, StagedFile};
 use crate::lake::runs::Step;
 use crate::pipeline::batches::{self, Batches};
+pub use crate::pipeline::increment::Replacement;
 use crate::pipeline::increment::{self, Changes, Mode, periods};
 use crate::pipeline::reconcile::{distinct_keys, reconciled_sources};
 use crate::pipeline::run::RunOptions;
@@ -41,19 +43,6 @@ pub struct Staged {
     /// In an incremental run, what replaces part of the published table
     /// ([`crate::pipeline::increment`]); the models after it read it.
     pub replaced: Option<Replacement>,
-}
-
-/// The part of a published table an incremental run replaces.
-#[derive(Debug, Clone)]
-pub struct Replacement {
-    /// The table's new rows of `periods` (with `removed`, of those files).
-    pub files: Vec<StagedFile>,
-    /// The periods replaced, or with `removed` the periods whose rows
-    /// changed; the whole table when `None`.
-    pub periods: Option<Vec<String>>,
-    /// The published files replaced (paths in the Delta log), when a merge
-    /// rewrote only those.
-    pub removed: Option<BTreeSet<String>>,
 }
 
 impl Staged {
@@ -288,26 +277,29 @@ async fn execute(
         let built = periods::unchanged(&ctx, &lake, changes, &model, &vars).await?;
         return Ok(Done::Models(vec![(i, Box::new(built))]));
     }
-    let batches = if model.by_period {
-        Some(Batches::of_periods(
-            &ctx,
-            &inputs,
-            period.as_ref(),
-            model.day_column.as_deref(),
-        ))
-    } else if let Some(column) = model.by_key.as_deref().or(cluster_key(&ctx, &model)) {
-        let what = format!("{} ({})", model.table(), model.file);
-        let raw = model.source.as_ref().map(|source| source.name());
-        Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
-    } else {
-        None
-    };
     let build = Build {
         ctx: &ctx,
         lake: &lake,
         staging: &staging,
         vars: &vars,
         changes: changes.as_deref(),
+    };
+    let days = match (&changes, months.as_deref()) {
+        (Some(changes), Some(months)) => {
+            periods::plan_days(&build, changes, &model, (&inputs, months)).await?
+        }
+        _ => None,
+    };
+    let batches = if model.by_period {
+        let day_column = model.day_column.as_deref();
+        let batches = Batches::of_periods(&ctx, &inputs, period.as_ref(), day_column);
+        Some(batches.rebuilding(days.as_ref().map(|(plan, _)| plan)))
+    } else if let Some(column) = model.by_key.as_deref().or(cluster_key(&ctx, &model)) {
+        let what = format!("{} ({})", model.table(), model.file);
+        let raw = model.source.as_ref().map(|source| source.name());
+        Batches::of_key_ranges(&ctx, column, (&inputs, raw), &what).await?
+    } else {
+        None
     };
     let built = if readers.is_empty() {
         vec![(i, build_model(&build, model, batches).await?)]
@@ -317,7 +309,10 @@ async fn execute(
     let mut done = Vec::with_capacity(built.len());
     for (i, (step, staged)) in built {
         let staged = match &changes {
-            Some(changes) => increment::rebuilt(&build, changes, months.as_deref(), staged).await?,
+            Some(changes) => {
+                let months = months.as_deref().map(|m| (m, days.as_ref()));
+                increment::rebuilt(&build, changes, months, staged).await?
+            }
             None => staged,
         };
         done.push((i, Box::new((step, staged))));
@@ -338,6 +333,13 @@ pub struct Build<'a> {
     pub vars: &'a Vars,
     /// In an incremental run, what it rebuilds.
     pub changes: Option<&'a Changes>,
+}
+
+impl Build<'_> {
+    /// The folder `table` is written to in the run's staging folder.
+    pub fn folder_of(&self, table: &TableRef) -> String {
+        format!("{}{}", self.staging, table.folder())
+    }
 }
 
 /// A model materialised as a view or ephemeral: planned over what it reads
@@ -442,7 +444,7 @@ async fn plan(
         df = DataFrame::new(run_ctx.state(), plan);
     }
     let target = write::Target {
-        folder: format!("{}{}", build.staging, table.folder()),
+        folder: build.folder_of(&table),
         partition_by: model.partitioned.then_some(PERIOD_COLUMN),
         parquet: parquet_options(run_ctx, model),
         what,

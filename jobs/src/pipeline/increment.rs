@@ -19,7 +19,9 @@
 //!   one of them is rewritten and the commit replaces exactly those files.
 //! - An affected `incremental_by_period` model is rebuilt for the periods
 //!   whose rows changed in the partitioned models it reads, and replaces
-//!   those.
+//!   those. With a day column, where the merges of its inputs found the
+//!   days of their changed rows, it rebuilds only those days of a period
+//!   and keeps its published rows of the others ([`periods::DayPlan`]).
 //! - Any other affected model is rebuilt whole. So is an incremental model
 //!   whose inputs changed in a way its kind cannot follow: a keyed model
 //!   reading a raw table without its key, or a model rebuilt whole; a
@@ -39,7 +41,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::LogicalPlan;
 
 use crate::contract::extraction::ExtractionId;
@@ -48,6 +52,7 @@ use crate::contract::source::SourceTable;
 use crate::engine::EngineConfig;
 use crate::error::Result;
 use crate::lake::Lake;
+use crate::lake::delta::StagedFile;
 use crate::lake::raw::ExtractionManifest;
 use crate::lake::runs::{Increment, ProjectState, RunManifest};
 use crate::pipeline::batches;
@@ -65,6 +70,7 @@ pub use extractions::Touched;
 use extractions::{changed_tables, keys_of, touched};
 use impact::{Change, impact, modes};
 pub use keys::in_keys;
+pub use periods::DayPlan;
 
 /// The most changed values of a key column an incremental run filters its
 /// scans by; past it, a full run costs about the same.
@@ -74,6 +80,25 @@ pub const MAX_CHANGED_KEYS: usize = 1_000_000;
 /// changed keys touch, past which a run is full, unless told otherwise
 /// (`--full-refresh-above`).
 pub const DEFAULT_FULL_REFRESH_ABOVE: f64 = 0.5;
+
+/// The part of a published table an incremental run replaces.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    /// The table's new rows of `periods` (with `removed`, of those files).
+    pub files: Vec<StagedFile>,
+    /// The periods replaced, or with `removed` the periods whose rows
+    /// changed; the whole table when `None`.
+    pub periods: Option<Vec<String>>,
+    /// The published files replaced (paths in the Delta log), when a merge
+    /// rewrote only those.
+    pub removed: Option<BTreeSet<String>>,
+    /// Per date column, the days of the rows that may have changed, where
+    /// known: of a merge, the old and new rows of its changed keys; of a
+    /// model rebuilt by period, the days it rebuilt when it kept the other
+    /// days of every period it replaced. A model rebuilt by period with that
+    /// day column ([`Model::day_column`](crate::project::Model::day_column)) rebuilds only those days.
+    pub days: BTreeMap<String, BTreeSet<NaiveDate>>,
+}
 
 /// How an affected model is rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +130,9 @@ pub struct Changes {
     /// Per published table merged by key, the files and periods of its
     /// last published version that hold a changed key.
     pub touched: BTreeMap<String, Touched>,
+    /// The day columns of the models rebuilt by period: a merge finds the
+    /// days its changes reach in those it has.
+    pub day_columns: BTreeSet<String>,
 }
 
 impl Changes {
@@ -154,12 +182,14 @@ impl Changes {
 /// `staged`, a model an incremental run has just built, made ready for the
 /// models after it and for publishing: a published model rebuilt by key is
 /// merged (after checking, when the run assumed so, that it changed only
-/// in `extraido`); one rebuilt by period (for `months`) is checked to hold
-/// only those and registered whole.
+/// in `extraido`); one rebuilt by period (for `months`, and with a plan of
+/// days, only those days of some of them) is checked to hold only those,
+/// completed with the published rows of the days it did not rebuild, and
+/// registered whole.
 pub async fn rebuilt(
     build: &Build<'_>,
     changes: &Changes,
-    months: Option<&[String]>,
+    months: Option<(&[String], Option<&(DayPlan, DataFrame)>)>,
     staged: Staged,
 ) -> Result<Staged> {
     match months {
@@ -167,8 +197,12 @@ pub async fn rebuilt(
             merge::verify(build, changes, &staged).await?;
             merge::merge(build, changes, staged).await
         }
-        Some(months) => {
-            let staged = periods::within(staged, months)?;
+        Some((months, days)) => {
+            let staged = match days {
+                Some((plan, kept)) => periods::keep_days(build, plan, kept.clone(), staged).await?,
+                None => staged,
+            };
+            let staged = periods::within(staged, months, days.map(|(plan, _)| plan))?;
             periods::complete_periods(build, changes, &staged).await?;
             Ok(staged)
         }
@@ -215,6 +249,29 @@ impl Decision {
                 ..Increment::default()
             },
             Decision::Incremental(incremental) => incremental.summary.clone(),
+        }
+    }
+}
+
+/// Records in `summary` the periods each model rebuilt in part replaced,
+/// and the days of its day column it rebuilt when it kept the others.
+pub fn record(summary: &mut Increment, staged: &[Staged]) {
+    for built in staged {
+        let Some(replaced) = &built.replaced else {
+            continue;
+        };
+        let table = built.model.table().to_string();
+        if let Some(periods) = replaced.periods.clone() {
+            summary.periods.insert(table.clone(), periods);
+        }
+        let days = built
+            .model
+            .day_column
+            .as_ref()
+            .and_then(|column| replaced.days.get(column));
+        if let Some(days) = days {
+            let days = days.iter().map(NaiveDate::to_string).collect();
+            summary.days.insert(table, days);
         }
     }
 }
@@ -291,6 +348,11 @@ pub async fn decide(
         return Ok(Decision::Full(reason));
     }
     let sources = sources_by_key(models, &modes);
+    let day_columns = models
+        .iter()
+        .filter(|m| modes.get(&m.table().to_string()) == Some(&Mode::Periods))
+        .filter_map(|m| m.day_column.clone())
+        .collect();
     let summary = Increment {
         mode: "incremental".into(),
         new_extractions: new.iter().map(|m| m.extraido).collect(),
@@ -314,6 +376,7 @@ pub async fn decide(
             sources,
             verify,
             touched,
+            day_columns,
         },
         summary,
     })))

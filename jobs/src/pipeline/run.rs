@@ -236,13 +236,7 @@ async fn run_steps(
     publish_all(lake, options, &staged, manifest).await?;
     manifest.time("publish", phase);
     keep_the_rest(manifest, project, pinned.as_ref());
-    for built in &staged {
-        if let Some(periods) = built.replaced.as_ref().and_then(|r| r.periods.clone()) {
-            summary
-                .periods
-                .insert(built.model.table().to_string(), periods);
-        }
-    }
+    increment::record(&mut summary, &staged);
     manifest.increment = Some(summary);
     let leaves_state = whole && options.period.is_none();
     manifest.state = leaves_state.then(|| increment::state_of(project, &extractions));

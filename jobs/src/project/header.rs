@@ -139,7 +139,8 @@ pub struct Header {
     #[serde(default)]
     pub by_period: bool,
     /// With `by_period`: the date column every row takes from one day of its
-    /// inputs, so a large month is built a range of days at a time.
+    /// inputs, so a large month is built a range of days at a time and an
+    /// incremental run rebuilds only the changed days.
     pub day_column: Option<String>,
     /// Built one range of this key at a time: every join matches on it.
     pub by_key: Option<String>,

@@ -37,9 +37,11 @@ pub struct Model {
     pub by_period: bool,
     /// The date column of a model built by period whose every row comes
     /// from rows of one value of that column (one day) in each partitioned
-    /// model it reads, which carries it too: a month too large for the
-    /// memory pool is then built a range of days at a time
-    /// ([`crate::pipeline::batches::periods`]).
+    /// model it reads, which carries it too, as does the row: a month too
+    /// large for the memory pool is then built a range of days at a time
+    /// ([`crate::pipeline::batches::periods`]), and an incremental run
+    /// rebuilds only the days whose rows changed
+    /// ([`crate::pipeline::increment::periods`]).
     pub day_column: Option<String>,
     /// The key every join of the model matches on, when the model is built
     /// one range of that key at a time ([`crate::pipeline::batches`]): each

@@ -99,6 +99,34 @@ pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&str>) -> 
     out
 }
 
+/// The batches that rebuild `days` of `period` only: one per run of
+/// consecutive days.
+pub fn day_slices(period: &str, column: &str, days: &BTreeSet<NaiveDate>) -> Vec<Slice> {
+    day_runs(days)
+        .into_iter()
+        .map(|(first, last)| Slice {
+            period: period.to_string(),
+            days: Some(Days {
+                column: column.to_string(),
+                from: Some(first),
+                to: last.succ_opt(),
+            }),
+        })
+        .collect()
+}
+
+/// `days` as runs of consecutive days, first and last of each, in order.
+pub fn day_runs(days: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &day in days {
+        match runs.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(day) => *last = day,
+            _ => runs.push((day, day)),
+        }
+    }
+    runs
+}
+
 /// `plan` with the rows of every scan of `tables` restricted to `slice`:
 /// its month (the filter reaches the scans' file listing, so only that
 /// month's files are read) and its days where the scan has the column (the
@@ -216,5 +244,35 @@ mod tests {
         }
         // Never more ranges than days.
         assert_eq!(slices("2025-02", 1 << 40, 1, Some("fecha")).len(), 28);
+    }
+
+    #[test]
+    fn changed_days_are_rebuilt_in_runs_of_consecutive_days() {
+        let days: BTreeSet<NaiveDate> = [
+            "2025-06-03",
+            "2025-06-04",
+            "2025-06-05",
+            "2025-06-09",
+            "2025-06-30",
+        ]
+        .map(day)
+        .into();
+        let slices = day_slices("2025-06", "fecha", &days);
+        let bounds: Vec<_> = slices
+            .iter()
+            .map(|s| {
+                let d = s.days.as_ref().unwrap();
+                (d.from.unwrap(), d.to.unwrap())
+            })
+            .collect();
+        assert_eq!(
+            bounds,
+            [
+                (day("2025-06-03"), day("2025-06-06")),
+                (day("2025-06-09"), day("2025-06-10")),
+                (day("2025-06-30"), day("2025-07-01")),
+            ]
+        );
+        assert!(day_slices("2025-06", "fecha", &BTreeSet::new()).is_empty());
     }
 }

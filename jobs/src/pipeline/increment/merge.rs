@@ -7,9 +7,12 @@
 //! rewrites the files its changes reach, not whole months; a key that moved
 //! between months leaves the old one, since its old file is rewritten.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Date32Type};
+use chrono::NaiveDate;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
@@ -55,6 +58,7 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
     periods.extend(touched.periods.iter().cloned());
     let periods = model.partitioned.then(|| periods.into_iter().collect());
     let (kept, rewritten) = split(build, changes, &model, &touched.files, &what).await?;
+    let days = changed_days(changes, (rewritten.as_ref(), &new), (column, keys), &what).await?;
     if staged.files.is_empty() && touched.files.is_empty() {
         register_merged(build, &model, kept, None)?;
         return Ok(Staged {
@@ -62,6 +66,7 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
                 files: Vec::new(),
                 periods: periods.map(|_| Vec::new()),
                 removed: Some(BTreeSet::new()),
+                days,
             }),
             ..staged
         });
@@ -101,6 +106,7 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
             files: written.files,
             periods,
             removed: Some(touched.files),
+            days,
         }),
         ..staged
     })
@@ -125,6 +131,60 @@ async fn split(
         Some(scanned(build, &table, kept, what)?),
         Some(scanned(build, &table, rewritten, what)?),
     ))
+}
+
+/// Per day column of the models rebuilt by period that the merged table
+/// has, the days of the rows the merge changes: the old rows of the changed
+/// keys (in the `rewritten` files) and the `new` rows. A column with a NULL
+/// day among them is left out: which days changed is then unknown.
+async fn changed_days(
+    changes: &Changes,
+    (rewritten, new): (Option<&DataFrame>, &DataFrame),
+    (column, keys): (&str, &[ScalarValue]),
+    what: &str,
+) -> Result<BTreeMap<String, BTreeSet<NaiveDate>>> {
+    let engine_err = |e| Error::engine(what, e);
+    let mut out = BTreeMap::new();
+    for day in &changes.day_columns {
+        let dated = new
+            .schema()
+            .field_with_unqualified_name(day)
+            .is_ok_and(|f| f.data_type() == &DataType::Date32);
+        if !dated {
+            continue;
+        }
+        let mut rows = new.clone().select_columns(&[day]).map_err(engine_err)?;
+        if let Some(old) = rewritten {
+            let old = old
+                .clone()
+                .filter(listed(ident(column), keys))
+                .and_then(|old| old.select_columns(&[day]))
+                .map_err(engine_err)?;
+            rows = rows.union(old).map_err(engine_err)?;
+        }
+        let batches = rows
+            .distinct()
+            .map_err(engine_err)?
+            .collect()
+            .await
+            .map_err(engine_err)?;
+        let mut days = BTreeSet::new();
+        let mut known = true;
+        for batch in &batches {
+            let values = batch.column(0).as_primitive::<Date32Type>();
+            known &= values.null_count() == 0;
+            days.extend(
+                values
+                    .iter()
+                    .flatten()
+                    .filter_map(Date32Type::to_naive_date_opt),
+            );
+        }
+        if known {
+            out.insert(day.clone(), days);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks that `staged`, a published model rebuilt whole for rows extracted

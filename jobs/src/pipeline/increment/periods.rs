@@ -1,18 +1,28 @@
 //! A model rebuilt by period in an incremental run: the periods it
-//! rebuilds, what it publishes, and how the models after it see it.
+//! rebuilds, and of those the days where it can, what it publishes, and
+//! how the models after it see it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::datatypes::{DataType, Date32Type};
+use chrono::{Months, NaiveDate};
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::{Expr, ident, lit};
 use datafusion::prelude::SessionContext;
 
 use super::Changes;
 use super::merge::{published, register_whole, registered};
-use crate::engine::tables;
+use crate::contract::period::PERIOD_COLUMN;
+use crate::engine::{tables, write};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::lake::delta;
 use crate::lake::runs::Step;
-use crate::pipeline::build::{Build, Replacement, Staged, planned, step_of};
+use crate::pipeline::batches::periods::day_runs;
+use crate::pipeline::build::{Build, Replacement, Staged, parquet_options, planned, step_of};
 use crate::project::Model;
 use crate::project::vars::Vars;
 
@@ -20,7 +30,7 @@ use crate::project::vars::Vars;
 /// a merge changed (also a period a merge left without rows), which a
 /// model rebuilt by period rebuilds.
 pub fn months_of(inputs: &[&Staged]) -> Vec<String> {
-    let months: std::collections::BTreeSet<String> = inputs
+    let months: BTreeSet<String> = inputs
         .iter()
         .filter(|s| s.model.partitioned)
         .flat_map(
@@ -33,9 +43,217 @@ pub fn months_of(inputs: &[&Staged]) -> Vec<String> {
     months.into_iter().collect()
 }
 
+/// The days a model rebuilt by period rebuilds within the periods it
+/// replaces, when it declares a day column and its inputs say on which
+/// days their rows changed: per period rebuilt in part, its changed days.
+/// Its published rows of those periods' other days are kept as they are.
+#[derive(Debug, Clone)]
+pub struct DayPlan {
+    /// The model's day column, also its inputs'.
+    pub column: String,
+    /// Per period rebuilt in part, the days rebuilt.
+    pub partial: BTreeMap<String, BTreeSet<NaiveDate>>,
+}
+
+/// The most runs of consecutive days a period is rebuilt in; a period
+/// with more, or with changes on more than half its days, is rebuilt whole.
+const MAX_DAY_RUNS: usize = 8;
+
+/// The days `model` rebuilds within `months`, if it can rebuild days: it
+/// declares a day column, and every partitioned input that changed knows
+/// the days of its changed rows in that column.
+pub fn days_of(model: &Model, inputs: &[&Staged], months: &[String]) -> Option<DayPlan> {
+    let column = model.day_column.as_deref()?;
+    let mut changed = BTreeSet::new();
+    for staged in inputs.iter().filter(|s| s.model.partitioned) {
+        let replaced = staged.replaced.as_ref()?;
+        let nothing =
+            replaced.files.is_empty() && replaced.periods.as_ref().is_some_and(Vec::is_empty);
+        if !nothing {
+            changed.extend(replaced.days.get(column)?);
+        }
+    }
+    let month_of = |day: &NaiveDate| day.format("%Y-%m").to_string();
+    if changed.iter().any(|day| !months.contains(&month_of(day))) {
+        return None;
+    }
+    let mut partial = BTreeMap::new();
+    for month in months {
+        let days: BTreeSet<NaiveDate> = changed
+            .iter()
+            .filter(|day| month_of(day) == *month)
+            .copied()
+            .collect();
+        let few = days.len() * 2 <= days_in(month)? && day_runs(&days).len() <= MAX_DAY_RUNS;
+        if few {
+            partial.insert(month.clone(), days);
+        }
+    }
+    (!partial.is_empty()).then(|| DayPlan {
+        column: column.to_string(),
+        partial,
+    })
+}
+
+/// The days `model`, rebuilt by period for `months`, rebuilds (see
+/// [`days_of`]), with the published rows it keeps; `None` when it rebuilds
+/// its periods whole.
+pub async fn plan_days(
+    build: &Build<'_>,
+    changes: &Changes,
+    model: &Model,
+    (inputs, months): (&[&Staged], &[String]),
+) -> Result<Option<(DayPlan, DataFrame)>> {
+    let Some(plan) = days_of(model, inputs, months) else {
+        return Ok(None);
+    };
+    let kept = kept_days(build, changes, model, &plan).await?;
+    Ok(kept.map(|kept| (plan, kept)))
+}
+
+/// `staged`, a model rebuilt for `plan`'s days, completed with the `kept`
+/// rows of its other days (written beside it in the run's staging folder),
+/// after checking that every row it built lies on a day rebuilt.
+pub async fn keep_days(
+    build: &Build<'_>,
+    plan: &DayPlan,
+    kept: DataFrame,
+    staged: Staged,
+) -> Result<Staged> {
+    let model = Arc::clone(&staged.model);
+    let table = model.table();
+    let what = format!("{table} ({}): keeping the days not rebuilt", model.file);
+    within_days(&model, registered(build.ctx, &table, &what).await?, plan).await?;
+    let names: Vec<&str> = staged
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let kept = kept
+        .select_columns(&names)
+        .map_err(|e| Error::engine(&what, e))?;
+    let target = write::Target {
+        folder: format!("{}_kept/{}", build.staging, table.folder()),
+        partition_by: model.partitioned.then_some(PERIOD_COLUMN),
+        parquet: parquet_options(build.ctx, &model),
+        what,
+    };
+    write::parquet(build.ctx, kept, build.lake, &target).await?;
+    let written = delta::staged_files(build.lake, &target.folder).await?;
+    let rebuilt = delta::staged_files(build.lake, &build.folder_of(&table)).await?;
+    let roots: Vec<String> = rebuilt.roots.into_iter().chain(written.roots).collect();
+    tables::register_staged(
+        build.ctx,
+        build.lake,
+        &table,
+        &roots,
+        &staged.schema,
+        model.partitioned,
+    )?;
+    let mut files = staged.files;
+    files.extend(written.files);
+    Ok(Staged { files, ..staged })
+}
+
+/// Days in the month `YYYY-MM`.
+fn days_in(month: &str) -> Option<usize> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let next = first.checked_add_months(Months::new(1))?;
+    usize::try_from((next - first).num_days()).ok()
+}
+
+/// The published rows of `model` that a rebuild of `plan`'s days keeps:
+/// those of the other days of the periods it rebuilds in part. `None` when
+/// the published table has no such day column: the periods are then
+/// rebuilt whole.
+pub async fn kept_days(
+    build: &Build<'_>,
+    changes: &Changes,
+    model: &Model,
+    plan: &DayPlan,
+) -> Result<Option<DataFrame>> {
+    let what = format!(
+        "{} ({}): keeping the days not rebuilt",
+        model.table(),
+        model.file
+    );
+    let Some(old) = published(build, changes, model, &what).await? else {
+        return Ok(None);
+    };
+    let column = plan.column.as_str();
+    let dated = old
+        .schema()
+        .field_with_unqualified_name(column)
+        .is_ok_and(|f| f.data_type() == &DataType::Date32);
+    if !dated {
+        return Ok(None);
+    }
+    let months = plan.partial.keys().map(|m| lit(m.as_str())).collect();
+    let days: Vec<Expr> = plan.partial.values().flatten().map(|d| date(*d)).collect();
+    let mut keep = ident(PERIOD_COLUMN).in_list(months, false);
+    if !days.is_empty() {
+        keep = keep.and(
+            ident(column)
+                .is_null()
+                .or(ident(column).in_list(days, true)),
+        );
+    }
+    old.filter(keep)
+        .map(Some)
+        .map_err(|e| Error::engine(&what, e))
+}
+
+/// A literal of the Arrow type `Date32`.
+fn date(day: NaiveDate) -> Expr {
+    lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(day))))
+}
+
+/// Checks that the rows `staged` rebuilt for `plan` (`rebuilt`, without
+/// the kept ones) all lie on the days rebuilt of the periods rebuilt in
+/// part, as a model with a day column promises.
+pub async fn within_days(model: &Model, rebuilt: DataFrame, plan: &DayPlan) -> Result<()> {
+    let column = plan.column.as_str();
+    let what = format!(
+        "{} ({}): checking the days rebuilt",
+        model.table(),
+        model.file
+    );
+    let engine_err = |e| Error::engine(&what, e);
+    let months = plan.partial.keys().map(|m| lit(m.as_str())).collect();
+    let days: Vec<Expr> = plan.partial.values().flatten().map(|d| date(*d)).collect();
+    let outside = ident(PERIOD_COLUMN).in_list(months, false).and(
+        ident(column)
+            .is_null()
+            .or(ident(column).in_list(days, true)),
+    );
+    let rows = rebuilt
+        .filter(outside)
+        .map_err(engine_err)?
+        .count()
+        .await
+        .map_err(engine_err)? as u64;
+    if rows == 0 {
+        return Ok(());
+    }
+    let days: Vec<String> = plan
+        .partial
+        .values()
+        .flatten()
+        .map(NaiveDate::to_string)
+        .collect();
+    Err(Error::ModelLeaksDays {
+        model: format!("{} ({})", model.table(), model.file),
+        column: column.to_string(),
+        days: days.join(", "),
+        rows,
+    })
+}
+
 /// A model rebuilt by period for `months`, as what replaces them; a row
-/// written outside them fails the run.
-pub fn within(staged: Staged, months: &[String]) -> Result<Staged> {
+/// written outside them fails the run. With `plan`, when every period is
+/// rebuilt in part, the replacement's changed days are the days rebuilt.
+pub fn within(staged: Staged, months: &[String], plan: Option<&DayPlan>) -> Result<Staged> {
     if let Some(file) = staged
         .files
         .iter()
@@ -52,6 +270,16 @@ pub fn within(staged: Staged, months: &[String]) -> Result<Staged> {
             files: staged.files.clone(),
             periods: Some(months.to_vec()),
             removed: None,
+            days: plan
+                .filter(|p| months.iter().all(|m| p.partial.contains_key(m)))
+                .map(|p| {
+                    (
+                        p.column.clone(),
+                        p.partial.values().flatten().copied().collect(),
+                    )
+                })
+                .into_iter()
+                .collect(),
         }),
         ..staged
     })
@@ -80,6 +308,7 @@ pub async fn unchanged(
             files: Vec::new(),
             periods: Some(Vec::new()),
             removed: None,
+            days: BTreeMap::new(),
         }),
     };
     Ok((step_of(model, &staged, started), staged))
