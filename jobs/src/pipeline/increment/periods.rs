@@ -120,6 +120,7 @@ pub async fn keep_days(
     kept: DataFrame,
     staged: Staged,
 ) -> Result<Staged> {
+    let started = Instant::now();
     let model = Arc::clone(&staged.model);
     let table = model.table();
     let what = format!("{table} ({}): keeping the days not rebuilt", model.file);
@@ -151,6 +152,13 @@ pub async fn keep_days(
         &staged.schema,
         model.partitioned,
     )?;
+    tracing::info!(
+        table = %table,
+        days = plan.partial.values().map(BTreeSet::len).sum::<usize>(),
+        rows_kept = written.files.iter().map(|f| f.rows).sum::<u64>(),
+        seconds = started.elapsed().as_secs_f64(),
+        "rebuilt the changed days, kept the others"
+    );
     let mut files = staged.files;
     files.extend(written.files);
     Ok(Staged { files, ..staged })
