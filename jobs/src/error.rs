@@ -392,7 +392,7 @@ pub enum Error {
     /// A model rebuilt by period for some days of its periods produced rows
     /// of other days.
     #[error(
-        "{model}: rebuilt for the days {days} of {column}, it produced {rows} row(s) of other days or none; a model with day_column must take each row from the same day of what it reads and carry that day in {column}"
+        "{model}: rebuilt for the days {days} of {column}, it produced {rows} row(s) of other days or without one; a model with day_column must take each row from the same day of what it reads and carry that day in {column}"
     )]
     ModelLeaksDays {
         /// The model.

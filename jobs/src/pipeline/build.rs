@@ -293,7 +293,7 @@ async fn execute(
     let batches = if model.by_period {
         let day_column = model.day_column.as_deref();
         let batches = Batches::of_periods(&ctx, &inputs, period.as_ref(), day_column);
-        Some(batches.rebuilding(days.as_ref().map(|(plan, _)| plan)))
+        Some(batches.rebuilding(days.as_ref().map(|d| &d.plan)))
     } else if let Some(column) = model.by_key.as_deref().or(cluster_key(&ctx, &model)) {
         let what = format!("{} ({})", model.table(), model.file);
         let raw = model.source.as_ref().map(|source| source.name());

@@ -43,7 +43,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
-use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::LogicalPlan;
 
 use crate::contract::extraction::ExtractionId;
@@ -70,7 +69,7 @@ pub use extractions::Touched;
 use extractions::{changed_tables, keys_of, touched};
 use impact::{Change, impact, modes};
 pub use keys::in_keys;
-pub use periods::DayPlan;
+pub use periods::{DayPlan, DayRebuild};
 
 /// The most changed values of a key column an incremental run filters its
 /// scans by; past it, a full run costs about the same.
@@ -189,7 +188,7 @@ impl Changes {
 pub async fn rebuilt(
     build: &Build<'_>,
     changes: &Changes,
-    months: Option<(&[String], Option<&(DayPlan, DataFrame)>)>,
+    months: Option<(&[String], Option<&DayRebuild>)>,
     staged: Staged,
 ) -> Result<Staged> {
     match months {
@@ -199,10 +198,10 @@ pub async fn rebuilt(
         }
         Some((months, days)) => {
             let staged = match days {
-                Some((plan, kept)) => periods::keep_days(build, plan, kept.clone(), staged).await?,
+                Some(days) => periods::keep_days(build, days, staged).await?,
                 None => staged,
             };
-            let staged = periods::within(staged, months, days.map(|(plan, _)| plan))?;
+            let staged = periods::within(staged, months, days.map(|d| &d.plan))?;
             periods::complete_periods(build, changes, &staged).await?;
             Ok(staged)
         }
@@ -348,11 +347,6 @@ pub async fn decide(
         return Ok(Decision::Full(reason));
     }
     let sources = sources_by_key(models, &modes);
-    let day_columns = models
-        .iter()
-        .filter(|m| modes.get(&m.table().to_string()) == Some(&Mode::Periods))
-        .filter_map(|m| m.day_column.clone())
-        .collect();
     let summary = Increment {
         mode: "incremental".into(),
         new_extractions: new.iter().map(|m| m.extraido).collect(),
@@ -371,12 +365,12 @@ pub async fn decide(
         affected,
         changes: Changes {
             keys,
+            day_columns: day_columns(models, &modes),
             modes,
             pinned: Arc::new(pinned.clone()),
             sources,
             verify,
             touched,
-            day_columns,
         },
         summary,
     })))
@@ -394,6 +388,15 @@ fn too_spread(touched: &BTreeMap<String, Touched>, share: f64) -> Option<String>
             "the changes touch files holding {rows} of the {of} rows of the tables merged by key, and rewriting them costs about what a full run does (--full-refresh-above {share})"
         )
     })
+}
+
+/// The day columns of the models rebuilt by period.
+fn day_columns(models: &[Arc<Model>], modes: &BTreeMap<String, Mode>) -> BTreeSet<String> {
+    models
+        .iter()
+        .filter(|m| modes.get(&m.table().to_string()) == Some(&Mode::Periods))
+        .filter_map(|m| m.day_column.clone())
+        .collect()
 }
 
 /// Why the new extractions call for a full run: one holds a full

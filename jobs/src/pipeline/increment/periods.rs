@@ -55,6 +55,15 @@ pub struct DayPlan {
     pub partial: BTreeMap<String, BTreeSet<NaiveDate>>,
 }
 
+/// A model rebuilt by period for some days of its periods: which, and its
+/// published rows of the other days of those periods, which it keeps.
+pub struct DayRebuild {
+    /// The days rebuilt.
+    pub plan: DayPlan,
+    /// The published rows kept.
+    pub kept: DataFrame,
+}
+
 /// The most runs of consecutive days a period is rebuilt in; a period
 /// with more, or with changes on more than half its days, is rebuilt whole.
 const MAX_DAY_RUNS: usize = 8;
@@ -103,23 +112,19 @@ pub async fn plan_days(
     changes: &Changes,
     model: &Model,
     (inputs, months): (&[&Staged], &[String]),
-) -> Result<Option<(DayPlan, DataFrame)>> {
+) -> Result<Option<DayRebuild>> {
     let Some(plan) = days_of(model, inputs, months) else {
         return Ok(None);
     };
     let kept = kept_days(build, changes, model, &plan).await?;
-    Ok(kept.map(|kept| (plan, kept)))
+    Ok(kept.map(|kept| DayRebuild { plan, kept }))
 }
 
-/// `staged`, a model rebuilt for `plan`'s days, completed with the `kept`
-/// rows of its other days (written beside it in the run's staging folder),
-/// after checking that every row it built lies on a day rebuilt.
-pub async fn keep_days(
-    build: &Build<'_>,
-    plan: &DayPlan,
-    kept: DataFrame,
-    staged: Staged,
-) -> Result<Staged> {
+/// `staged`, a model rebuilt for some days, completed with the rows it
+/// keeps of the other days (written beside it in the run's staging
+/// folder), after checking that every row it built lies on a day rebuilt.
+pub async fn keep_days(build: &Build<'_>, days: &DayRebuild, staged: Staged) -> Result<Staged> {
+    let plan = &days.plan;
     let started = Instant::now();
     let model = Arc::clone(&staged.model);
     let table = model.table();
@@ -131,7 +136,9 @@ pub async fn keep_days(
         .iter()
         .map(|f| f.name().as_str())
         .collect();
-    let kept = kept
+    let kept = days
+        .kept
+        .clone()
         .select_columns(&names)
         .map_err(|e| Error::engine(&what, e))?;
     let target = write::Target {
@@ -341,4 +348,79 @@ pub async fn complete_periods(build: &Build<'_>, changes: &Changes, staged: &Sta
         Some(registered(build.ctx, &table, &what).await?)
     };
     register_whole(build, model, (old, &periods), new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::Project;
+    use arrow::datatypes::Schema;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn model(project: &Project, table: &str) -> Arc<Model> {
+        let found = project
+            .models
+            .iter()
+            .find(|m| m.table().to_string() == table);
+        Arc::clone(found.unwrap())
+    }
+
+    /// A merged input whose changed rows lie on `days` (unknown when `None`).
+    fn merged(model: Arc<Model>, months: &[&str], days: Option<&[&str]>) -> Staged {
+        Staged {
+            model,
+            schema: Arc::new(Schema::empty()),
+            files: Vec::new(),
+            replaced: Some(Replacement {
+                files: Vec::new(),
+                periods: Some(months.iter().map(|m| m.to_string()).collect()),
+                removed: Some(BTreeSet::new()),
+                days: days
+                    .map(|days| ("fecha".to_string(), days.iter().map(|d| day(d)).collect()))
+                    .into_iter()
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_report_rebuilds_the_days_its_inputs_changed_or_a_busy_month_whole() {
+        let project = Project::builtin().unwrap();
+        let report = model(&project, "analytic.reporte_ventas_tienda");
+        let ventas = model(&project, "trusted.ventas");
+        let lines = model(&project, "trusted.detalle_ventas");
+        let months = ["2025-03".to_string(), "2025-04".to_string()];
+        // A ticket moved from March 31 to April 1, and a line of April 3.
+        let moved = merged(
+            Arc::clone(&ventas),
+            &["2025-03", "2025-04"],
+            Some(&["2025-03-31", "2025-04-01"]),
+        );
+        let line = merged(Arc::clone(&lines), &["2025-04"], Some(&["2025-04-03"]));
+        let plan = days_of(&report, &[&moved, &line], &months).unwrap();
+        assert_eq!(plan.column, "fecha");
+        assert_eq!(plan.partial["2025-03"], BTreeSet::from([day("2025-03-31")]));
+        assert_eq!(
+            plan.partial["2025-04"],
+            BTreeSet::from([day("2025-04-01"), day("2025-04-03")])
+        );
+
+        // More than half of April changed: April whole, March by day.
+        let busy: Vec<String> = (1..=16).map(|d| format!("2025-04-{d:02}")).collect();
+        let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
+        let busy = merged(Arc::clone(&lines), &["2025-04"], Some(&busy));
+        let plan = days_of(&report, &[&moved, &busy], &months).unwrap();
+        assert_eq!(plan.partial.keys().collect::<Vec<_>>(), ["2025-03"]);
+
+        // An input whose changed days are unknown (a NULL day): by month.
+        let unknown = merged(Arc::clone(&lines), &["2025-04"], None);
+        assert!(days_of(&report, &[&moved, &unknown], &months).is_none());
+        // A changed day outside the periods replaced: by month.
+        assert!(days_of(&report, &[&moved], &months[..1]).is_none());
+        // A model without a day column rebuilds its periods whole.
+        assert!(days_of(&ventas, &[&moved], &months).is_none());
+    }
 }
