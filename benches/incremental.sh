@@ -48,7 +48,7 @@ digest() { # lake
 # an incremental ingest, then an incremental run on the lake and a full
 # one on a copy, timed and compared; one row of the table.
 night() { # scale, what changed, apply-changes args...
-  local scale=$1 what=$2 iw ir fw fr manifest mode changed periods ventas same
+  local scale=$1 what=$2 iw ir fw fr manifest mode changed periods days ventas same
   shift 2
   "$bin" source apply-changes --pg "$url" "$@" > /dev/null
   "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
@@ -59,27 +59,29 @@ night() { # scale, what changed, apply-changes args...
   manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
   mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
   [ "$mode" = incremental ] || { echo "the run after one day of changes was $mode" >&2; exit 1; }
-  read -r changed periods rewritten < <(python3 -c 'import json,sys
+  read -r changed periods days rewritten < <(python3 -c 'import json,sys
 m = json.load(open(sys.argv[1]))
 i = m["increment"]
 merged = [o for o in m["outputs"] if o["table"]["layer"] in ("trusted", "rejected") and o["rows_total"]]
 share = sum(o["rows_added"] for o in merged) / max(1, sum(o["rows_total"] for o in merged))
-print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get("analytic.reporte_ventas_tienda", [])), f"{100 * share:.1f}%")' "$manifest")
+report = "analytic.reporte_ventas_tienda"
+days = i.get("days", {}).get(report)
+print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get(report, [])), len(days) if days else "all", f"{100 * share:.1f}%")' "$manifest")
   echo "scale $scale, $what: full run" >&2
   read -r fw fr < <(bench_measure "$bin" run --lake "$full" --full-refresh)
   ventas=$("$bin" sql --lake "$lake" --format csv "SELECT (SELECT COUNT(*) FROM trusted.ventas) + (SELECT COUNT(*) FROM rejected.ventas) AS n" | tail -1)
   same=no
   [ "$(digest "$lake")" = "$(digest "$full")" ] && same=yes
-  awk -v scale="$scale" -v what="$what" -v ventas="$ventas" -v changed="$changed" -v periods="$periods" \
+  awk -v scale="$scale" -v what="$what" -v ventas="$ventas" -v changed="$changed" -v periods="$periods" -v days="$days" \
     -v rewritten="$rewritten" -v iw="$iw" -v ir="$ir" -v fw="$fw" -v fr="$fr" -v same="$same" \
-    'BEGIN { printf "| %s | %s | %s | %s | %s | %s | %.1f | %d | %.1f | %d | %.0f%% | %s |\n",
-             scale, what, ventas, changed, rewritten, periods, iw, ir / 1024, fw, fr / 1024, 100 * iw / fw, same }' >> "$out.tmp"
+    'BEGIN { printf "| %s | %s | %s | %s | %s | %s | %s | %.1f | %d | %.1f | %d | %.0f%% | %s |\n",
+             scale, what, ventas, changed, rewritten, periods, days, iw, ir / 1024, fw, fr / 1024, 100 * iw / fw, same }' >> "$out.tmp"
 }
 
 out="benches/results/incremental.md"
 {
-  echo "| scale | tickets voided or corrected | ventas in raw | changed tickets | trusted and rejected rows rewritten | report months rebuilt | incremental run (s) | peak RSS (MiB) | full run (s) | peak RSS (MiB) | incremental / full | same tables |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| scale | tickets voided or corrected | ventas in raw | changed tickets | trusted and rejected rows rewritten | report months rebuilt | report days rebuilt (all: months whole) | incremental run (s) | peak RSS (MiB) | full run (s) | peak RSS (MiB) | incremental / full | same tables |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$out.tmp"
 for scale in ${scales//,/ }; do
   db="bench_inc_s${scale//./_}"
