@@ -342,28 +342,6 @@ impl Build<'_> {
     }
 }
 
-/// A model materialised as a view or ephemeral: planned over what it reads
-/// and registered for the models after it; nothing is written.
-async fn define_view(
-    ctx: &SessionContext,
-    model: &Arc<Model>,
-    vars: &Vars,
-) -> Result<(Step, Staged)> {
-    let started = Instant::now();
-    let table = model.table();
-    let what = format!("{table} ({})", model.file);
-    let df = planned(ctx, model, vars, &what).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    tables::register(ctx, &table, df.into_view())?;
-    let staged = Staged {
-        model: Arc::clone(model),
-        schema,
-        files: Vec::new(),
-        replaced: None,
-    };
-    Ok((step_of(model, &staged, started), staged))
-}
-
 /// `model`'s query planned in `ctx`, with the variables it uses bound.
 pub async fn planned(
     ctx: &SessionContext,
@@ -495,8 +473,10 @@ async fn stored(
 
 mod fed;
 mod settings;
+mod view;
 
 pub(crate) use settings::parquet_options;
 use settings::{cluster_key, run_context};
+use view::define_view;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use arrow::datatypes::Date32Type;
 use chrono::{Months, NaiveDate};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -65,9 +66,8 @@ impl Slice {
 /// `column` in ranges of equal length.
 pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&str>) -> Vec<Slice> {
     let count = rows.div_ceil(per_batch.max(1));
-    let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok();
-    let next = first.and_then(|first| first.checked_add_months(Months::new(1)));
-    let (Some(column), Some(first), Some(next), true) = (column, first, next, count > 1) else {
+    let (Some(column), Some((first, next)), true) = (column, month_bounds(period), count > 1)
+    else {
         return vec![Slice::month(period)];
     };
     let days = (next - first).num_days();
@@ -97,6 +97,17 @@ pub fn slices(period: &str, rows: u64, per_batch: u64, column: Option<&str>) -> 
         }),
     });
     out
+}
+
+/// The first day of the month `YYYY-MM` and the first of the next.
+pub fn month_bounds(period: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;
+    Some((first, first.checked_add_months(Months::new(1))?))
+}
+
+/// A literal of the Arrow type `Date32`.
+pub fn date_literal(day: NaiveDate) -> Expr {
+    lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(day))))
 }
 
 /// The batches that rebuild `days` of `period` only: one per run of
@@ -203,10 +214,7 @@ pub async fn write(
 }
 
 fn days_filter(column: Expr, days: &Days) -> Expr {
-    let date = |day: NaiveDate| {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        lit(ScalarValue::Date32(Some((day - epoch).num_days() as i32)))
-    };
+    let date = date_literal;
     match (days.from, days.to) {
         (None, None) => lit(true),
         (None, Some(to)) => column.clone().lt(date(to)).or(column.is_null()),

@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, Date32Type};
-use chrono::{Months, NaiveDate};
-use datafusion::common::ScalarValue;
+use arrow::datatypes::DataType;
+use chrono::NaiveDate;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, ident, lit};
 use datafusion::prelude::SessionContext;
@@ -21,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::delta;
 use crate::lake::runs::Step;
-use crate::pipeline::batches::periods::day_runs;
+use crate::pipeline::batches::periods::{date_literal, day_runs, month_bounds};
 use crate::pipeline::build::{Build, Replacement, Staged, parquet_options, planned, step_of};
 use crate::project::Model;
 use crate::project::vars::Vars;
@@ -173,9 +172,31 @@ pub async fn keep_days(build: &Build<'_>, days: &DayRebuild, staged: Staged) -> 
 
 /// Days in the month `YYYY-MM`.
 fn days_in(month: &str) -> Option<usize> {
-    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
-    let next = first.checked_add_months(Months::new(1))?;
+    let (first, next) = month_bounds(month)?;
     usize::try_from((next - first).num_days()).ok()
+}
+
+/// The rows of the periods `plan` rebuilds in part that lie on none of its
+/// days (or on no day): what a rebuild of its days keeps as published, and
+/// what the rebuild itself must not produce.
+fn other_days(plan: &DayPlan) -> Expr {
+    let column = plan.column.as_str();
+    let months = plan.partial.keys().map(|m| lit(m.as_str())).collect();
+    let days: Vec<Expr> = plan
+        .partial
+        .values()
+        .flatten()
+        .map(|d| date_literal(*d))
+        .collect();
+    let in_months = ident(PERIOD_COLUMN).in_list(months, false);
+    if days.is_empty() {
+        return in_months;
+    }
+    in_months.and(
+        ident(column)
+            .is_null()
+            .or(ident(column).in_list(days, true)),
+    )
 }
 
 /// The published rows of `model` that a rebuild of `plan`'s days keeps:
@@ -204,24 +225,9 @@ pub async fn kept_days(
     if !dated {
         return Ok(None);
     }
-    let months = plan.partial.keys().map(|m| lit(m.as_str())).collect();
-    let days: Vec<Expr> = plan.partial.values().flatten().map(|d| date(*d)).collect();
-    let mut keep = ident(PERIOD_COLUMN).in_list(months, false);
-    if !days.is_empty() {
-        keep = keep.and(
-            ident(column)
-                .is_null()
-                .or(ident(column).in_list(days, true)),
-        );
-    }
-    old.filter(keep)
+    old.filter(other_days(plan))
         .map(Some)
         .map_err(|e| Error::engine(&what, e))
-}
-
-/// A literal of the Arrow type `Date32`.
-fn date(day: NaiveDate) -> Expr {
-    lit(ScalarValue::Date32(Some(Date32Type::from_naive_date(day))))
 }
 
 /// Checks that the rows `staged` rebuilt for `plan` (`rebuilt`, without
@@ -235,15 +241,8 @@ pub async fn within_days(model: &Model, rebuilt: DataFrame, plan: &DayPlan) -> R
         model.file
     );
     let engine_err = |e| Error::engine(&what, e);
-    let months = plan.partial.keys().map(|m| lit(m.as_str())).collect();
-    let days: Vec<Expr> = plan.partial.values().flatten().map(|d| date(*d)).collect();
-    let outside = ident(PERIOD_COLUMN).in_list(months, false).and(
-        ident(column)
-            .is_null()
-            .or(ident(column).in_list(days, true)),
-    );
     let rows = rebuilt
-        .filter(outside)
+        .filter(other_days(plan))
         .map_err(engine_err)?
         .count()
         .await
