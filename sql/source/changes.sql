@@ -68,18 +68,22 @@ FROM cambio c,
      (SELECT max(id_cliente) AS maximo, count(*) AS total FROM retail.clientes) m,
      generate_series(1, greatest(1, m.total / 1000)) n;
 
--- New tickets: 0.1% more, at least ten, sold during the day of changes
--- (Lima time is UTC-05:00) in existing stores, to existing or new customers
--- or anonymously, with one to three lines at list price.
+-- New tickets: as many as 0.1% of the tickets sold in the year before the
+-- day of changes, at least ten (so a longer history does not make a busier
+-- day), sold during the day of changes (Lima time is UTC-05:00) in existing
+-- stores, to existing or new customers or anonymously, with one to three
+-- lines at list price.
 CREATE TEMP TABLE nuevas ON COMMIT DROP AS
 SELECT m.maximo + n AS id_venta,
        n,
        c.dia + make_interval(secs => 36000 + (n * 59 + c.semilla) % 43200) AS instante
 FROM cambio c,
      -- above every ticket id, also those of lines whose header never arrived
-     (SELECT greatest((SELECT max(id_venta) FROM retail.ventas),
-                      (SELECT max(id_venta) FROM retail.detalle_ventas)) AS maximo,
-             (SELECT count(*) FROM retail.ventas) AS total) m,
+     LATERAL (SELECT greatest((SELECT max(id_venta) FROM retail.ventas),
+                              (SELECT max(id_venta) FROM retail.detalle_ventas)) AS maximo,
+                     (SELECT count(*) FROM retail.ventas v
+                      WHERE v.fecha_venta >= c.dia - interval '365 days'
+                        AND v.fecha_venta < c.dia) AS total) m,
      generate_series(1, greatest(10, m.total / 1000)) n;
 
 INSERT INTO retail.ventas

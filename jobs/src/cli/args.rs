@@ -12,6 +12,7 @@ use crate::contract::layer::TableRef;
 use crate::contract::period::Period;
 use crate::contract::source::Sources;
 use crate::error::{Error, Result};
+use crate::generate::MAX_YEARS;
 use crate::ingest::{
     DEFAULT_CHUNK_ROWS, DEFAULT_OVERLAP, DEFAULT_PARALLEL, IngestOptions, LoadKind, parse_overlap,
 };
@@ -209,6 +210,10 @@ pub struct SourceInitArgs {
         hide_default_value = true
     )]
     pub seed: u64,
+    /// Years of sales history, ending with 2025, at the same sales a day (as for `generate`) [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_YEARS)))]
+    pub years: u32,
 }
 
 /// `dfstore source apply-changes`.
@@ -278,6 +283,10 @@ pub struct GenerateArgs {
         hide_default_value = true
     )]
     pub seed: u64,
+    /// Years of sales history, ending with 2025, at the same sales a day [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_YEARS)))]
+    pub years: u32,
     /// The lake.
     #[command(flatten)]
     pub lake: LakeArgs,

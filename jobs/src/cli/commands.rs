@@ -35,6 +35,7 @@ pub async fn generate_lake(args: GenerateArgs) -> Result<()> {
     let options = GenerateOptions {
         scale: args.scale,
         seed: args.seed,
+        years: args.years,
     };
     let generated = generate(&lake, &options).await?;
     render::say(&render::run::render_generated(&generated));
@@ -263,6 +264,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let options = GenerateOptions {
         scale: args.scale,
         seed: args.seed,
+        ..GenerateOptions::default()
     };
     let generated = generate(&lake, &options).await?;
     render::say(&render::run::render_generated(&generated));
@@ -394,11 +396,17 @@ pub async fn source_init(args: SourceInitArgs) -> Result<()> {
     let options = GenerateOptions {
         scale: args.scale,
         seed: args.seed,
+        years: args.years,
     };
     let summary = source_db::init(&pg, &options).await?;
     let what = format!(
-        "created retail in {pg} with generated data (scale {}, seed {})",
-        args.scale, args.seed
+        "created retail in {pg} with generated data (scale {}, seed {}, {} of sales)",
+        args.scale,
+        args.seed,
+        match args.years {
+            1 => "1 year".to_string(),
+            n => format!("{n} years"),
+        }
     );
     render::say(&render::run::render_source(&summary, &what));
     Ok(())

@@ -23,7 +23,8 @@ pub(super) const INITIAL: i64 = 1_767_333_600;
 /// E2, the incremental re-extraction: 2026-01-03T06:00:00Z.
 pub(super) const INCREMENTAL: i64 = 1_767_420_000;
 
-/// The UTC instant of `seconds` after local midnight of day `day` of 2025 in Lima.
+/// The UTC instant of `seconds` after local midnight of day `day` of 2025 in
+/// Lima (day 0 is January 1; a negative day is before 2025).
 pub(super) fn lima_2025(day: i64, seconds: i64) -> i64 {
     YEAR_2025 + day * DAY + seconds + LIMA_OFFSET
 }

@@ -67,6 +67,8 @@ const QUANTITIES: [(i32, u32); 10] = [
 pub(super) struct FactsPlan {
     pub seed: u64,
     pub tickets: i64,
+    /// Days of sales, ending with 2025 ([`super::Sizes::days`]).
+    pub days: i64,
     pub stores: i32,
     pub customers: i64,
     /// List price in cents of product `id`, at index `id - 1`.
@@ -134,9 +136,10 @@ impl FactsPlan {
     }
 
     /// The sale instant of ticket `id`: ids follow time, so the day grows with
-    /// the id over 2025 (local), at a random second of the trading day.
+    /// the id over the history's days (local), the last of them 2025's, at a
+    /// random second of the trading day.
     pub fn sale_instant(&self, rng: &mut ChaCha8Rng, id: i64) -> i64 {
-        let day = (id - 1) * SALES_DAYS / self.tickets;
+        let day = (id - 1) * self.days / self.tickets - (self.days - SALES_DAYS);
         lima_2025(day, rng.random_range(OPENING..CLOSING))
     }
 

@@ -17,7 +17,9 @@
 //! 1,000,000 tickets with 1–5 lines each (mean 3), sold in 2025 between 07:00
 //! and 23:59:59 Lima time (UTC−05:00): every sale after 19:00 local falls on
 //! the next UTC day. Stores, customers and tickets scale linearly (rounded; at
-//! least 1 store, 1 customer and 10 tickets).
+//! least 1 store, 1 customer and 10 tickets). A longer history (`years` above
+//! 1) keeps the stores, customers and tickets per day, and sells over the
+//! `years` × 365 days that end with 2025: more tickets, the same business.
 //!
 //! # Dirty data and changes
 //!
@@ -104,6 +106,8 @@ use sink::{Ahead, TableSink, write_table};
 pub const PRODUCTS: i32 = 5_000;
 /// The largest accepted scale factor.
 pub const MAX_SCALE: f64 = 100.0;
+/// The longest history, in years of sales.
+pub const MAX_YEARS: u32 = 5;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +116,19 @@ pub struct GenerateOptions {
     pub scale: f64,
     /// Seed of every random stream.
     pub seed: u64,
+    /// Years of sales history, ending with 2025: 1 to [`MAX_YEARS`].
+    pub years: u32,
+}
+
+impl Default for GenerateOptions {
+    /// Scale 1, seed 42, one year: what `dfstore generate` makes by default.
+    fn default() -> Self {
+        GenerateOptions {
+            scale: 1.0,
+            seed: 42,
+            years: 1,
+        }
+    }
 }
 
 /// Row counts that a scale factor gives.
@@ -125,12 +142,23 @@ pub struct Sizes {
     pub customers: i64,
     /// Tickets (`ventas` of E1); lines are about three times as many.
     pub tickets: i64,
+    /// Days of sales history: 365 a year.
+    pub days: i64,
 }
 
 impl GenerateOptions {
-    /// Checks the scale and returns the table sizes it gives.
+    /// Checks the scale and the years, and returns the table sizes they give.
     pub fn sizes(&self) -> Result<Sizes> {
-        let scale = self.scale;
+        let (scale, years) = (self.scale, self.years);
+        if !(1..=MAX_YEARS).contains(&years) {
+            return Err(Error::InvalidArgument {
+                flag: "--years".into(),
+                reason: format!(
+                    "{years} is out of range; give 1 to {MAX_YEARS} years of sales history \
+                     (1 = the sales of 2025)"
+                ),
+            });
+        }
         if !(scale > 0.0 && scale <= MAX_SCALE) {
             return Err(Error::InvalidArgument {
                 flag: "--scale".into(),
@@ -140,13 +168,15 @@ impl GenerateOptions {
                 ),
             });
         }
-        // In range, the products below fit their types (at most 100,000,000).
+        // In range, the products below fit their types (at most 500,000,000).
         let linear = |base: f64, least: i64| ((base * scale).round() as i64).max(least);
+        let years = i64::from(years);
         Ok(Sizes {
             stores: linear(50.0, 1) as i32,
             products: PRODUCTS,
             customers: linear(100_000.0, 1),
-            tickets: linear(1_000_000.0, 10),
+            tickets: linear(1_000_000.0, 10) * years,
+            days: calendar::SALES_DAYS * years,
         })
     }
 }
@@ -219,7 +249,7 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
     let sizes = options.sizes()?;
     let seed = options.seed;
     let (initial, incremental) = (initial_extraction(), incremental_extraction());
-    info!(seed, scale = options.scale, ?sizes, lake = %lake.url(), "generating");
+    info!(seed, scale = options.scale, years = options.years, ?sizes, lake = %lake.url(), "generating");
     for extraction in [incremental, initial] {
         unpublish(lake, extraction).await?;
     }
@@ -261,6 +291,7 @@ pub async fn generate(lake: &Lake, options: &GenerateOptions) -> Result<Generate
     let facts = FactsPlan {
         seed,
         tickets: sizes.tickets,
+        days: sizes.days,
         stores: sizes.stores,
         customers: sizes.customers,
         prices: catalogue.prices,
@@ -311,11 +342,14 @@ async fn publish(
     load: &str,
     tables: BTreeMap<String, RawTable>,
 ) -> Result<ExtractionManifest> {
-    let details = BTreeMap::from([
+    let mut details = BTreeMap::from([
         ("seed".to_string(), options.seed.to_string()),
         ("scale".to_string(), options.scale.to_string()),
         ("load".to_string(), load.to_string()),
     ]);
+    if options.years != 1 {
+        details.insert("years".to_string(), options.years.to_string());
+    }
     let manifest = ExtractionManifest {
         extraido: extraction,
         source: "generate".into(),

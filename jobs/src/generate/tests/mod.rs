@@ -31,9 +31,16 @@ fn lake_at(dir: &Path) -> Lake {
 
 async fn generated(scale: f64, seed: u64) -> (TempDir, GenerateSummary) {
     let dir = TempDir::new().unwrap();
-    let summary = generate(&lake_at(dir.path()), &GenerateOptions { scale, seed })
-        .await
-        .unwrap();
+    let summary = generate(
+        &lake_at(dir.path()),
+        &GenerateOptions {
+            scale,
+            seed,
+            years: 1,
+        },
+    )
+    .await
+    .unwrap();
     (dir, summary)
 }
 
@@ -109,14 +116,23 @@ fn is_dirty(value: &Option<String>) -> bool {
 
 #[test]
 fn sizes_scale_linearly_with_floors() {
-    let sizes = |scale| GenerateOptions { scale, seed: 0 }.sizes().unwrap();
+    let sizes = |scale| {
+        GenerateOptions {
+            scale,
+            seed: 0,
+            years: 1,
+        }
+        .sizes()
+        .unwrap()
+    };
     assert_eq!(
         sizes(1.0),
         Sizes {
             stores: 50,
             products: 5_000,
             customers: 100_000,
-            tickets: 1_000_000
+            tickets: 1_000_000,
+            days: 365,
         }
     );
     assert_eq!(
@@ -146,6 +162,7 @@ fn the_generator_can_run_on_any_runtime_thread() {
     let options = GenerateOptions {
         scale: 0.001,
         seed: 0,
+        years: 1,
     };
     is_send(&generate(&lake, &options));
 }
@@ -154,15 +171,85 @@ fn the_generator_can_run_on_any_runtime_thread() {
 async fn a_bad_scale_names_the_flag() {
     let dir = TempDir::new().unwrap();
     for scale in [0.0, -1.0, 100.5, f64::NAN, f64::INFINITY] {
-        let err = generate(&lake_at(dir.path()), &GenerateOptions { scale, seed: 1 })
-            .await
-            .unwrap_err();
+        let err = generate(
+            &lake_at(dir.path()),
+            &GenerateOptions {
+                scale,
+                seed: 1,
+                years: 1,
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(&err, Error::InvalidArgument { flag, .. } if flag == "--scale"),
             "{err}"
         );
         assert!(err.is_usage());
     }
+}
+
+#[tokio::test]
+async fn a_bad_history_names_the_flag() {
+    let dir = TempDir::new().unwrap();
+    for years in [0, MAX_YEARS + 1] {
+        let options = GenerateOptions {
+            years,
+            ..GenerateOptions::default()
+        };
+        let err = generate(&lake_at(dir.path()), &options).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { flag, .. } if flag == "--years"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_longer_history_keeps_the_sales_of_a_day() {
+    let (scale, seed) = (0.002, 42);
+    let one = GenerateOptions {
+        scale,
+        seed,
+        years: 1,
+    };
+    let two = GenerateOptions { years: 2, ..one };
+    let (sizes_one, sizes_two) = (one.sizes().unwrap(), two.sizes().unwrap());
+    assert_eq!(sizes_two.tickets, 2 * sizes_one.tickets);
+    assert_eq!(sizes_two.days, 730);
+    assert_eq!(
+        (sizes_two.stores, sizes_two.customers),
+        (sizes_one.stores, sizes_one.customers)
+    );
+    let dir = TempDir::new().unwrap();
+    let summary = generate(&lake_at(dir.path()), &two).await.unwrap();
+    assert_eq!(summary.extractions[0].details["years"], "2");
+    let ventas = read(dir.path(), &summary.extractions[0], "ventas");
+    let ids: Vec<i64> = i64s(&ventas, "id_venta").into_iter().flatten().collect();
+    // Local calendar years of the sales, leaving out the planted tickets (of
+    // fixed dates) and those typed with a date after the extraction.
+    let year = |instant: i64| {
+        chrono::DateTime::from_timestamp(instant - LIMA_OFFSET, 0)
+            .unwrap()
+            .format("%Y")
+            .to_string()
+    };
+    let mut sold = BTreeMap::<(bool, String), i64>::new();
+    for (id, fecha) in ids.iter().zip(seconds(&ventas, "fecha_venta")) {
+        if *id > planted::LAST_TICKET && fecha < INITIAL {
+            *sold
+                .entry((*id > sizes_one.tickets, year(fecha)))
+                .or_default() += 1;
+        }
+    }
+    // The first half of the tickets sold in 2024, the second in 2025: the
+    // second year sells what one year of history does.
+    let years: Vec<_> = sold.keys().cloned().collect();
+    assert_eq!(
+        years,
+        [(false, "2024".to_string()), (true, "2025".to_string())]
+    );
+    assert!(sold[&(true, "2025".to_string())] > sizes_one.tickets * 99 / 100);
 }
 
 #[tokio::test]
@@ -243,6 +330,7 @@ async fn a_rerun_leaves_nothing_of_the_previous_one() {
         &GenerateOptions {
             scale: 0.001,
             seed: 1,
+            years: 1,
         },
     )
     .await

@@ -14,6 +14,7 @@ async fn ventas_carry_every_rejection_rule_and_boundary() {
     let sizes = GenerateOptions {
         scale: 0.002,
         seed: 42,
+        years: 1,
     }
     .sizes()
     .unwrap();
