@@ -60,7 +60,7 @@ night() { # scale, years, what changed, apply-changes args...
   "$bin" ingest --incremental --pg "$url" --lake "$lake" > /dev/null
   rm -rf "$full"
   cp -a "$lake" "$full"
-  echo "scale $scale, $years years, $what: incremental run" >&2
+  echo "scale $scale, ${years}-year history, $what: incremental run" >&2
   read -r iw ir < <(bench_measure "$bin" run --lake "$lake" --full-refresh-above 1)
   manifest=$(ls "$lake"/logs/runs/*.json | sort | tail -1)
   mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["increment"]["mode"])' "$manifest")
@@ -73,7 +73,7 @@ share = sum(o["rows_added"] for o in merged) / max(1, sum(o["rows_total"] for o 
 report = "analytic.reporte_ventas_tienda"
 days = i.get("days", {}).get(report)
 print(i["changed_keys"].get("id_venta", 0), len(i["periods"].get(report, [])), len(days) if days else "all", f"{100 * share:.1f}%")' "$manifest")
-  echo "scale $scale, $years years, $what: full run" >&2
+  echo "scale $scale, ${years}-year history, $what: full run" >&2
   read -r fw fr < <(bench_measure "$bin" run --lake "$full" --full-refresh)
   ventas=$("$bin" sql --lake "$lake" --format csv "SELECT (SELECT COUNT(*) FROM trusted.ventas) + (SELECT COUNT(*) FROM rejected.ventas) AS n" | tail -1)
   same=no
@@ -98,10 +98,10 @@ for scale in ${scales//,/ }; do
     lake="$bench_dir/lake-s$scale-y$years"
     full="$bench_dir/full-s$scale-y$years"
     rm -rf "$lake" "$full"
-    echo "scale $scale, $years years: loading the source" >&2
+    echo "scale $scale, ${years}-year history: loading the source" >&2
     "$bin" source init --pg "$url" --scale "$scale" --years "$years" > /dev/null
     "$bin" ingest --full --pg "$url" --lake "$lake" > /dev/null
-    echo "scale $scale, $years years: the first run" >&2
+    echo "scale $scale, ${years}-year history: the first run" >&2
     "$bin" run --lake "$lake" > /dev/null
     # The first night after the full extraction, untimed (see the top).
     "$bin" source apply-changes --pg "$url" --seed 1 --recent-days 7 > /dev/null

@@ -202,6 +202,40 @@ fn recent_days_void_and_correct_only_tickets_sold_in_those_days() {
 }
 
 #[test]
+fn a_longer_history_gets_the_same_day_of_changes() {
+    // Per table: rows after the day of changes, and rows it changed.
+    let day_of_changes = |years: &str| {
+        let db = TestDb::new();
+        let lake = TestLake::new();
+        db.source(&lake, &["init", "--scale", "0.02", "--years", years]);
+        let out = db.source(
+            &lake,
+            &["apply-changes", "--seed", "3", "--recent-days", "7"],
+        );
+        assert!(out[0].starts_with("applied one day of changes"), "{out:?}");
+        out[2..]
+            .iter()
+            .map(|line| {
+                let cells: Vec<&str> = line.split_whitespace().collect();
+                let count = |i: usize| cells[i].parse::<u64>().unwrap();
+                (cells[0].to_string(), (count(1), count(2)))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (one, two) = (day_of_changes("1"), day_of_changes("2"));
+    for table in ["ventas", "detalle_ventas"] {
+        let ((rows_one, changed_one), (rows_two, changed_two)) = (one[table], two[table]);
+        assert!(rows_two > rows_one * 19 / 10, "{table}: {one:?} {two:?}");
+        assert!(changed_one > 0, "{table}: {one:?}");
+        assert!(
+            changed_one.abs_diff(changed_two) <= 2.max(changed_one / 10),
+            "{table}: a day of changes of two years of sales is not that of one: {one:?} {two:?}"
+        );
+    }
+    assert_eq!(one["clientes"], two["clientes"]);
+}
+
+#[test]
 fn incremental_without_a_previous_extraction_is_refused() {
     let db = TestDb::new();
     let lake = TestLake::new();

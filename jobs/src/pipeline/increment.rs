@@ -129,9 +129,10 @@ pub struct Changes {
     /// Per published table merged by key, the files and periods of its
     /// last published version that hold a changed key.
     pub touched: BTreeMap<String, Touched>,
-    /// The day columns of the models rebuilt by period: a merge finds the
-    /// days its changes reach in those it has.
-    pub day_columns: BTreeSet<String>,
+    /// Per table read by a model rebuilt by period that declares a day
+    /// column, those day columns: a merge of the table finds the days its
+    /// changes reach in them.
+    pub day_columns: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Changes {
@@ -390,13 +391,22 @@ fn too_spread(touched: &BTreeMap<String, Touched>, share: f64) -> Option<String>
     })
 }
 
-/// The day columns of the models rebuilt by period.
-fn day_columns(models: &[Arc<Model>], modes: &BTreeMap<String, Mode>) -> BTreeSet<String> {
-    models
-        .iter()
-        .filter(|m| modes.get(&m.table().to_string()) == Some(&Mode::Periods))
-        .filter_map(|m| m.day_column.clone())
-        .collect()
+/// Per table read by a model rebuilt by period, the day columns of those
+/// models that declare one.
+fn day_columns(
+    models: &[Arc<Model>],
+    modes: &BTreeMap<String, Mode>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::<String, BTreeSet<String>>::new();
+    for model in models {
+        let by_period = modes.get(&model.table().to_string()) == Some(&Mode::Periods);
+        if let (true, Some(day)) = (by_period, &model.day_column) {
+            for read in &model.reads {
+                out.entry(read.to_string()).or_default().insert(day.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Why the new extractions call for a full run: one holds a full

@@ -58,7 +58,8 @@ pub async fn merge(build: &Build<'_>, changes: &Changes, staged: Staged) -> Resu
     periods.extend(touched.periods.iter().cloned());
     let periods = model.partitioned.then(|| periods.into_iter().collect());
     let (kept, rewritten) = split(build, changes, &model, &touched.files, &what).await?;
-    let days = changed_days(changes, (rewritten.as_ref(), &new), (column, keys), &what).await?;
+    let dated = changes.day_columns.get(&table.to_string());
+    let days = changed_days(dated, (rewritten.as_ref(), &new), (column, keys), &what).await?;
     if staged.files.is_empty() && touched.files.is_empty() {
         register_merged(build, &model, kept, None)?;
         return Ok(Staged {
@@ -133,19 +134,20 @@ async fn split(
     ))
 }
 
-/// Per day column of the models rebuilt by period that the merged table
-/// has, the days of the rows the merge changes: the old rows of the changed
-/// keys (in the `rewritten` files) and the `new` rows. A column with a NULL
-/// day among them is left out: which days changed is then unknown.
+/// Per day column (of the models rebuilt by period that read the merged
+/// table) that the table has, the days of the rows the merge changes: the
+/// old rows of the changed keys (in the `rewritten` files) and the `new`
+/// rows. A column with a NULL day among them is left out: which days
+/// changed is then unknown.
 async fn changed_days(
-    changes: &Changes,
+    day_columns: Option<&BTreeSet<String>>,
     (rewritten, new): (Option<&DataFrame>, &DataFrame),
     (column, keys): (&str, &[ScalarValue]),
     what: &str,
 ) -> Result<BTreeMap<String, BTreeSet<NaiveDate>>> {
     let engine_err = |e| Error::engine(what, e);
     let mut out = BTreeMap::new();
-    for day in &changes.day_columns {
+    for day in day_columns.into_iter().flatten() {
         let dated = new
             .schema()
             .field_with_unqualified_name(day)
